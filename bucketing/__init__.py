@@ -1,0 +1,1 @@
+"""Bucketing algorithms: turn the history of one resource of one category into buckets (upper bound, probability)."""

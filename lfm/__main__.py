@@ -1,0 +1,5 @@
+import sys
+
+from lfm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Executors that run calls with labels chosen by a predictor (local backend and Work Queue)."""
