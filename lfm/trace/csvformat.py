@@ -1,0 +1,123 @@
+"""CSV (or tab-separated) traces whose columns are the schema's.
+
+Column names are matched case-insensitively, and a unit suffix converts the
+column to lfm units: ``memory_mb``, ``memory_gb``, ``disk_bytes``,
+``wall_time_s``, ``cpu_time_ms``, ``wall_time_min``... (sizes: ``b``/``bytes``,
+``kb``, ``mb``, ``gb``, ``tb``; times: ``us``, ``ms``, ``s``, ``min``, ``h``).
+Unit-less resource columns are taken as already in lfm units (MB, s).
+``category`` is optional: without it every row gets the ``category`` option,
+by default the file name without its extension. ``status`` is optional
+(default ``ok``); when present it must be ``ok``, ``exhausted`` or ``error``.
+Other columns are kept as features. Empty cells are NaN; negative numbers
+(e.g. a ``-1`` "not measured" sentinel) become NaN too.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lfm.trace.errors import TraceFormatError, describe
+from lfm.trace.schema import ALLOC_PREFIX, RESOURCES, STATUSES, normalize
+from lfm.trace.units import SIZE_UNITS, TIME_UNITS
+
+_SIZE_RESOURCES = {"memory", "virtual_memory", "disk", "bytes_read", "bytes_written"}
+_TIME_RESOURCES = {"cpu_time", "wall_time"}
+_TIME_SUFFIXES = {"s", "sec", "ms", "us", "min", "h"}
+
+
+def column_meaning(name: str) -> tuple[str, float] | None:
+    """(schema column, factor to lfm units) for a CSV column name, or None."""
+    key = name.strip().lower().replace(" ", "_").replace("-", "_")
+    prefix = ""
+    if key.startswith(ALLOC_PREFIX):
+        prefix, key = ALLOC_PREFIX, key[len(ALLOC_PREFIX):]
+    if key in RESOURCES:
+        return prefix + key, 1.0
+    base, _, suffix = key.rpartition("_")
+    if base in _SIZE_RESOURCES and suffix in SIZE_UNITS and len(suffix) > 1:
+        return prefix + base, SIZE_UNITS[suffix]
+    if base in _TIME_RESOURCES and suffix in _TIME_SUFFIXES:
+        return prefix + base, TIME_UNITS[suffix]
+    return None
+
+
+def sniff_delimiter(header: str) -> str:
+    """``\\t`` when the header line has tabs, else ``,``."""
+    return "\t" if "\t" in header else ","
+
+
+def read_csv_trace(path: str | os.PathLike, *, category: str | None = None,
+                   sep: str | None = None) -> pd.DataFrame:
+    """Read a CSV trace (see the module doc) into a schema DataFrame."""
+    path = os.fspath(path)
+    with open(path, encoding="utf-8", newline="") as stream:
+        header = stream.readline()
+    if not header.strip():
+        raise TraceFormatError(path, 1, "expected a CSV header naming the columns, got an empty line")
+    sep = sep or sniff_delimiter(header)
+    try:
+        raw = pd.read_csv(path, sep=sep, dtype=str, skip_blank_lines=False, keep_default_na=False,
+                          na_values=[""], skipinitialspace=True)
+    except (pd.errors.ParserError, csv.Error, UnicodeDecodeError) as exc:
+        raise TraceFormatError(path, None, f"expected CSV with {len(header.split(sep))} columns per line: "
+                                           f"{str(exc).strip()}") from None
+    raw = raw.dropna(how="all")  # blank lines; the index keeps file positions
+    lines = raw.index.to_numpy() + 2  # 1-based, counting the header line
+    return _convert(raw, lines, path, category if category is not None else Path(path).stem)
+
+
+def _convert(raw: pd.DataFrame, lines: np.ndarray, path: str, default_category: str) -> pd.DataFrame:
+    out: dict[str, object] = {}
+    seen: dict[str, str] = {}
+    known = False
+    for name in raw.columns:
+        meaning = column_meaning(str(name))
+        lower = str(name).strip().lower()
+        if meaning is None:
+            if lower in ("category", "status"):
+                if lower in seen:
+                    raise TraceFormatError(path, 1, f"expected one {lower!r} column, got {seen[lower]!r} and {name!r}")
+                seen[lower] = str(name)
+                out[lower] = raw[name]
+            else:
+                out[str(name).strip()] = raw[name]
+            continue
+        column, factor = meaning
+        if column in seen:
+            raise TraceFormatError(path, 1, f"expected one column for {column!r}, got {seen[column]!r} and {name!r}")
+        seen[column] = str(name)
+        known = known or not column.startswith(ALLOC_PREFIX)
+        text = raw[name].str.strip()
+        values = pd.to_numeric(text, errors="coerce")
+        bad = values.isna() & text.notna()
+        if bad.any():
+            i = int(np.argmax(bad.to_numpy()))
+            raise TraceFormatError(path, int(lines[i]), f"expected a number in column {name!r}, "
+                                                        f"got {describe(text.iloc[i])}")
+        values = values.astype("float64") * factor
+        out[column] = values.where(values >= 0)
+    if not known:
+        raise TraceFormatError(path, 1, "expected a CSV header with at least one resource column "
+                                        f"({', '.join(RESOURCES)}), got {', '.join(map(str, raw.columns))}")
+    frame = pd.DataFrame(out)
+    if "category" in frame:
+        missing = frame["category"].isna()
+        if missing.any():
+            i = int(np.argmax(missing.to_numpy()))
+            raise TraceFormatError(path, int(lines[i]), "expected a category, got an empty cell")
+        frame["category"] = frame["category"].str.strip()
+    else:
+        frame.insert(0, "category", default_category)
+    if "status" in frame:
+        status = frame["status"].fillna("ok").str.strip().str.lower()
+        bad = ~status.isin(STATUSES)
+        if bad.any():
+            i = int(np.argmax(bad.to_numpy()))
+            raise TraceFormatError(path, int(lines[i]), f"expected status {', '.join(STATUSES)}, "
+                                                        f"got {describe(frame['status'].iloc[i])}")
+        frame["status"] = status
+    return normalize(frame.reset_index(drop=True))
