@@ -1,1 +1,19 @@
-"""Bucketing algorithms: turn the history of one resource of one category into buckets (upper bound, probability)."""
+"""Bucketing algorithms: turn the history of one resource of one category into
+buckets (upper bound, probability).
+
+Pure functions over (value, significance) points - ``greedy``, ``exhaustive``
+(each with a ``deterministic`` cost model), ``kmeans`` and ``quantile`` - and
+``BucketingState``, the incremental history a predictor keeps per category and
+resource.  Values are in the resource's unit (memory and disk in MB, cores,
+seconds); significance defaults to the arrival index so later tasks weigh more.
+"""
+from .cost import ladder_cost, split_costs
+from .exhaustive import exhaustive
+from .greedy import greedy
+from .kmeans import kmeans
+from .points import Bucket, Points
+from .quantile import quantile
+from .state import BucketingState
+
+__all__ = ["Bucket", "BucketingState", "Points", "exhaustive", "greedy", "kmeans", "ladder_cost",
+           "quantile", "split_costs"]

@@ -1,0 +1,84 @@
+"""Expected-cost models of allocating from buckets (Phung & Thain, IPDPS 2024).
+
+A task's cost is the sum of the allocations of all its attempts: a task larger
+than its allocation fails, is charged that allocation, and retries higher;
+the successful attempt is charged its allocation minus what the task uses
+(``upper - mean``), i.e. costs are *waste* in value units (MB for memory).
+
+Two allocation policies are modelled:
+
+probabilistic
+    a task gets bucket *j* with the bucket's probability ``p_j``; after a
+    failure in bucket *j* it gets a bucket above *j*, drawn with the
+    probabilities of the buckets above renormalised to sum to 1.
+deterministic
+    a task first gets the lowest bucket, then the next bucket up after every
+    failure.
+
+``split_costs`` is the cost used by greedy bucketing to choose where to split
+one bucket in two; ``ladder_cost`` the cost of a whole list of buckets used by
+exhaustive bucketing.  Both take prefix sums so the greedy scan over all break
+points of a range is one vectorised pass instead of a loop per break point.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def split_costs(values: np.ndarray, csig: np.ndarray, cwsum: np.ndarray, lo: int, hi: int,
+                deterministic: bool) -> np.ndarray:
+    """Expected cost of splitting the bins ``lo..hi`` (inclusive) after each bin.
+
+    ``values``: ascending bin values; ``csig``/``cwsum``: prefix sums (with a
+    leading 0) of significance and significance*value.  Entry ``i - lo`` is the
+    cost of a lower bucket ``lo..i`` (upper bound ``values[i]``) and an upper
+    bucket ``i+1..hi`` (upper bound ``values[hi]``); the last entry (no split)
+    is the cost of keeping one bucket.
+
+    probabilistic: ``p1²(b-e1) + p1p2(m-e1) + p2p1(b+m-e2) + p2²(m-e2)``;
+    deterministic: ``p1(b-e1) + p2(b+m-e2)``, with ``p1, p2`` the lower and
+    upper buckets' shares, ``e1, e2`` their mean values, ``b`` the break value
+    and ``m`` the range maximum.
+    """
+    total = csig[hi + 1] - csig[lo]
+    low_sig = csig[lo + 1:hi + 2] - csig[lo]
+    high_sig = total - low_sig
+    b = values[lo:hi + 1]
+    m = values[hi]
+    e1 = (cwsum[lo + 1:hi + 2] - cwsum[lo]) / low_sig
+    with np.errstate(invalid="ignore", divide="ignore"):
+        e2 = (cwsum[hi + 1] - cwsum[lo + 1:hi + 2]) / high_sig
+    e2[high_sig <= 0] = 0.0
+    p1 = low_sig / total
+    p2 = high_sig / total
+    if deterministic:
+        return p1 * (b - e1) + p2 * (b + m - e2)
+    return p1 * p1 * (b - e1) + p1 * p2 * (m - e1) + p2 * p1 * (b + m - e2) + p2 * p2 * (m - e2)
+
+
+def ladder_cost(uppers: np.ndarray, probs: np.ndarray, means: np.ndarray, deterministic: bool) -> float:
+    """Expected cost of allocating from the buckets ``uppers`` (ascending) with
+    shares ``probs`` to a task whose value falls in bucket *i* with probability
+    ``probs[i]`` and then has mean ``means[i]``.
+
+    deterministic: a task of bucket *i* pays every upper bound up to its own,
+    minus its mean: ``sum_i p_i (sum_{k<=i} u_k - e_i)``.
+
+    probabilistic: ``sum_i sum_j p_i p_j c[i, j]`` where ``c[i, j]`` is the cost
+    of a task of bucket *i* first given bucket *j*: ``u_j - e_i`` when
+    ``j >= i``, else ``u_j`` plus the renormalised expectation of ``c[i, k]``
+    over the buckets ``k > j``.
+    """
+    n = uppers.size
+    if deterministic:
+        return float(np.dot(probs, np.cumsum(uppers) - means))
+    cost = np.empty((n, n))
+    running = np.zeros(n)  # per task bucket i: sum over k > j of p_k * c[i, k]
+    tail = 0.0             # sum over k > j of p_k
+    rows = np.arange(n)
+    for j in range(n - 1, -1, -1):
+        col = np.where(rows <= j, uppers[j] - means, uppers[j] + running / tail if tail > 0 else 0.0)
+        cost[:, j] = col
+        running = running + probs[j] * col
+        tail += probs[j]
+    return float(probs @ cost @ probs)
