@@ -1,0 +1,462 @@
+"""``AutolabelExecutor``: a ``concurrent.futures.Executor`` that labels every call
+with resources chosen by a predictor, learns from each measurement and retries a
+call that outgrows its label with a larger one. One implementation for every
+backend (see :mod:`lfm.executors.backend`).
+
+Units: cores a float, memory and disk in MB, wall_time in seconds.
+"""
+from __future__ import annotations
+
+import atexit
+import concurrent.futures as cf
+import itertools
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from lfm.executors.backend import Attempt, Backend, Outcome
+from lfm.executors.stats import StatsBook
+from lfm.resources import ResourceExhaustion, Resources
+
+log = logging.getLogger(__name__)
+
+#: Category of every call when ``autocategory=False`` and none is given.
+DEFAULT_CATEGORY = "default"
+
+BACKENDS = ("local", "workqueue")
+
+
+class AutolabelExecutor(cf.Executor):
+    """Run calls with predicted resource labels; retry exhaustions with larger ones.
+
+    Parameters
+    ----------
+    backend : ``"local"`` (this machine, the default), ``"workqueue"`` (a real Work
+        Queue manager) or a backend object (:class:`lfm.executors.backend.Backend`).
+        ``**backend_options`` go to the backend's constructor (e.g. ``capacity=``
+        for local; ``port=``, ``workers=``, ``project_name=`` for Work Queue).
+    predictor : a registered predictor name (``"greedy"``, ``"exhaustive"``,
+        ``"max-seen"``, ...) created with ``resources`` and the backend's largest
+        worker as ``max_resources``, or a ``predictors.base.Predictor`` object.
+    autolabel : with True (default) labels come from the predictor and declared
+        resources are first guesses; with False the executor is a plain
+        resource-aware executor: a call runs with its declared resources as hard
+        limits (as Work Queue treats them) or, if none, a whole worker, and an
+        exhaustion is final.
+    autocategory : category = the function's ``__qualname__`` (True) or
+        :data:`DEFAULT_CATEGORY` for every call (False); ``options(category=...)``
+        overrides both.
+    resources : resources to label (subset of cores, memory, disk, wall_time).
+    max_retries : retries after the first attempt before a call's future fails
+        with :class:`lfm.ResourceExhaustion` (its ``attempts`` is the history).
+    trace : None, a path or an object with ``append(row)`` (e.g.
+        ``lfm.trace.Trace``): one row per attempt, in lfm's trace schema.
+
+    Declared resources (``options(resources=...)``) are *first guesses* when
+    ``autolabel=True``: the first attempt uses them (other resources from the
+    predictor), and an exhaustion still retries with the predictor's next,
+    larger label, because the point of autolabelling is that users' guesses
+    are often wrong. With ``autolabel=False`` they are hard limits.
+    """
+
+    def __init__(self, backend: str | Backend = "local", predictor: Any = "greedy",
+                 autolabel: bool = True, autocategory: bool = True,
+                 resources: Iterable[str] = ("cores", "memory", "disk"), max_retries: int = 10,
+                 trace: Any = None, **backend_options: Any) -> None:
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        self.backend: Backend = _make_backend(backend, backend_options)
+        self.autolabel = bool(autolabel)
+        self.autocategory = bool(autocategory)
+        self.max_retries = int(max_retries)
+        self._max = {k: float(v) for k, v in (self.backend.max_resources() or {}).items()}
+        self.predictor = _make_predictor(predictor, tuple(resources), self._max)
+        self.resources = tuple(self.predictor.resources)
+        self._owns_trace = trace is not None and not callable(getattr(trace, "append", None))
+        self._trace = _make_trace(trace)
+        self._stats = StatsBook(self.resources)
+        self._lock = threading.RLock()  # guards the predictor, task table and shutdown flag
+        self._ids = itertools.count(1)
+        self._tasks: dict[int, _Task] = {}
+        self._shutdown = False
+        self._finalized = False
+        self.backend.start(self._attempt_done)
+        _live.add(self)
+
+    # ---- concurrent.futures.Executor ---------------------------------------------------
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
+        """Run ``fn(*args, **kwargs)``; a Future of its result. ``kwargs`` all go to
+        ``fn``: use :meth:`options` to give a category or resources."""
+        return self._submit(fn, args, kwargs, None, None)
+
+    def options(self, category: str | None = None,
+                resources: Mapping[str, float] | None = None) -> "_Options":
+        """An executor view whose ``submit``/``map`` use this category and these
+        declared resources (cores, memory MB, disk MB, wall_time s), e.g.
+        ``ex.options(category="sim", resources={"memory": 800}).submit(f, x)``.
+
+        A view instead of reserved keyword arguments, so that no name of the
+        user function's own keyword arguments is ever taken by the executor.
+        """
+        if resources is not None:
+            resources = _check_declared(resources)
+        return _Options(self, category, resources)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """No new submissions. ``cancel_futures``: cancel calls that have not
+        started (and pending retries). ``wait``: block until every submitted call
+        resolved, then release the backend; with ``wait=False`` the backend is
+        released in the background once they have."""
+        with self._lock:
+            self._shutdown = True
+            tasks = list(self._tasks.values())
+        if cancel_futures:
+            for task in tasks:
+                self._cancel_task(task)
+        if wait:
+            cf.wait([t.future for t in tasks])
+            self._release(wait=True)
+        else:
+            def later() -> None:
+                cf.wait([t.future for t in tasks])
+                self._release(wait=True)
+            threading.Thread(target=later, name="lfm-executor-shutdown", daemon=True).start()
+
+    def kill(self) -> None:
+        """Stop now: cancel queued calls, kill running ones (their futures fail
+        with :class:`lfm.CallKilled` or ``CancelledError``) and release the
+        backend. Used on Ctrl-C and at interpreter exit."""
+        with self._lock:
+            self._shutdown = True
+            tasks = list(self._tasks.values())
+        for task in tasks:
+            self._cancel_task(task)
+        self._release(wait=False)
+        for task in tasks:
+            if not task.future.done():
+                _resolve(task, error=cf.CancelledError("executor was killed"))
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self.kill()
+        else:
+            self.shutdown(wait=True)
+        return False
+
+    # ---- results -----------------------------------------------------------------------
+    def stats(self) -> pd.DataFrame:
+        """Per category: tasks, attempts, retries, tasks_retried, ok / exhausted /
+        errors, Σ allocated·time and Σ used·time per resource (``alloc_<r>_s``,
+        ``used_<r>_s``; MB·s, core·s), absolute efficiency ``ae_<r>`` and
+        ``label`` (the predictor's current state: label or buckets)."""
+        def describe(category: str) -> Any:
+            with self._lock:
+                return self.predictor.describe(category)
+        return self._stats.frame(describe)
+
+    # ---- internals ---------------------------------------------------------------------
+    def _category(self, fn: Callable[..., Any], category: str | None) -> str:
+        if category is not None:
+            return str(category)
+        if not self.autocategory:
+            return DEFAULT_CATEGORY
+        return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+
+    def _submit(self, fn: Callable[..., Any], args: tuple, kwargs: dict, category: str | None,
+                declared: dict[str, float] | None) -> cf.Future:
+        if not callable(fn):
+            raise TypeError(f"submit() needs a callable, got {type(fn).__name__}")
+        category = self._category(fn, category)
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot submit to an AutolabelExecutor after shutdown()")
+            task = _Task(next(self._ids), category, fn, args, dict(kwargs), declared or {})
+            label = self._first_label(task)
+            self._tasks[task.id] = task
+        self._stats.task_submitted(category)
+        task.future.add_done_callback(lambda f, t=task: self._future_done(t, f))
+        self._launch(task, label)
+        return task.future
+
+    def _first_label(self, task: "_Task") -> dict[str, float]:
+        if self.autolabel:
+            label = self.predictor.predict(task.category)
+            label.update(task.declared)
+        elif task.declared:
+            label = dict(task.declared)
+        else:
+            label = {r: self._max[r] for r in self.resources if r in self._max}
+        return self._cap(label)
+
+    def _cap(self, label: Mapping[str, float]) -> dict[str, float]:
+        return {r: min(float(v), self._max.get(r, float(v))) for r, v in label.items()}
+
+    def _launch(self, task: "_Task", label: dict[str, float]) -> None:
+        number = len(task.attempts) + 1
+        attempt = Attempt(task.id, number, task.category, task.fn, task.args, task.kwargs, label)
+        attempt.on_start = lambda t=task: t.start()
+        task.current = attempt
+        self.backend.submit(attempt)
+
+    def _attempt_done(self, attempt: Attempt, outcome: Outcome) -> None:
+        """Backend callback: record the attempt, then resolve, retry or fail."""
+        try:
+            self._handle(attempt, outcome)
+        except BaseException as exc:  # never lose a future to a bug in the bookkeeping
+            log.exception("lfm executor: handling attempt %s of task %s failed", attempt.number,
+                          attempt.task_id)
+            task = self._tasks.get(attempt.task_id)
+            if task is not None:
+                _resolve(task, error=exc)
+
+    def _handle(self, attempt: Attempt, outcome: Outcome) -> None:
+        task = self._tasks[attempt.task_id]
+        res = outcome.resources
+        wall = res.get("wall_time")
+        if wall is None:
+            wall = max(0.0, time.time() - attempt.started) if attempt.started else 0.0
+        record = {"attempt": attempt.number, "label": dict(attempt.label), "status": outcome.status,
+                  "resources": dict(res), "exceeded": dict(outcome.exceeded), "host": outcome.host,
+                  "backend": self.backend.name}
+        task.attempts.append(record)
+        self._stats.attempt(task.category, attempt.number, outcome.status, attempt.label, res, wall)
+        self._record_trace(task, attempt, outcome)
+
+        if outcome.status == "ok":
+            if self.autolabel:
+                self._observe(task.category, res)
+            self._finish(task, value=outcome.value)
+        elif outcome.status == "exhausted":
+            next_label, why = self._next_label(task, attempt, outcome)
+            if next_label is None:
+                self._finish(task, error=self._exhaustion(task, attempt, outcome, why))
+            elif task.future.done() or self._finalized:
+                self._finish(task, error=cf.CancelledError("executor shut down before a retry"))
+            else:
+                self._launch(task, next_label)
+        else:
+            self._finish(task, error=outcome.error or RuntimeError("attempt failed without an error"))
+
+    def _observe(self, category: str, res: Resources) -> None:
+        missing = [r for r in self.resources if r not in res]
+        if missing:
+            log.warning("lfm executor: measurement of a %r task lacks %s; not learnt from", category,
+                        missing)
+            return
+        with self._lock:
+            self.predictor.observe(category, res)
+
+    def _next_label(self, task: "_Task", attempt: Attempt,
+                    outcome: Outcome) -> tuple[dict[str, float] | None, str]:
+        """The label of the next attempt, or (None, why) when there is none."""
+        if not self.autolabel:
+            return None, "declared resources are hard limits when autolabel=False"
+        if attempt.number > self.max_retries:
+            return None, f"max_retries={self.max_retries} spent"
+        exceeded = set(outcome.exceeded) or set(self.resources) & set(attempt.label)
+        unlabelled = sorted(exceeded - set(self.resources))
+        if unlabelled:
+            return None, (f"exceeded {', '.join(unlabelled)}, which was declared but is not labelled by "
+                          f"the predictor (resources={self.resources})")
+        for r in sorted(exceeded):
+            if r in self._max and attempt.label.get(r, 0.0) >= self._max[r]:
+                return None, (f"{r} exceeded {attempt.label[r]:g}, already the largest any worker "
+                              f"offers ({self._max[r]:g}): the call can never fit")
+        previous = {r: attempt.label[r] for r in self.resources if r in attempt.label}
+        try:
+            with self._lock:
+                label = self.predictor.predict(task.category, previous=previous, exceeded=exceeded)
+        except Exception as exc:  # AllocationLimitReached, or a predictor's own refusal
+            return None, f"no larger label: {exc}"
+        extra = {r: v for r, v in attempt.label.items() if r not in label}
+        label = self._cap({**extra, **label})
+        stuck = [r for r in exceeded if not label.get(r, 0.0) > attempt.label.get(r, 0.0)]
+        if stuck:
+            return None, (f"{', '.join(sorted(stuck))} cannot grow beyond "
+                          f"{', '.join(f'{attempt.label[r]:g}' for r in sorted(stuck))} "
+                          f"(largest worker: {self._max})")
+        return label, ""
+
+    def _exhaustion(self, task: "_Task", attempt: Attempt, outcome: Outcome,
+                    why: str) -> ResourceExhaustion:
+        exceeded = dict(outcome.exceeded)
+        over = ", ".join(f"{r} (label {v:g})" for r, v in exceeded.items()) or "its label"
+        return ResourceExhaustion(
+            f"task {task.id} ({task.category}) exceeded {over} on attempt {attempt.number}; {why}",
+            resources=outcome.resources, exceeded=exceeded, limits=attempt.label,
+            attempts=list(task.attempts))
+
+    def _record_trace(self, task: "_Task", attempt: Attempt, outcome: Outcome) -> None:
+        if self._trace is None:
+            return
+        from lfm.trace import make_row
+        try:
+            row = make_row(task.category, outcome.resources, outcome.status, alloc=attempt.label,
+                           task_id=task.id, attempt=attempt.number, backend=self.backend.name,
+                           host=outcome.host)
+            self._trace.append(row)
+        except Exception:
+            log.exception("lfm executor: could not append attempt %s of task %s to the trace",
+                          attempt.number, task.id)
+
+    def _finish(self, task: "_Task", *, value: Any = None, error: BaseException | None = None) -> None:
+        _resolve(task, value=value, error=error)
+
+    def _future_done(self, task: "_Task", future: cf.Future) -> None:
+        with self._lock:
+            self._tasks.pop(task.id, None)
+        if future.cancelled() and task.current is not None:
+            self.backend.cancel(task.current)
+
+    def _cancel_task(self, task: "_Task") -> None:
+        attempt = task.current
+        if attempt is None or task.future.done():
+            return
+        if self.backend.cancel(attempt):
+            if not task.future.cancel():
+                _resolve(task, error=cf.CancelledError("executor shut down before a retry"))
+
+    def _release(self, wait: bool) -> None:
+        with self._lock:
+            if self._finalized:
+                return
+            self._finalized = True
+        _live.discard(self)
+        try:
+            self.backend.shutdown(wait=wait)
+        finally:
+            close = getattr(self._trace, "close", None)
+            if callable(close) and self._owns_trace:
+                close()
+
+
+class _Options(cf.Executor):
+    """``AutolabelExecutor.options(...)``: submit/map with a category and declared resources."""
+
+    def __init__(self, executor: AutolabelExecutor, category: str | None,
+                 resources: dict[str, float] | None) -> None:
+        self._executor = executor
+        self._category = category
+        self._resources = resources
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
+        return self._executor._submit(fn, args, kwargs, self._category, self._resources)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Does nothing: shut down the executor this view came from."""
+
+
+class _Task:
+    def __init__(self, task_id: int, category: str, fn: Callable[..., Any], args: tuple,
+                 kwargs: dict, declared: dict[str, float]) -> None:
+        self.id = task_id
+        self.category = category
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.declared = declared
+        self.future: cf.Future = cf.Future()
+        self.attempts: list[dict[str, Any]] = []
+        self.current: Attempt | None = None
+        self._started = False
+
+    def start(self) -> bool:
+        """Called by the backend when an attempt is about to run: False when the
+        future was cancelled meanwhile (then the attempt must not run)."""
+        if self._started:
+            return not self.future.done()
+        self._started = True
+        return self.future.set_running_or_notify_cancel()
+
+
+def _resolve(task: _Task, *, value: Any = None, error: BaseException | None = None) -> None:
+    future = task.future
+    if future.done():
+        return
+    try:
+        if not task.start():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+    except cf.InvalidStateError:
+        pass
+
+
+def _check_declared(resources: Mapping[str, float]) -> dict[str, float]:
+    from lfm.resources import LIMITABLE
+    out = {}
+    for key, value in dict(resources).items():
+        if key not in LIMITABLE:
+            raise ValueError(f"unknown resource {key!r} in declared resources; known: "
+                             f"{', '.join(LIMITABLE)}")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"declared {key} must be a number, got {value!r}") from None
+        if not value > 0:
+            raise ValueError(f"declared {key} must be > 0, got {value!r}")
+        out[key] = value
+    return out
+
+
+def _make_backend(backend: Any, options: dict[str, Any]) -> Backend:
+    if isinstance(backend, str):
+        if backend == "local":
+            from lfm.executors.local import LocalBackend
+            return LocalBackend(**options)
+        if backend == "workqueue":
+            from lfm.executors.workqueue import WorkQueueBackend
+            return WorkQueueBackend(**options)
+        raise ValueError(f"unknown backend {backend!r}; known backends: {', '.join(BACKENDS)}, "
+                         "or a backend object")
+    missing = [m for m in ("start", "submit", "cancel", "shutdown", "max_resources")
+               if not callable(getattr(backend, m, None))]
+    if missing:
+        raise TypeError(f"backend {backend!r} lacks method(s) {', '.join(missing)} of "
+                        "lfm.executors.backend.Backend")
+    if options:
+        raise TypeError(f"backend options {sorted(options)} given with a backend object; "
+                        "configure the object instead")
+    return backend
+
+
+def _make_predictor(predictor: Any, resources: tuple[str, ...], max_resources: dict[str, float]) -> Any:
+    if isinstance(predictor, str):
+        import predictors
+        from predictors import registry
+        create = getattr(predictors, "create", registry.create)
+        caps = {r: v for r, v in max_resources.items() if r in resources} or None
+        return create(predictor, resources=resources, max_resources=caps)
+    missing = [m for m in ("predict", "observe", "describe") if not callable(getattr(predictor, m, None))]
+    if missing or not hasattr(predictor, "resources"):
+        raise TypeError(f"predictor must be a registered name or a predictors.base.Predictor; "
+                        f"{predictor!r} lacks {', '.join(missing) or 'resources'}")
+    return predictor
+
+
+def _make_trace(trace: Any) -> Any:
+    if trace is None or callable(getattr(trace, "append", None)):
+        return trace
+    from lfm.trace import Trace
+    return Trace(trace)
+
+
+# Executors still running at interpreter exit are killed, so that no worker or
+# monitored process outlives the program (e.g. after an uncaught Ctrl-C).
+_live: "weakref.WeakSet[AutolabelExecutor]" = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_live() -> None:
+    for executor in list(_live):
+        try:
+            executor.kill()
+        except Exception:  # pragma: no cover - best effort at exit
+            pass

@@ -1,0 +1,102 @@
+"""Worker-side runner: ``python -m lfm.executors.runner IN OUT``.
+
+``IN`` is a cloudpickle of ``{"fn", "args", "kwargs", "limits", "interval"}``
+written by :func:`write_call`; the runner executes the call under lfm's monitor
+with ``limits`` (so a millisecond spike over the label is caught, which a
+sampling monitor misses) and always writes ``OUT`` (read back with
+:func:`read_outcome`), then exits 0. A non-zero exit or a missing ``OUT``
+therefore means the runner itself could not run (e.g. lfm is not installed on
+the worker), never that the call failed.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lfm.executors.backend import Outcome
+from lfm.resources import RemoteTraceback, Resources, SerializationError
+
+
+def write_call(path: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
+               limits: Mapping[str, float], interval: float = 0.1) -> None:
+    """Serialize a call for the runner (cloudpickle: lambdas and closures travel by value)."""
+    import cloudpickle
+    payload = {"fn": fn, "args": tuple(args), "kwargs": dict(kwargs), "limits": dict(limits),
+               "interval": float(interval)}
+    try:
+        data = cloudpickle.dumps(payload)
+    except Exception as exc:
+        raise SerializationError(f"cannot serialize the call {getattr(fn, '__qualname__', fn)!r} "
+                                 f"or its arguments for a Work Queue task: {exc}") from exc
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def read_outcome(path: str) -> Outcome:
+    """The :class:`Outcome` the runner wrote to ``path`` (the call's exception
+    gets its remote traceback back as ``__cause__``)."""
+    with open(path, "rb") as f:
+        record = pickle.load(f)
+    error = record.get("error")
+    tb = record.get("traceback")
+    if error is not None and tb:
+        error.__cause__ = RemoteTraceback(tb)
+    return Outcome(record["status"], value=record.get("value"), error=error,
+                   resources=Resources(record.get("resources") or {}),
+                   exceeded=dict(record.get("exceeded") or {}), host=record.get("host", ""))
+
+
+def run(in_path: str, out_path: str) -> None:
+    """Execute the call in ``in_path``; write its outcome to ``out_path``."""
+    from lfm.executors.local import run_attempt
+
+    host = socket.gethostname()
+    try:
+        with open(in_path, "rb") as f:
+            payload = pickle.load(f)
+    except Exception as exc:
+        _write(out_path, {"status": "error", "host": host,
+                          "error": SerializationError(f"the runner on {host} could not load the call "
+                                                      f"from {in_path}: {exc!r}"),
+                          "traceback": traceback.format_exc()})
+        return
+    outcome = run_attempt(payload["fn"], payload["args"], payload["kwargs"], payload["limits"],
+                          interval=payload.get("interval", 0.1))
+    cause = outcome.error.__cause__ if outcome.error is not None else None
+    record = {"status": outcome.status, "value": outcome.value, "error": outcome.error,
+              "traceback": cause.tb if isinstance(cause, RemoteTraceback) else None,
+              "resources": dict(outcome.resources), "exceeded": dict(outcome.exceeded), "host": host}
+    try:
+        _write(out_path, record)
+    except Exception as exc:  # the result or the exception cannot be pickled
+        what = "result" if outcome.status == "ok" else f"exception {outcome.error!r}"
+        record.update(status="error", value=None,
+                      error=SerializationError(f"the call's {what} cannot be sent back from {host}: "
+                                               f"{exc}"))
+        _write(out_path, record)
+
+
+def _write(path: str, record: dict[str, Any]) -> None:
+    import cloudpickle
+    data = cloudpickle.dumps(record)
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m lfm.executors.runner IN OUT", file=sys.stderr)
+        return 2
+    run(argv[0], argv[1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,354 @@
+"""The Work Queue backend: each attempt becomes a real Work Queue task.
+
+A manager process (:mod:`lfm.executors.wqmanager`) owns the ``WorkQueue`` object;
+this module writes each call to a serialized input file, asks the manager to
+submit ``<python> -m lfm.executors.runner in.pkl out.pkl`` labelled with the
+attempt's cores, memory (MB) and disk (MB) and its category, and turns the
+task's result (the runner's output file, or Work Queue's own result code) into
+an :class:`~lfm.executors.backend.Outcome`.
+
+Workers: ``workers=[{"cores": 2, "memory": 2000, "disk": 4000}, ...]`` starts
+local ``work_queue_worker`` processes of those sizes (stopped at shutdown);
+otherwise start workers yourself, on any machine, with the command printed at
+start (``work_queue_worker HOST PORT``, or ``-M PROJECT`` with
+``project_name``). A remote worker needs lfm (and the modules your functions
+live in) installed for the Python it runs (option ``python``, default
+``python3``; local workers use this interpreter and its ``sys.path``).
+"""
+from __future__ import annotations
+
+import math
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from lfm.executors.backend import Attempt, Outcome, limits_from_label
+from lfm.executors.runner import read_outcome, write_call
+from lfm.executors.wqimport import INSTALL_HINT, load_work_queue
+from lfm.executors.wqmanager import receive, send
+from lfm.resources import CallKilled, MonitorError, ResourceExhaustion
+
+WORKER_RESOURCES = ("cores", "memory", "disk")
+
+
+class WorkQueueTaskError(MonitorError):
+    """Work Queue could not run an attempt (result code other than success, or
+    the runner left no output). ``result`` is Work Queue's result name (e.g.
+    ``"OUTPUT_MISSING"``, ``"MAX_RETRIES"``, ``"FORSAKEN"``), ``host`` the worker,
+    ``stdout`` the tail of the task's output."""
+
+    def __init__(self, message: str, *, result: str = "", host: str = "", stdout: str = "") -> None:
+        super().__init__(message)
+        self.result = result
+        self.host = host
+        self.stdout = stdout
+
+
+class WorkQueueBackend:
+    """Runs attempts as Work Queue tasks (see the module docstring).
+
+    port : manager port; 0 picks a free one (read it back as ``.port``).
+    project_name : advertise the manager to the catalog under this name
+        (workers can then connect with ``-M project_name``).
+    workers : sizes of local workers to start, dicts with ``cores``, ``memory``
+        (MB), ``disk`` (MB); heterogeneous sizes allowed.
+    max_resources : the largest worker (cores, memory MB, disk MB) when workers
+        connect from elsewhere; default: the largest of ``workers``.
+    python : interpreter that runs the runner on the workers (default this one
+        for local workers, ``python3`` when no local worker is started).
+    env : extra environment variables of every task.
+    interval : seconds between the runner's limit checks of the call.
+    task_retries : Work Queue's own retries of a task (worker lost, ...);
+        0 = Work Queue's default (retry until it runs).
+    verbose : print the worker command when no local workers are started.
+    """
+
+    name = "workqueue"
+
+    def __init__(self, port: int = 0, project_name: str | None = None,
+                 workers: Iterable[Mapping[str, float]] | None = None,
+                 max_resources: Mapping[str, float] | None = None, python: str | None = None,
+                 env: Mapping[str, str] | None = None, interval: float = 0.1, task_retries: int = 0,
+                 verbose: bool = True, staging_dir: str | None = None,
+                 debug_log: str | None = None) -> None:
+        load_work_queue()  # fail here, with the install hint, when Work Queue is absent
+        self.worker_sizes = [_check_worker(i, w) for i, w in enumerate(workers or [])]
+        if shutil.which("work_queue_worker") is None and self.worker_sizes:
+            raise FileNotFoundError(f"work_queue_worker is not on PATH; {INSTALL_HINT}")
+        if max_resources is not None:
+            self._max = {r: float(v) for r, v in max_resources.items()}
+        else:
+            self._max = {r: max(w[r] for w in self.worker_sizes) for r in WORKER_RESOURCES} \
+                if self.worker_sizes else {}
+        self.requested_port = int(port)
+        self.project_name = project_name
+        self.python = python or (sys.executable if self.worker_sizes else "python3")
+        self.env = dict(env or {})
+        if self.worker_sizes and "PYTHONPATH" not in self.env:
+            # local workers import what this process can (lfm, the functions' modules)
+            paths = [p for p in sys.path if p and os.path.exists(p)]
+            self.env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *paths])
+        self.interval = float(interval)
+        self.task_retries = int(task_retries)
+        self.verbose = verbose
+        self.debug_log = debug_log
+        self._staging = tempfile.mkdtemp(prefix="lfm-wq-", dir=staging_dir)
+        self.port: int | None = None
+        self._proc: subprocess.Popen | None = None
+        self._workers: list[subprocess.Popen] = []
+        self._outbox: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._attempts: dict[str, Attempt] = {}
+        self._done: Callable[[Attempt, Outcome], None] | None = None
+        self._closed = False
+        self._seq = 0
+
+    # ---- Backend protocol --------------------------------------------------------------
+    def start(self, done: Callable[[Attempt, Outcome], None]) -> None:
+        self._done = done
+        command = [sys.executable, "-m", "lfm.executors.wqmanager", "--port", str(self.requested_port)]
+        if self.project_name:
+            command += ["--name", self.project_name]
+        if self.debug_log:
+            command += ["--debug-log", self.debug_log]
+        env = dict(os.environ)
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        first = receive(self._proc.stdout)
+        if not first or first[0] != "started":
+            self._proc.kill()
+            self._proc.wait()
+            detail = first[1] if first else "it exited without a word (see stderr above)"
+            raise RuntimeError(f"the Work Queue manager did not start: {detail}")
+        self.port = int(first[1])
+        threading.Thread(target=self._read, name="lfm-wq-reader", daemon=True).start()
+        threading.Thread(target=self._write, name="lfm-wq-writer", daemon=True).start()
+        for size in self.worker_sizes:
+            self._workers.append(self._start_worker(size))
+        if not self.worker_sizes and self.verbose:
+            print(f"lfm: Work Queue manager listening; start workers with:\n  {self.worker_command()}",
+                  file=sys.stderr, flush=True)
+
+    def max_resources(self) -> dict[str, float]:
+        return dict(self._max)
+
+    def submit(self, attempt: Attempt) -> None:
+        if self._closed:
+            raise RuntimeError("the Work Queue backend is shut down")
+        if not attempt.starting():
+            return
+        with self._lock:
+            self._seq += 1
+            key = f"t{attempt.task_id}.a{attempt.number}.{self._seq}"
+        directory = os.path.join(self._staging, key)
+        os.mkdir(directory)
+        in_path, out_path = os.path.join(directory, "in.pkl"), os.path.join(directory, "out.pkl")
+        try:
+            write_call(in_path, attempt.fn, attempt.args, attempt.kwargs,
+                       limits_from_label(attempt.label), self.interval)
+        except Exception as exc:
+            shutil.rmtree(directory, ignore_errors=True)
+            self._deliver(attempt, Outcome("error", error=exc))
+            return
+        attempt.handle = (key, directory, out_path)
+        label = attempt.label
+        spec = {"command": f"{self.python} -m lfm.executors.runner in.pkl out.pkl",
+                "inputs": [(in_path, "in.pkl")], "outputs": [(out_path, "out.pkl")],
+                "cores": max(1, math.ceil(label["cores"] - 1e-9)) if "cores" in label else None,
+                "memory": math.ceil(label["memory"]) if "memory" in label else None,
+                "disk": math.ceil(label["disk"]) if "disk" in label else None,
+                "category": attempt.category, "env": self.env, "max_retries": self.task_retries}
+        with self._lock:
+            self._attempts[key] = attempt
+        self._outbox.put(("submit", key, spec))
+
+    def cancel(self, attempt: Attempt) -> bool:
+        """Withdraw an attempt from Work Queue (a running task is killed)."""
+        if attempt.handle is None:
+            return False
+        key = attempt.handle[0]
+        with self._lock:
+            if self._attempts.pop(key, None) is None:
+                return False
+        self._outbox.put(("cancel", key))
+        shutil.rmtree(attempt.handle[1], ignore_errors=True)
+        return True
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the manager and the local workers (killing their tasks); the
+        executor calls it with ``wait=True`` only after every call resolved."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._outbox.put(("stop",))
+        self._outbox.put(None)
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        for worker in self._workers:
+            _stop_process_group(worker)
+        self._workers.clear()
+        with self._lock:
+            left = list(self._attempts.values())
+            self._attempts.clear()
+        for attempt in left:
+            self._deliver(attempt, Outcome("error", error=CallKilled(
+                "the Work Queue backend shut down while the task was queued or running")))
+        shutil.rmtree(self._staging, ignore_errors=True)
+
+    # ---- workers -----------------------------------------------------------------------
+    def worker_command(self, size: Mapping[str, float] | None = None) -> str:
+        """The command that connects a worker (of ``size``, if given) to this manager."""
+        where = f"-M {self.project_name}" if self.project_name else f"{socket.getfqdn()} {self.port}"
+        flags = "".join(f" --{r}={int(size[r])}" for r in WORKER_RESOURCES if size and r in size)
+        return f"work_queue_worker{flags} {where}"
+
+    def _start_worker(self, size: Mapping[str, float]) -> subprocess.Popen:
+        workdir = tempfile.mkdtemp(prefix="worker-", dir=self._staging)
+        command = ["work_queue_worker", f"--cores={int(size['cores'])}",
+                   f"--memory={int(size['memory'])}", f"--disk={int(size['disk'])}",
+                   "--workdir", workdir, "--parent-death", "--timeout=3600",
+                   "localhost", str(self.port)]
+        # its own session: at shutdown the worker and the tasks it started go together
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the local workers (each leads its own process group)."""
+        return [w.pid for w in self._workers]
+
+    # ---- manager messages --------------------------------------------------------------
+    def _write(self) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        while True:
+            message = self._outbox.get()
+            if message is None:
+                break
+            try:
+                send(self._proc.stdin, message)
+            except (BrokenPipeError, ValueError, OSError):
+                break
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        while True:
+            try:
+                message = receive(self._proc.stdout)
+            except Exception:
+                message = None
+            if message is None:
+                break
+            if message[0] == "done":
+                with self._lock:
+                    attempt = self._attempts.pop(message[1], None)
+                if attempt is not None:
+                    self._deliver(attempt, self._outcome(attempt, message[2]))
+        # the manager is gone: whatever was outstanding will never finish
+        with self._lock:
+            left = list(self._attempts.values())
+            self._attempts.clear()
+        for attempt in left:
+            self._deliver(attempt, Outcome("error", error=WorkQueueTaskError(
+                "the Work Queue manager process exited while the task was outstanding",
+                result="MANAGER_EXITED")))
+
+    def _outcome(self, attempt: Attempt, info: dict[str, Any]) -> Outcome:
+        _, directory, out_path = attempt.handle
+        host, name, stdout = info["host"], info["result_name"], info["stdout"]
+        try:
+            if name == "SUCCESS" and info["return_status"] == 0 and os.path.exists(out_path):
+                outcome = read_outcome(out_path)
+                outcome.host = outcome.host or host
+                return outcome
+            if name == "RESOURCE_EXHAUSTION":
+                return Outcome("exhausted", host=host, error=ResourceExhaustion(
+                    f"Work Queue killed the task on {host} for exceeding its label {attempt.label}",
+                    limits=attempt.label))
+            if name == "SIGNAL":
+                return Outcome("error", host=host, error=CallKilled(
+                    f"the task was killed by a signal on {host}; output: {stdout[-500:]!r}"))
+            if name in ("SUCCESS", "OUTPUT_MISSING"):
+                why = (f"the runner exited with status {info['return_status']}"
+                       if info["return_status"] else "the runner left no output file")
+                return Outcome("error", host=host, error=WorkQueueTaskError(
+                    f"{why} on {host} (is lfm installed for {self.python!r} there?); "
+                    f"output: {stdout[-1500:]}", result=name, host=host, stdout=stdout))
+            return Outcome("error", host=host, error=WorkQueueTaskError(
+                f"Work Queue gave up on the task: result {name} after {info['submissions']} "
+                f"submission(s) (last host {host or 'none'})", result=name, host=host, stdout=stdout))
+        except Exception as exc:
+            return Outcome("error", host=host, error=WorkQueueTaskError(
+                f"cannot read the task's output from {host}: {exc!r}", result=name, host=host,
+                stdout=stdout))
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def _deliver(self, attempt: Attempt, outcome: Outcome) -> None:
+        if self._done is not None:
+            self._done(attempt, outcome)
+
+
+def _check_worker(index: int, size: Mapping[str, float]) -> dict[str, float]:
+    if not isinstance(size, Mapping):
+        raise TypeError(f"workers[{index}] must be a dict with cores, memory (MB), disk (MB); "
+                        f"got {size!r}")
+    unknown = sorted(set(size) - set(WORKER_RESOURCES))
+    missing = [r for r in WORKER_RESOURCES if r not in size]
+    if unknown or missing:
+        raise ValueError(f"workers[{index}] = {dict(size)}: needs exactly {', '.join(WORKER_RESOURCES)}"
+                         + (f"; unknown {unknown}" if unknown else "")
+                         + (f"; missing {missing}" if missing else ""))
+    out = {}
+    for r in WORKER_RESOURCES:
+        try:
+            value = float(size[r])
+        except (TypeError, ValueError):
+            raise ValueError(f"workers[{index}][{r!r}] must be a number, got {size[r]!r}") from None
+        if not value >= 1:
+            raise ValueError(f"workers[{index}][{r!r}] must be >= 1, got {size[r]!r}")
+        out[r] = value
+    return out
+
+
+def _stop_process_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
+    for sig, timeout in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    # the worker's tasks live in its group; make sure none outlives it
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    deadline = time.time() + 2
+    while time.time() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)

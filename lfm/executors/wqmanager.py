@@ -1,0 +1,154 @@
+"""The Work Queue manager process: ``python -m lfm.executors.wqmanager``.
+
+Work Queue's Python binding holds the GIL inside ``WorkQueue.wait()`` (up to its
+whole timeout), which would freeze every other thread of the user's program. So
+the manager lives in its own process and talks to :mod:`lfm.executors.workqueue`
+through its stdin/stdout with length-prefixed pickled messages:
+
+parent -> manager: ``("submit", key, spec)``, ``("cancel", key)``, ``("stop",)``
+manager -> parent: ``("started", port, name)``, ``("done", key, info)``,
+``("cancelled", key)``, ``("fatal", message)``
+
+``spec``: command, inputs/outputs as (local path, remote name), cores, memory
+(MB), disk (MB), category, env, max_retries. ``info``: result code and its name,
+return_status, host, stdout (last 4000 characters), exhausted attempts.
+The manager exits when its stdin closes (the parent died) or on "stop".
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import struct
+import sys
+import time
+from typing import Any, BinaryIO
+
+_HEADER = struct.Struct("!I")
+
+
+def send(stream: BinaryIO, message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def receive(stream: BinaryIO) -> Any:
+    """The next message, or None at end of stream."""
+    header = _read_exactly(stream, _HEADER.size)
+    if header is None:
+        return None
+    (size,) = _HEADER.unpack(header)
+    data = _read_exactly(stream, size)
+    if data is None:
+        return None
+    return pickle.loads(data)
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
+    chunks = []
+    while size:
+        chunk = stream.read(size)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def serve(port: int, name: str | None, wait_timeout: int, debug_log: str | None) -> int:
+    from lfm.executors.wqimport import load_work_queue
+
+    inp = os.fdopen(sys.stdin.fileno(), "rb", buffering=0)  # unbuffered, so select() tells the truth
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # Work Queue's own prints must not corrupt the message stream
+    try:
+        wq = load_work_queue()
+        if debug_log:
+            wq.set_debug_flag("all")
+            wq.specify_debug_log(debug_log)
+        queue = wq.WorkQueue(port=port, name=name) if name else wq.WorkQueue(port=port)
+    except Exception as exc:
+        send(out, ("fatal", f"cannot start a Work Queue manager on port {port}: {exc}"))
+        return 1
+    send(out, ("started", queue.port, name))
+    names = {getattr(wq, n): n[len("WORK_QUEUE_RESULT_"):] for n in dir(wq)
+             if n.startswith("WORK_QUEUE_RESULT_")}
+    by_key: dict[Any, Any] = {}   # key -> task
+    key_of: dict[int, Any] = {}   # Work Queue task id -> key
+    while True:
+        # commands: block briefly only when no task is outstanding
+        timeout = 0.0 if by_key else 0.5
+        while select.select([inp], [], [], timeout)[0]:
+            timeout = 0.0
+            message = receive(inp)
+            if message is None or message[0] == "stop":
+                return 0
+            if message[0] == "submit":
+                _, key, spec = message
+                task = _task(wq, spec)
+                key_of[queue.submit(task)] = key
+                by_key[key] = task
+            elif message[0] == "cancel":
+                task = by_key.pop(message[1], None)
+                if task is not None:
+                    key_of.pop(task.id, None)
+                    queue.cancel_by_taskid(task.id)
+                    send(out, ("cancelled", message[1]))
+        if not by_key:
+            continue
+        task = queue.wait(wait_timeout)
+        if task is None:
+            continue
+        key = key_of.pop(task.id, None)
+        if key is None:
+            continue
+        by_key.pop(key, None)
+        stdout = task.output or ""
+        send(out, ("done", key, {
+            "result": task.result, "result_name": names.get(task.result, str(task.result)),
+            "return_status": task.return_status, "host": task.hostname or "",
+            "stdout": stdout[-4000:], "submissions": task.total_submissions,
+            "wall_time": max(0.0, (task.execute_cmd_finish - task.execute_cmd_start) / 1e6)
+            if task.execute_cmd_finish else 0.0,
+            "finished": time.time()}))
+
+
+def _task(wq: Any, spec: dict[str, Any]) -> Any:
+    task = wq.Task(spec["command"])
+    for local, remote in spec.get("inputs", ()):
+        task.specify_input_file(local, remote, cache=False)
+    for local, remote in spec.get("outputs", ()):
+        task.specify_output_file(local, remote, cache=False)
+    if spec.get("cores") is not None:
+        task.specify_cores(int(spec["cores"]))
+    if spec.get("memory") is not None:
+        task.specify_memory(int(spec["memory"]))
+    if spec.get("disk") is not None:
+        task.specify_disk(int(spec["disk"]))
+    if spec.get("category"):
+        task.specify_category(str(spec["category"]))
+    if spec.get("max_retries"):
+        task.specify_max_retries(int(spec["max_retries"]))
+    for name, value in (spec.get("env") or {}).items():
+        task.specify_environment_variable(name, value)
+    return task
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m lfm.executors.wqmanager")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--name", default=None)
+    parser.add_argument("--wait-timeout", type=int, default=1)
+    parser.add_argument("--debug-log", default=None)
+    args = parser.parse_args(argv)
+    # The parent decides when to stop (it sends "stop", or its death closes our stdin):
+    # a Ctrl-C in the terminal must not kill the manager under the parent's feet.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return serve(args.port, args.name, args.wait_timeout, args.debug_log)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
