@@ -69,16 +69,14 @@ def ladder_cost(uppers: np.ndarray, probs: np.ndarray, means: np.ndarray, determ
     ``j >= i``, else ``u_j`` plus the renormalised expectation of ``c[i, k]``
     over the buckets ``k > j``.
     """
-    n = uppers.size
     if deterministic:
         return float(np.dot(probs, np.cumsum(uppers) - means))
-    cost = np.empty((n, n))
-    running = np.zeros(n)  # per task bucket i: sum over k > j of p_k * c[i, k]
-    tail = 0.0             # sum over k > j of p_k
-    rows = np.arange(n)
-    for j in range(n - 1, -1, -1):
-        col = np.where(rows <= j, uppers[j] - means, uppers[j] + running / tail if tail > 0 else 0.0)
-        cost[:, j] = col
-        running = running + probs[j] * col
-        tail += probs[j]
-    return float(probs @ cost @ probs)
+    # Closed form of the recursion above (O(n) instead of O(n^2)): with G_i(j) the
+    # expected cost of a task of bucket i whose allocation is drawn from buckets
+    # >= j, G_i(j) = G_i(j+1) + p_j u_j / P(>=j) for j < i, and for j >= i
+    # G_i(j) = (sum_{k>=j} p_k u_k) / P(>=j) - e_i.  The answer is sum_i p_i G_i(0).
+    tail_p = np.cumsum(probs[::-1])[::-1]
+    tail_pu = np.cumsum((probs * uppers)[::-1])[::-1]
+    step = probs * uppers / tail_p
+    before = np.cumsum(step) - step
+    return float(np.dot(probs, before + tail_pu / tail_p - means))

@@ -1,0 +1,224 @@
+"""The bucketing predictors of Phung & Thain (IPDPS 2024) on top of ``bucketing``.
+
+Names: ``greedy``, ``exhaustive`` (probabilistic), ``greedy-det``,
+``exhaustive-det`` (deterministic), ``kmeans`` and ``quantile-buckets``
+(probabilistic, over k-means and quantile buckets).
+
+Semantics, per category and resource (the cctools defaults):
+
+* cold start: while a category has fewer than ``num_sampling_points`` (10)
+  successful tasks, a first attempt gets the resource's default
+  (``KNOWN_RESOURCES``: 1 core, 1000 MB memory, 1000 MB disk, 3600 s) and a
+  retry after a failure at ``previous`` gets the next step
+  ``default * increase_rate**k`` above ``previous``;
+* afterwards, probabilistic predictors draw a bucket by its probability; after
+  a failure at ``previous`` they draw among the buckets above ``previous``
+  with renormalised probabilities; deterministic predictors take the lowest
+  bucket, then the next bucket up; past the top bucket the allocation steps up
+  as in the cold start.
+* buckets follow ``bucketing.BucketingState``'s recompute schedule
+  (``recompute_growth``; 0 = after every task, as the reference does).
+
+Every parameter is a constructor argument; ``seed`` makes draws reproducible.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from bucketing import BucketingState
+
+from .base import KNOWN_RESOURCES, Predictor
+from .registry import register
+
+
+def next_step(previous: float, default: float, rate: float) -> float:
+    """The smallest ``default * rate**k`` (k integer) strictly above ``previous``
+    (the reference's escalation past the known range)."""
+    if default <= 0 or previous <= 0:
+        return default if previous < default else previous * rate
+    k = math.floor(math.log(previous / default) / math.log(rate)) + 1
+    value = default * rate ** k
+    while value <= previous:  # floating point at exact powers
+        value *= rate
+    return value
+
+
+class BucketState:
+    """Per-(category, resource) state of a bucket predictor."""
+
+    __slots__ = ("history", "default", "sampling", "rate", "deterministic", "rng", "_cache_src", "_uppers",
+                 "_cum")
+
+    def __init__(self, history: BucketingState, default: float, sampling: int, rate: float,
+                 deterministic: bool, rng: np.random.Generator) -> None:
+        self.history = history
+        self.default = default
+        self.sampling = sampling
+        self.rate = rate
+        self.deterministic = deterministic
+        self.rng = rng
+        self._cache_src: Any = None
+        self._uppers: list[float] = []
+        self._cum: list[float] = []
+
+    def _ladder(self) -> tuple[list[float], list[float]]:
+        buckets = self.history.buckets()
+        if buckets is not self._cache_src:
+            self._cache_src = buckets
+            self._uppers = [b.upper for b in buckets]
+            self._cum = list(np.cumsum([b.probability for b in buckets]))
+        return self._uppers, self._cum
+
+    def _draw(self, uppers: list[float], cum: list[float], start: int) -> float:
+        base = cum[start - 1] if start > 0 else 0.0
+        span = cum[-1] - base
+        if self.deterministic or span <= 0:
+            return uppers[start]
+        target = base + self.rng.random() * span
+        for i in range(start, len(uppers)):
+            if cum[i] > target:
+                return uppers[i]
+        return uppers[-1]
+
+    def first(self) -> float:
+        if len(self.history) < self.sampling:
+            return self.default
+        uppers, cum = self._ladder()
+        return self._draw(uppers, cum, 0)
+
+    def retry(self, previous: float) -> float:
+        if len(self.history) < self.sampling:
+            return next_step(previous, self.default, self.rate)
+        uppers, cum = self._ladder()
+        for i, u in enumerate(uppers):
+            if u > previous:
+                return self._draw(uppers, cum, i)
+        return next_step(previous, self.default, self.rate)
+
+    def observe(self, value: float) -> None:
+        self.history.add(value)
+
+    def describe(self) -> dict[str, Any]:
+        return {"tasks": len(self.history),
+                "buckets": [(b.upper, b.probability) for b in self.history.buckets()]
+                if len(self.history) >= self.sampling else []}
+
+
+class _BucketPredictor(Predictor):
+    """Shared machinery; subclasses fix the algorithm and list their parameters."""
+
+    method = "greedy"
+    deterministic = False
+
+    def __init__(self, resources: Iterable[str], max_resources: Mapping[str, float] | None, seed: int,
+                 num_sampling_points: int, increase_rate: float, recompute_growth: float) -> None:
+        super().__init__(resources, max_resources, seed)
+        if not isinstance(num_sampling_points, (int, np.integer)) or num_sampling_points < 1:
+            raise ValueError(f"num_sampling_points must be an integer >= 1, got {num_sampling_points!r}")
+        if not isinstance(increase_rate, (int, float)) or not increase_rate > 1 or math.isinf(increase_rate):
+            raise ValueError(f"increase_rate must be a number > 1, got {increase_rate!r}")
+        self.num_sampling_points = num_sampling_points
+        self.increase_rate = increase_rate
+        self.recompute_growth = recompute_growth
+        BucketingState(self.method, recompute_growth=recompute_growth, **self._algorithm_params())  # validate
+
+    def _algorithm_params(self) -> dict[str, Any]:
+        return {}
+
+    def _new_state(self, resource: str) -> BucketState:
+        history = BucketingState(self.method, recompute_growth=self.recompute_growth, **self._algorithm_params())
+        return BucketState(history, KNOWN_RESOURCES[resource], self.num_sampling_points, self.increase_rate,
+                           self.deterministic, self._rng)
+
+
+@register("greedy")
+class GreedyPredictor(_BucketPredictor):
+    """Greedy bucketing, probabilistic allocation (see the module docstring).
+
+    Parameters: ``resources``, ``max_resources``, ``seed`` (see ``Predictor``);
+    ``num_sampling_points`` (10): tasks per category before buckets are used;
+    ``increase_rate`` (2): step factor past the known range;
+    ``recompute_growth`` (0.01): bucket recompute schedule (0 = every task).
+    """
+
+    method = "greedy"
+
+    def __init__(self, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
+                 seed: int = 0, num_sampling_points: int = 10, increase_rate: float = 2.0,
+                 recompute_growth: float = 0.01) -> None:
+        super().__init__(resources, max_resources, seed, num_sampling_points, increase_rate, recompute_growth)
+
+    def _algorithm_params(self) -> dict[str, Any]:
+        return {"deterministic": self.deterministic}
+
+
+@register("greedy-det")
+class DeterministicGreedyPredictor(GreedyPredictor):
+    """Greedy bucketing with the deterministic cost model and policy: lowest
+    bucket first, the next bucket up after each failure.  Parameters as
+    :class:`GreedyPredictor`."""
+
+    deterministic = True
+
+
+@register("exhaustive")
+class ExhaustivePredictor(_BucketPredictor):
+    """Exhaustive bucketing, probabilistic allocation.  Parameters as
+    :class:`GreedyPredictor`, plus ``max_buckets`` (10): bucket counts tried."""
+
+    method = "exhaustive"
+
+    def __init__(self, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
+                 seed: int = 0, num_sampling_points: int = 10, increase_rate: float = 2.0,
+                 recompute_growth: float = 0.01, max_buckets: int = 10) -> None:
+        self.max_buckets = max_buckets
+        super().__init__(resources, max_resources, seed, num_sampling_points, increase_rate, recompute_growth)
+
+    def _algorithm_params(self) -> dict[str, Any]:
+        return {"deterministic": self.deterministic, "max_buckets": self.max_buckets}
+
+
+@register("exhaustive-det")
+class DeterministicExhaustivePredictor(ExhaustivePredictor):
+    """Exhaustive bucketing with the deterministic cost model and policy.
+    Parameters as :class:`ExhaustivePredictor`."""
+
+    deterministic = True
+
+
+@register("kmeans")
+class KMeansPredictor(_BucketPredictor):
+    """K-means buckets (``n_buckets`` clusters, default 4), probabilistic
+    allocation.  Other parameters as :class:`GreedyPredictor`."""
+
+    method = "kmeans"
+
+    def __init__(self, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
+                 seed: int = 0, num_sampling_points: int = 10, increase_rate: float = 2.0,
+                 recompute_growth: float = 0.01, n_buckets: int = 4) -> None:
+        self.n_buckets = n_buckets
+        super().__init__(resources, max_resources, seed, num_sampling_points, increase_rate, recompute_growth)
+
+    def _algorithm_params(self) -> dict[str, Any]:
+        return {"n_buckets": self.n_buckets, "seed": self.seed}
+
+
+@register("quantile-buckets")
+class QuantileBucketsPredictor(_BucketPredictor):
+    """Buckets at equal-significance quantiles (``n_buckets``, default 4),
+    probabilistic allocation.  Other parameters as :class:`GreedyPredictor`."""
+
+    method = "quantile"
+
+    def __init__(self, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
+                 seed: int = 0, num_sampling_points: int = 10, increase_rate: float = 2.0,
+                 recompute_growth: float = 0.01, n_buckets: int = 4) -> None:
+        self.n_buckets = n_buckets
+        super().__init__(resources, max_resources, seed, num_sampling_points, increase_rate, recompute_growth)
+
+    def _algorithm_params(self) -> dict[str, Any]:
+        return {"n_buckets": self.n_buckets}
