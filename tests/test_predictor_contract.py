@@ -1,0 +1,139 @@
+"""The contract every registered predictor must keep (like scikit-learn's check_estimator).
+
+Each check runs over every name in ``predictors.available()``, so a new predictor
+is checked as soon as it registers. The oracle takes part everywhere: without a
+revealed usage it behaves like max-seen, which keeps the contract.
+"""
+from __future__ import annotations
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+
+import predictors
+from predictors import AllocationLimitReached
+
+NAMES = predictors.available()
+MULTI = ("cores", "memory", "disk")
+CAP = {"cores": 16.0, "memory": 8192.0, "disk": 8192.0}
+
+
+def history(seed: int, n: int = 60) -> list[tuple[str, dict[str, float]]]:
+    """A random multi-category, multi-resource history (two modes of memory)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        cat = str(rng.choice(["a", "b", "c"]))
+        out.append((cat, {"cores": float(rng.uniform(0.2, 4.0)),
+                          "memory": float(rng.choice([300.0, 1500.0]) + rng.normal(0, 30)),
+                          "disk": float(rng.uniform(10, 3000)),
+                          "wall_time": float(rng.uniform(1, 100))}))
+    return out
+
+
+def drive(p: predictors.Predictor, events: list[tuple[str, dict[str, float]]]) -> list[dict[str, float]]:
+    """Replay ``events`` through ``p`` (predict, retry while exceeded, observe);
+    returns every allocation given, in order."""
+    given = []
+    for cat, usage in events:
+        alloc = p.predict(cat)
+        given.append(alloc)
+        for _ in range(64):
+            exceeded = [r for r in p.resources if alloc[r] < usage[r]]
+            if not exceeded:
+                break
+            alloc = p.predict(cat, previous=alloc, exceeded=exceeded)
+            given.append(alloc)
+        p.observe(cat, usage)
+    return given
+
+
+def valid(alloc: dict[str, float], resources: tuple[str, ...], cap: dict[str, float] | None = None) -> None:
+    assert set(alloc) == set(resources)
+    for r, v in alloc.items():
+        assert isinstance(v, float) and math.isfinite(v) and v > 0, (r, v)
+        if cap:
+            assert v <= cap[r], (r, v, cap[r])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_contract(name: str) -> None:
+    # unseen category: a valid first allocation, single and multi-resource
+    valid(predictors.create(name).predict("never-seen"), ("memory",))
+    p = predictors.create(name, resources=MULTI, max_resources=CAP, seed=3)
+    valid(p.predict("never-seen"), MULTI, CAP)
+
+    # retries: each exceeded resource strictly grows, the others never shrink,
+    # everything stays under the cap, and at the cap the predictor says so.
+    events = history(1)
+    drive(p, events[:40])
+    for exceeded in (["memory"], ["cores"], ["disk", "memory"], ["cores", "memory", "disk"]):
+        alloc = p.predict("a")
+        for _ in range(100):
+            try:
+                nxt = p.predict("a", previous=alloc, exceeded=exceeded)
+            except AllocationLimitReached as exc:
+                assert exc.resource in exceeded and alloc[exc.resource] >= CAP[exc.resource]
+                break
+            valid(nxt, MULTI, CAP)
+            for r in MULTI:
+                if r in exceeded:
+                    assert nxt[r] > alloc[r], (r, alloc, nxt)
+                else:
+                    assert nxt[r] >= alloc[r], (r, alloc, nxt)
+            alloc = nxt
+        else:
+            pytest.fail(f"{name}: 100 retries never reached the cap {CAP}")
+
+    # the cap holds for first allocations too, even after usage above it
+    big = predictors.create(name, resources=MULTI, max_resources=CAP, seed=0)
+    for _ in range(30):
+        big.observe("x", {"cores": 64.0, "memory": 50000.0, "disk": 20000.0, "wall_time": 5.0})
+    valid(big.predict("x"), MULTI, CAP)
+
+    # same seed, same history -> same allocations; state survives pickling
+    events = history(7)
+    a = predictors.create(name, resources=MULTI, max_resources=CAP, seed=11)
+    b = predictors.create(name, resources=MULTI, max_resources=CAP, seed=11)
+    assert drive(a, events) == drive(b, events)
+    c = pickle.loads(pickle.dumps(a))
+    rest = history(8, n=30)
+    assert drive(a, rest) == drive(c, rest)
+
+    # repr shows the parameters; get_params round-trips through create
+    params = a.get_params()
+    assert {"resources", "max_resources", "seed"} <= set(params)
+    for key in params:
+        assert f"{key}=" in repr(a)
+    assert predictors.create(name, **params).get_params() == params
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_input(name: str) -> None:
+    p = predictors.create(name, resources=("memory", "cores"))
+    for bad in (float("nan"), -1.0, float("inf"), "lots"):
+        with pytest.raises(ValueError, match="memory"):
+            p.observe("a", {"memory": bad, "cores": 1.0})
+        with pytest.raises(ValueError, match="memory"):
+            p.predict("a", previous={"memory": bad, "cores": 1.0}, exceeded=["memory"])
+    with pytest.raises(ValueError, match="lack 'cores'"):
+        p.observe("a", {"memory": 10.0})
+    with pytest.raises(ValueError, match="unknown resource 'gpu'.*known resources"):
+        predictors.create(name, resources=("gpu",))
+    with pytest.raises(ValueError, match="unknown resource 'gpu'"):
+        p.predict("a", previous={"memory": 1.0, "cores": 1.0}, exceeded=["gpu"])
+    with pytest.raises(ValueError, match="max_resources"):
+        predictors.create(name, max_resources={"memory": float("nan")})
+    with pytest.raises(ValueError, match="hashable"):
+        p.predict(["not", "hashable"])
+    with pytest.raises(TypeError, match="accepted parameters"):
+        predictors.create(name, no_such_parameter=1)
+
+
+def test_unknown_name_lists_known() -> None:
+    with pytest.raises(ValueError) as info:
+        predictors.create("nope")
+    for name in ("whole-machine", "max-seen", "quantile", "min-waste", "max-throughput", "oracle"):
+        assert name in str(info.value)

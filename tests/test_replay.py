@@ -1,0 +1,128 @@
+"""Replay semantics and metrics on tiny hand-computed traces."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import predictors
+from predictors import machine_size, replay
+
+
+def tiny() -> pd.DataFrame:
+    return pd.DataFrame({"category": ["a", "a", "a"], "memory": [100.0, 300.0, 200.0],
+                         "wall_time": [10.0, 0.0, 5.0]})
+
+
+def test_hand_computed_max_seen() -> None:
+    # task 0: cold 1000 >= 100 ok; task 1 (wall 0 -> 1 s): 100 fails, 200 fails, 400 ok;
+    # task 2: max seen 300 >= 200 ok.
+    r = replay(tiny(), "max-seen")
+    a = r.attempts
+    assert a["allocation"].tolist() == [1000.0, 100.0, 200.0, 400.0, 300.0]
+    assert a["ok"].tolist() == [True, False, False, True, True]
+    assert a["attempt"].tolist() == [0, 0, 1, 2, 0]
+    assert a["task"].tolist() == [0, 1, 1, 1, 2]
+    assert a["wall_time"].tolist() == [10.0, 1.0, 1.0, 1.0, 5.0]
+    s = r.summary.iloc[0]
+    used, allocated = 100 * 10 + 300 * 1 + 200 * 5, 1000 * 10 + 100 + 200 + 400 + 300 * 5
+    assert s["AE_time"] == pytest.approx(used / allocated)
+    assert s["AE_count"] == pytest.approx(600 / 2000)
+    assert s["waste"] == pytest.approx(allocated - used)
+    assert s["waste_failed"] == pytest.approx(300)
+    assert s["waste_internal"] == pytest.approx(allocated - used - 300)
+    assert (s["retries"], s["tasks_retried"], s["tasks"], s["attempts"], s["tasks_unfinished"]) == (2, 1, 3, 5, 0)
+    assert s["tasks_per_s"] > 0 and s["predictor"] == "max-seen" and s["seed"] == 0
+    assert r.machine == {"memory": 1024.0}
+
+
+def test_grouping_rounding_and_status() -> None:
+    df = pd.DataFrame({"category": ["a", "b", "a", "b"], "memory": [10.2, 50.0, 10.0, 7.0],
+                       "wall_time": [1.0, 1.0, 1.0, None], "status": ["ok", "ok", "ok", "error"]})
+    per = replay(df, "max-seen")                      # the error row is not a task
+    assert per.attempts["usage"].tolist() == [11.0, 50.0, 10.0]   # rounded up to whole MB
+    assert per.summary.iloc[0]["retries"] == 0
+    assert sorted(per.by_category["category"]) == ["a", "b"]
+    one = replay(df, "max-seen", group_by=None)       # b's 50 raises a's max seen: no saving
+    assert one.attempts["category"].unique().tolist() == ["all"]
+    assert one.attempts["allocation"].tolist() == [1000.0, 11.0, 22.0, 44.0, 88.0, 50.0]
+    assert replay(df, "max-seen", round_usage=False).attempts["usage"].iloc[0] == pytest.approx(10.2)
+
+
+def test_oracle_whole_machine_and_seeds() -> None:
+    df = predictors.synthetic("bimodal", 300, seed=1)
+    r = replay(df, ["oracle", "whole-machine", "quantile"], seeds=[1, 2])
+    s = r.summary.set_index(["predictor", "seed"])
+    assert len(s) == 6
+    assert s.loc[("oracle", 1), "AE_time"] == pytest.approx(1.0)
+    assert s.loc[("oracle", 1), "retries"] == 0
+    w = machine_size("memory", df["memory"])
+    assert w == 4096.0 and r.machine["memory"] == w
+    assert (r.attempts.query("predictor == 'whole-machine'")["allocation"] == w).all()
+    expected = df["memory"].apply(lambda m: -(-m // 1)).sum() / (w * len(df))
+    assert s.loc[("whole-machine", 2), "AE_count"] == pytest.approx(expected)
+    assert s.loc[("quantile", 1), "AE_time"] == s.loc[("quantile", 2), "AE_time"]  # no randomness
+
+
+def test_multi_resource_and_instances() -> None:
+    df = pd.DataFrame({"category": ["a"] * 3, "memory": [100.0, 300.0, 50.0],
+                       "cores": [1.0, 0.5, 3.0], "wall_time": [1.0, 1.0, 1.0]})
+    p = predictors.create("max-seen", resources=("memory", "cores"))
+    r = replay(df, p, resources=("memory", "cores"))
+    a = r.attempts
+    # task 1 exceeds memory only: memory doubles, cores stay; task 2 exceeds cores only:
+    # cores double, memory stays.
+    assert a["allocation_memory"].tolist() == [1000.0, 100.0, 200.0, 400.0, 300.0, 300.0, 300.0]
+    assert a["allocation_cores"].tolist() == [1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 4.0]
+    assert a["ok"].tolist() == [True, False, False, True, False, False, True]
+    assert p.categories() == ["a"]                     # the instance itself was used
+    s = r.summary.iloc[0]
+    assert {"AE_time_memory", "AE_time_cores"} <= set(r.summary.columns)
+    assert s["AE_time"] == s["AE_time_memory"]
+    assert s["AE_count_cores"] == pytest.approx((1 + 0.5 + 3) / (1 + 1 + 1 + 1 + 1 + 2 + 4))
+    assert (s["retries"], s["tasks_retried"]) == (4, 2)
+
+
+def test_unfinished_when_usage_above_cap() -> None:
+    df = pd.DataFrame({"category": ["a", "a"], "memory": [100.0, 5000.0], "wall_time": [1.0, 2.0]})
+    r = replay(df, "max-seen", max_resources={"memory": 2048.0})
+    s = r.summary.iloc[0]
+    assert s["tasks_unfinished"] == 1
+    assert r.attempts["allocation"].tolist() == [1000.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 2048.0]
+    assert s["retries"] == 5                          # the last attempt at the cap is not a retry
+    assert s["AE_time"] == pytest.approx(100 / (1000 + 2 * (100 + 200 + 400 + 800 + 1600 + 2048)))
+
+
+def test_record_state() -> None:
+    r = replay(predictors.synthetic("normal", 200), "min-waste", record_state=10)
+    st = r.states
+    assert set(st["key"]) >= {"allocation"} and st["task"].nunique() == 20
+
+
+def test_bad_input() -> None:
+    with pytest.raises(ValueError, match="no column 'memory'"):
+        replay(pd.DataFrame({"category": ["a"], "cores": [1.0]}), "max-seen")
+    with pytest.raises(ValueError, match="cannot group by 'kind'"):
+        replay(tiny(), "max-seen", group_by="kind")
+    with pytest.raises(ValueError, match="row 1: memory usage"):
+        replay(pd.DataFrame({"category": ["a", "a"], "memory": [1.0, float("nan")]}), "max-seen")
+    with pytest.raises(ValueError, match="unknown predictor 'nope'.*max-seen"):
+        replay(tiny(), "nope")
+    with pytest.raises(ValueError, match="unknown resource 'ram'"):
+        replay(tiny(), "max-seen", resources=("ram",))
+    with pytest.raises(TypeError, match="DataFrame or a path"):
+        replay(42, "max-seen")
+
+
+def test_path(tmp_path) -> None:
+    path = tmp_path / "t.csv"
+    tiny().to_csv(path, index=False)
+    assert replay(path, "max-seen").summary.iloc[0]["retries"] == 2
+
+
+def test_machine_size() -> None:
+    assert machine_size("memory", [5, 1024]) == 1024
+    assert machine_size("memory", [1025]) == 2048
+    assert machine_size("memory", [2048.0]) == 2048
+    assert machine_size("memory", [3000]) == 4096
+    assert machine_size("cores", [3.2]) == 4
+    assert machine_size("disk", []) == 1024
