@@ -1,11 +1,11 @@
 """Guess a trace file's format from its content (not its name)."""
 from __future__ import annotations
 
-import json
 import os
 import re
 
 from lfm.trace.errors import TraceFormatError
+from lfm.trace.jsonstream import first_json_value
 
 #: Formats :func:`detect_format` can recognise, in the order it tries them.
 FORMATS: tuple[str, ...] = ("lfm", "csv", "cctools", "wq", "nextflow", "wfcommons")
@@ -50,12 +50,12 @@ def detect_format(path: str | os.PathLike) -> str:
     first = lines[0].strip()
     if first.startswith("{") or first.startswith("["):
         try:
-            found = classify_object(json.loads(first))
-        except json.JSONDecodeError:  # a pretty-printed document: look at all of it
+            found = classify_object(first_json_value(head))
+        except ValueError:  # a document longer than the head, or broken JSON
             try:
                 with open(path, encoding="utf-8") as stream:
-                    found = classify_object(json.load(stream))
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    found = classify_object(first_json_value(stream.read()))
+            except (ValueError, UnicodeDecodeError) as exc:
                 raise TraceFormatError(path, getattr(exc, "lineno", None),
                                        f"expected JSON (lfm, cctools or WfCommons), got invalid JSON: {exc}") from None
         if found:
