@@ -65,7 +65,8 @@ def detect_format(path: str | os.PathLike) -> str:
         return "wq"
     else:
         fields = {f.strip().strip('"').lower() for f in re.split(r"[\t,]", first)}
-        if "process" in fields and len(fields & _NEXTFLOW_KEYS) >= 2:
+        if ("process" in fields or "name" in fields) and "status" in fields \
+                and len(fields & _NEXTFLOW_KEYS) >= 2:
             return "nextflow"
         from lfm.trace.csvformat import column_meaning
         if any(column_meaning(f) for f in fields):
