@@ -52,6 +52,7 @@ class Outcome:
     label), ``"error"`` (``error`` the call's exception, with its remote
     traceback as ``__cause__``, or an infrastructure error). ``resources``: what
     was measured (possibly partial or empty). ``host``: where it ran.
+    ``granted``: the allocation the worker reported giving the task, if any.
     """
 
     status: str
@@ -60,6 +61,9 @@ class Outcome:
     resources: Resources = field(default_factory=Resources)
     exceeded: dict[str, float] = field(default_factory=dict)
     host: str = ""
+    #: what the worker granted the task, when it says (Work Queue sets CORES,
+    #: MEMORY, DISK in the task's environment): resource -> value
+    granted: dict[str, float] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -222,7 +222,7 @@ class AutolabelExecutor(cf.Executor):
             wall = max(0.0, time.time() - attempt.started) if attempt.started else 0.0
         record = {"attempt": attempt.number, "label": dict(attempt.label), "status": outcome.status,
                   "resources": dict(res), "exceeded": dict(outcome.exceeded), "host": outcome.host,
-                  "backend": self.backend.name}
+                  "backend": self.backend.name, "granted": dict(outcome.granted)}
         task.attempts.append(record)
         self._stats.attempt(task.category, attempt.number, outcome.status, attempt.label, res, wall)
         self._record_trace(task, attempt, outcome)
@@ -296,9 +296,10 @@ class AutolabelExecutor(cf.Executor):
             return
         from lfm.trace import make_row
         try:
+            features = {f"granted_{r}": v for r, v in outcome.granted.items()}
             row = make_row(task.category, outcome.resources, outcome.status, alloc=attempt.label,
                            task_id=task.id, attempt=attempt.number, backend=self.backend.name,
-                           host=outcome.host)
+                           host=outcome.host, exceeded=sorted(outcome.exceeded), **features)
             self._trace.append(row)
         except Exception:
             log.exception("lfm executor: could not append attempt %s of task %s to the trace",

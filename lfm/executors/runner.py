@@ -48,7 +48,8 @@ def read_outcome(path: str) -> Outcome:
         error.__cause__ = RemoteTraceback(tb)
     return Outcome(record["status"], value=record.get("value"), error=error,
                    resources=Resources(record.get("resources") or {}),
-                   exceeded=dict(record.get("exceeded") or {}), host=record.get("host", ""))
+                   exceeded=dict(record.get("exceeded") or {}), host=record.get("host", ""),
+                   granted=dict(record.get("granted") or {}))
 
 
 def run(in_path: str, out_path: str) -> None:
@@ -70,7 +71,8 @@ def run(in_path: str, out_path: str) -> None:
     cause = outcome.error.__cause__ if outcome.error is not None else None
     record = {"status": outcome.status, "value": outcome.value, "error": outcome.error,
               "traceback": cause.tb if isinstance(cause, RemoteTraceback) else None,
-              "resources": dict(outcome.resources), "exceeded": dict(outcome.exceeded), "host": host}
+              "resources": dict(outcome.resources), "exceeded": dict(outcome.exceeded), "host": host,
+              "granted": granted()}
     try:
         _write(out_path, record)
     except Exception as exc:  # the result or the exception cannot be pickled
@@ -79,6 +81,18 @@ def run(in_path: str, out_path: str) -> None:
                       error=SerializationError(f"the call's {what} cannot be sent back from {host}: "
                                                f"{exc}"))
         _write(out_path, record)
+
+
+def granted() -> dict[str, float]:
+    """The allocation Work Queue's worker gave this task (its CORES, MEMORY and
+    DISK environment variables; MB for memory and disk), as far as it says."""
+    out = {}
+    for resource in ("cores", "memory", "disk"):
+        try:
+            out[resource] = float(os.environ[resource.upper()])
+        except (KeyError, ValueError):
+            pass
+    return out
 
 
 def _write(path: str, record: dict[str, Any]) -> None:

@@ -224,8 +224,10 @@ class WorkQueueBackend:
                    "--workdir", workdir, "--parent-death", "--timeout=3600",
                    "localhost", str(self.port)]
         # its own session: at shutdown the worker and the tasks it started go together
-        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
+        proc.lfm_workdir = workdir
+        return proc
 
     @property
     def worker_pids(self) -> list[int]:
@@ -329,6 +331,28 @@ def _check_worker(index: int, size: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
+def kill_processes_under(directory: str) -> int:
+    """SIGKILL every process of this user whose working directory is inside
+    ``directory``, with its descendants; the number killed."""
+    import psutil
+    prefix = os.path.realpath(directory) + os.sep
+    victims = []
+    for proc in psutil.process_iter(["cwd", "uids"]):
+        cwd = proc.info.get("cwd")
+        if cwd and (cwd + os.sep).startswith(prefix) and proc.pid != os.getpid():
+            try:
+                victims += [proc, *proc.children(recursive=True)]
+            except psutil.Error:
+                victims.append(proc)
+    for victim in victims:
+        try:
+            victim.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(victims, timeout=3)
+    return len(victims)
+
+
 def _stop_process_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
     for sig, timeout in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         try:
@@ -340,11 +364,15 @@ def _stop_process_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
             break
         except subprocess.TimeoutExpired:
             continue
-    # the worker's tasks live in its group; make sure none outlives it
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    # the worker runs each task in a process group of its own; after a crash of the
+    # worker they would outlive it: find them by their working directory
+    workdir = getattr(proc, "lfm_workdir", None)
+    if workdir:
+        kill_processes_under(workdir)
     deadline = time.time() + 2
     while time.time() < deadline:
         try:

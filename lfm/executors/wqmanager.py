@@ -105,14 +105,23 @@ def serve(port: int, name: str | None, wait_timeout: int, debug_log: str | None)
         if key is None:
             continue
         by_key.pop(key, None)
-        stdout = task.output or ""
+        stdout = _get(task, "output", "") or ""
+        start, finish = _get(task, "execute_cmd_start", 0), _get(task, "execute_cmd_finish", 0)
+        result = _get(task, "result", -1)
         send(out, ("done", key, {
-            "result": task.result, "result_name": names.get(task.result, str(task.result)),
-            "return_status": task.return_status, "host": task.hostname or "",
-            "stdout": stdout[-4000:], "submissions": task.total_submissions,
-            "wall_time": max(0.0, (task.execute_cmd_finish - task.execute_cmd_start) / 1e6)
-            if task.execute_cmd_finish else 0.0,
+            "result": result, "result_name": names.get(result, str(result)),
+            "return_status": _get(task, "return_status", -1), "host": _get(task, "hostname", "") or "",
+            "stdout": stdout[-4000:], "submissions": _get(task, "total_submissions", None),
+            "wall_time": max(0.0, (finish - start) / 1e6) if start and finish else 0.0,
             "finished": time.time()}))
+
+
+def _get(task: Any, name: str, default: Any) -> Any:
+    """A task attribute; the Debian binding names some that its library lacks."""
+    try:
+        return getattr(task, name)
+    except Exception:
+        return default
 
 
 def _task(wq: Any, spec: dict[str, Any]) -> Any:

@@ -1,0 +1,193 @@
+"""AutolabelExecutor on the embedded local backend: real monitored processes,
+real limits, a real (small) predictor."""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import time
+
+import psutil
+import pytest
+
+from lfm import ResourceExhaustion
+from lfm.executors import DEFAULT_CATEGORY, AutolabelExecutor, LocalBackend
+from predictors.base import Predictor
+
+MB = 2 ** 20
+SMALL = {"cores": 2, "memory": 2000, "disk": 2000}
+
+
+class Doubling(Predictor):
+    """First allocation ``first`` MB (or the largest seen), doubled on each retry."""
+
+    def __init__(self, resources=("memory",), max_resources=None, seed=0, first=100.0):
+        super().__init__(resources, max_resources, seed)
+        self.first = first
+
+    def _new_state(self, resource):
+        return _State(self.first if resource == "memory" else 1.0)
+
+
+class _State:
+    def __init__(self, first):
+        self.start = first
+        self.seen = []
+
+    def first(self):
+        return max(self.seen, default=self.start)
+
+    def retry(self, previous):
+        return previous * 2
+
+    def observe(self, value):
+        self.seen.append(value)
+
+    def describe(self):
+        return {"first": self.first()}
+
+
+def hold(mb, seconds=0.0):
+    """Touch ``mb`` MB, keep it ``seconds``; return (start, end) epoch s."""
+    start = time.time()
+    block = b"\1" * int(mb * MB)
+    time.sleep(seconds)
+    del block
+    return start, time.time()
+
+
+def square(x):
+    return x * x
+
+
+def boom(x):
+    raise ValueError(f"boom {x}")
+
+
+def read_rows(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_results_map_order_and_exceptions_not_retried(tmp_path):
+    trace = tmp_path / "trace.jsonl"
+    with AutolabelExecutor(predictor=Doubling(), capacity=SMALL, trace=trace) as ex:
+        assert list(ex.map(square, range(4))) == [0, 1, 4, 9]
+        future = ex.submit(boom, 7)
+        with pytest.raises(ValueError, match="boom 7") as info:
+            future.result(timeout=60)
+        assert "boom" in str(info.value.__cause__)  # the remote traceback travels with it
+        stats = ex.stats()
+    assert stats.loc["square", "tasks"] == 4 and stats.loc["square", "retries"] == 0
+    assert stats.loc["boom", "attempts"] == 1 and stats.loc["boom", "errors"] == 1
+    rows = read_rows(trace)
+    assert sorted(r["status"] for r in rows) == ["error"] + ["ok"] * 4
+    assert all(r["backend"] == "local" and r["alloc_memory"] == 100 for r in rows)
+
+
+def test_exhaustion_retries_with_a_larger_label_and_learns(tmp_path):
+    trace = tmp_path / "trace.jsonl"
+    with AutolabelExecutor(predictor=Doubling(first=100), capacity=SMALL, trace=trace) as ex:
+        assert ex.submit(hold, 250).result(timeout=60)
+        stats = ex.stats()
+        # the predictor learnt the peak: the next call of the category starts above 250 MB
+        assert ex.predictor.predict("hold")["memory"] >= 250
+    rows = read_rows(trace)
+    assert [(r["status"], r["alloc_memory"], r["attempt"]) for r in rows] == \
+        [("exhausted", 100, 1), ("exhausted", 200, 2), ("ok", 400, 3)]
+    assert rows[-1]["memory"] >= 250 and rows[0]["task_id"] == rows[-1]["task_id"]
+    assert stats.loc["hold", "retries"] == 2 and stats.loc["hold", "tasks_retried"] == 1
+    assert 0 < stats.loc["hold", "ae_memory"] < 1
+
+
+def test_max_retries_and_impossible_label_fail_with_history():
+    with AutolabelExecutor(predictor=Doubling(first=100), capacity=SMALL, max_retries=1) as ex:
+        with pytest.raises(ResourceExhaustion, match="max_retries=1") as info:
+            ex.submit(hold, 600).result(timeout=60)
+        assert [a["label"]["memory"] for a in info.value.attempts] == [100, 200]
+        assert all(a["status"] == "exhausted" for a in info.value.attempts)
+    small = {"cores": 1, "memory": 300, "disk": 500}
+    with AutolabelExecutor(predictor=Doubling(first=200), capacity=small) as ex:
+        with pytest.raises(ResourceExhaustion, match="never fit") as info:
+            ex.submit(hold, 500).result(timeout=60)
+        # 200 MB, then capped at the capacity (300 MB), then no larger label exists
+        assert [a["label"]["memory"] for a in info.value.attempts] == [200, 300]
+
+
+def test_packing_small_tasks_beside_a_big_one_and_big_waits():
+    capacity = {"cores": 4, "memory": 1000, "disk": 1000}
+    with AutolabelExecutor(predictor=Doubling(), autolabel=False, capacity=capacity) as ex:
+        big = ex.options(resources={"memory": 700, "cores": 1})
+        small = ex.options(resources={"memory": 250, "cores": 1})
+        # a big and a small one fit together (950 <= 1000 MB) ...
+        b1, s1 = big.submit(hold, 50, 1.0), small.submit(hold, 50, 1.0)
+        # ... a second big one must wait for the first
+        b2 = big.submit(hold, 50, 0.2)
+        (b1s, b1e), (s1s, s1e), (b2s, _) = (f.result(timeout=60) for f in (b1, s1, b2))
+    assert s1s < b1e and b1s < s1e, "the small task did not run beside the big one"
+    assert b2s >= b1e - 0.05, "the second big task started before the first freed its memory"
+
+
+def test_declared_hard_limits_and_whole_worker_without_autolabel(tmp_path):
+    trace = tmp_path / "t.jsonl"
+    with AutolabelExecutor(predictor=Doubling(), autolabel=False, capacity=SMALL, trace=trace,
+                           autocategory=False) as ex:
+        assert ex.submit(square, 3).result(timeout=60) == 9
+        with pytest.raises(ResourceExhaustion, match="hard limits"):
+            ex.options(category="tight", resources={"memory": 100}).submit(hold, 300).result(timeout=60)
+        assert set(ex.stats().index) == {DEFAULT_CATEGORY, "tight"}
+    first, second = read_rows(trace)
+    assert first["alloc_memory"] == SMALL["memory"] and first["category"] == DEFAULT_CATEGORY
+    assert second["alloc_memory"] == 100 and second["status"] == "exhausted"
+
+
+def test_declared_resources_are_a_first_guess_with_autolabel(tmp_path):
+    trace = tmp_path / "t.jsonl"
+    with AutolabelExecutor(predictor=Doubling(), capacity=SMALL, trace=trace) as ex:
+        ex.options(resources={"memory": 150}).submit(hold, 200).result(timeout=60)
+    assert [r["alloc_memory"] for r in read_rows(trace)] == [150, 300]
+
+
+def test_shutdown_cancels_queued_calls_and_leaves_no_processes():
+    ex = AutolabelExecutor(predictor=Doubling(), capacity={"cores": 1, "memory": 1000, "disk": 1000})
+    futures = [ex.submit(hold, 10, 0.5) for _ in range(3)]
+    time.sleep(0.2)
+    ex.shutdown(wait=True, cancel_futures=True)
+    assert futures[0].result()  # it was running: it finished
+    assert all(f.cancelled() for f in futures[1:])
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        ex.submit(square, 1)
+    assert _children_gone()
+
+
+def test_kill_stops_running_calls_without_orphans():
+    ex = AutolabelExecutor(predictor=Doubling(), capacity=SMALL)
+    future = ex.submit(hold, 10, 30)
+    time.sleep(1.0)
+    started = time.time()
+    ex.kill()
+    with pytest.raises((cf.CancelledError, Exception)):
+        future.result(timeout=20)
+    assert time.time() - started < 15
+    assert _children_gone()
+
+
+def test_bad_input_is_reported_clearly():
+    with pytest.raises(ValueError, match="known backends: local, workqueue"):
+        AutolabelExecutor(backend="slurm")
+    with pytest.raises(ValueError, match="unknown capacity resource"):
+        LocalBackend(capacity={"gpus": 1})
+    with AutolabelExecutor(predictor=Doubling(), capacity=SMALL) as ex:
+        with pytest.raises(ValueError, match="unknown resource 'ram'"):
+            ex.options(resources={"ram": 10})
+        with pytest.raises(TypeError, match="callable"):
+            ex.submit(42)
+
+
+def _children_gone(timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not psutil.Process(os.getpid()).children(recursive=True):
+            return True
+        time.sleep(0.1)
+    return False

@@ -1,0 +1,173 @@
+"""AutolabelExecutor on real Work Queue: a manager and real ``work_queue_worker``
+processes of different sizes on localhost."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import psutil
+import pytest
+
+from lfm import ResourceExhaustion
+from lfm.executors import AutolabelExecutor, work_queue_available
+from lfm.executors.wqimport import INSTALL_HINT, _load_by_path
+from predictors.base import Predictor
+
+MB = 2 ** 20
+AVAILABLE, WHY = work_queue_available()
+
+SMALL_WORKER = {"cores": 1, "memory": 1000, "disk": 2000}
+LARGE_WORKER = {"cores": 2, "memory": 2000, "disk": 2000}
+
+
+class Doubling(Predictor):
+    """Memory starts at ``first`` MB (or the largest seen) and doubles on each
+    retry; cores 1, disk 500 MB."""
+
+    def __init__(self, resources=("cores", "memory", "disk"), max_resources=None, seed=0, first=200.0):
+        super().__init__(resources, max_resources, seed)
+        self.first = first
+
+    def _new_state(self, resource):
+        return _State({"cores": 1.0, "memory": self.first, "disk": 500.0}[resource])
+
+
+class _State:
+    def __init__(self, first):
+        self.start = first
+        self.seen = []
+
+    def first(self):
+        return max(self.seen, default=self.start)
+
+    def retry(self, previous):
+        return previous * 2
+
+    def observe(self, value):
+        self.seen.append(value)
+
+    def describe(self):
+        return {"first": self.first()}
+
+
+def hold(mb, seconds=0.0):
+    block = b"\1" * int(mb * MB)
+    time.sleep(seconds)
+    del block
+    return mb
+
+
+def boom():
+    raise KeyError("no such thing")
+
+
+def read_rows(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_import_error_names_the_packages(tmp_path):
+    with pytest.raises(ImportError, match="no work_queue.py"):
+        _load_by_path(str(tmp_path))
+    assert "coop-computing-tools python3-workqueue" in INSTALL_HINT
+
+
+@pytest.fixture(scope="module")
+def wq_run(tmp_path_factory):
+    """One executor with two workers of different sizes running a workload of
+    two categories that need different memory."""
+    if not AVAILABLE:
+        pytest.skip(f"real Work Queue is not installed: {WHY}")
+    trace = tmp_path_factory.mktemp("wq") / "trace.jsonl"
+    ex = AutolabelExecutor(backend="workqueue", predictor=Doubling(first=200), trace=trace,
+                           workers=[SMALL_WORKER, LARGE_WORKER])
+    try:
+        small = [ex.submit(hold, 30) for _ in range(3)]
+        large = [ex.options(category="large").submit(hold, 500, 0.2) for _ in range(2)]
+        failing = ex.submit(boom)
+        too_big = ex.options(category="huge").submit(hold, 2500)
+        results = {"small": [f.result(timeout=120) for f in small],
+                   "large": [f.result(timeout=120) for f in large],
+                   "failing": failing.exception(timeout=120),
+                   "too_big": too_big.exception(timeout=120),
+                   "stats": ex.stats(), "workers": list(ex.backend.worker_pids)}
+    finally:
+        ex.shutdown()
+    results["rows"] = read_rows(trace)
+    results["executor"] = ex
+    return results
+
+
+@pytest.mark.workqueue
+@pytest.mark.skipif(not AVAILABLE, reason=f"real Work Queue is not installed: {WHY}")
+def test_futures_labels_and_retries_on_real_workers(wq_run):
+    assert wq_run["small"] == [30, 30, 30] and wq_run["large"] == [500, 500]
+    rows = [r for r in wq_run["rows"] if r["category"] == "large"]
+    by_task = {}
+    for row in rows:
+        by_task.setdefault(row["task_id"], []).append(row)
+    for attempts in by_task.values():
+        attempts.sort(key=lambda r: r["attempt"])
+        # 200 MB and 400 MB are too small for 500 MB plus the interpreter; 800 MB fits
+        assert [r["status"] for r in attempts][-1] == "ok"
+        assert attempts[0]["status"] == "exhausted" and attempts[0]["alloc_memory"] == 200
+        labels = [r["alloc_memory"] for r in attempts]
+        assert labels == sorted(labels) and len(set(labels)) == len(labels)
+    ok = [r for r in wq_run["rows"] if r["status"] == "ok"]
+    # Work Queue itself granted each task the label lfm chose
+    assert all(r["granted_memory"] == r["alloc_memory"] and r["granted_cores"] == 1 for r in ok)
+    assert all(r["backend"] == "workqueue" and r["host"] for r in wq_run["rows"])
+
+
+@pytest.mark.workqueue
+@pytest.mark.skipif(not AVAILABLE, reason=f"real Work Queue is not installed: {WHY}")
+def test_errors_and_impossible_labels_on_real_workers(wq_run):
+    error = wq_run["failing"]
+    assert isinstance(error, KeyError) and "no such thing" in str(error.__cause__)
+    exhausted = wq_run["too_big"]
+    assert isinstance(exhausted, ResourceExhaustion)
+    assert "never fit" in str(exhausted)
+    assert [a["label"]["memory"] for a in exhausted.attempts] == [200, 400, 800, 1600, 2000]
+
+
+@pytest.mark.workqueue
+@pytest.mark.skipif(not AVAILABLE, reason=f"real Work Queue is not installed: {WHY}")
+def test_stats_per_category_on_real_workers(wq_run):
+    stats = wq_run["stats"]
+    assert stats.loc["hold", "tasks"] == 3 and stats.loc["hold", "retries"] == 0
+    assert stats.loc["large", "tasks"] == 2 and stats.loc["large", "retries"] >= 2
+    assert stats.loc["boom", "errors"] == 1 and stats.loc["boom", "attempts"] == 1
+    assert 0 < stats.loc["large", "ae_memory"] < 1
+    assert stats.loc["large", "label"]["memory"]["first"] >= 500
+
+
+@pytest.mark.workqueue
+@pytest.mark.skipif(not AVAILABLE, reason=f"real Work Queue is not installed: {WHY}")
+def test_workers_stopped_at_shutdown(wq_run):
+    for pid in wq_run["workers"]:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+@pytest.mark.workqueue
+@pytest.mark.skipif(not AVAILABLE, reason=f"real Work Queue is not installed: {WHY}")
+def test_a_worker_killed_mid_task_does_not_lose_the_future():
+    from lfm.executors.workqueue import kill_processes_under
+    size = {"cores": 1, "memory": 1000, "disk": 2000}
+    with AutolabelExecutor(backend="workqueue", predictor=Doubling(first=300),
+                           workers=[size, size]) as ex:
+        future = ex.submit(hold, 20, 3.0)
+        victim = None
+        deadline = time.time() + 60
+        while victim is None and time.time() < deadline:
+            for proc in ex.backend._workers:
+                if psutil.Process(proc.pid).children():
+                    victim = proc
+            time.sleep(0.2)
+        assert victim is not None, "the task never started on a worker"
+        os.killpg(victim.pid, signal.SIGKILL)      # the machine is gone ...
+        kill_processes_under(victim.lfm_workdir)   # ... with the task it was running
+        assert future.result(timeout=120) == 20    # Work Queue ran it again on the other worker
+        stats = ex.stats()
+    assert stats.loc["hold", "ok"] == 1
