@@ -10,7 +10,7 @@ from predictors.base import KNOWN_RESOURCES, AllocationLimitReached, Predictor
 from predictors.registry import available, create, register
 
 # Importing a module registers its predictors.
-from predictors import baselines, bucketed, tovar  # noqa: F401,E402
+from predictors import adaptive, baselines, bucketed, tovar  # noqa: F401,E402
 from predictors.metrics import SUMMARY_COLUMNS, efficiency, summarize  # noqa: E402
 from predictors.replay import ReplayResult, load_trace, machine_size, replay  # noqa: E402
 from predictors.synthetic import KINDS as SYNTHETIC_KINDS, synthetic  # noqa: E402
