@@ -1,0 +1,179 @@
+"""``lfm replay TRACE... -p NAME ...``: replay traces through predictors and compare them.
+
+Each TRACE is a path read by :func:`lfm.trace.read_trace` or
+``synthetic:KIND:N[:SEED]`` (see :func:`predictors.synthetic`). For every trace,
+grouping and predictor the table shows the absolute efficiency (time- and
+count-weighted), waste, retries and replay speed; with several seeds each number
+is the median over seeds 1..N.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+COLUMNS = ["trace", "grouping", "predictor", "seeds", "AE_time", "AE_count", "waste_MBs",
+           "retries", "tasks_retried", "tasks", "tasks_per_s"]
+FORMATS = ("table", "csv", "json", "markdown")
+#: Progress bar when a trace × predictors × seeds replay exceeds this many tasks.
+PROGRESS_THRESHOLD = 200_000
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("traces", nargs="+", metavar="TRACE",
+                        help="trace file (any format lfm.trace reads) or synthetic:KIND:N[:SEED]")
+    parser.add_argument("-p", "--predictor", action="append", dest="predictors", metavar="NAME",
+                        help="predictor to replay (repeatable; default: every available one)")
+    parser.add_argument("--by", choices=("category", "none", "both"), default="category",
+                        help="one model per category, one for all tasks, or both (default: category)")
+    parser.add_argument("--resource", action="append", dest="resources", metavar="NAME",
+                        help="resource to label (repeatable; default: memory); metrics are of the first")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="replay named predictors with seeds 1..N and report medians (default: 1)")
+    parser.add_argument("--max", action="append", default=[], metavar="RESOURCE=VALUE",
+                        help="machine size (MB, cores, s); default: the largest usage rounded up "
+                             "to a power-of-two GB (memory, disk), cores or hours")
+    parser.add_argument("--csv", metavar="OUT", help="also write every predictor × seed row to this CSV file")
+    parser.add_argument("--plot", metavar="OUT.png",
+                        help="draw usage, allocations and bucket bounds per predictor (one file per "
+                             "trace and grouping: OUT-<trace>-<grouping>.png when there are several)")
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar on stderr (default: on long runs when stderr is a terminal)")
+
+
+def _error(message: str) -> int:
+    print(f"lfm replay: {message}", file=sys.stderr)
+    return 2
+
+
+def _load(spec: str) -> pd.DataFrame:
+    """A trace from a path or ``synthetic:KIND:N[:SEED]``; ValueError/OSError with the reason."""
+    import predictors
+    if spec.startswith("synthetic:"):
+        parts = spec.split(":")
+        if len(parts) not in (3, 4):
+            raise ValueError(f"{spec!r}: expected synthetic:KIND:N[:SEED], e.g. synthetic:bimodal:1000")
+        try:
+            n = int(parts[2])
+            seed = int(parts[3]) if len(parts) == 4 else 0
+        except ValueError:
+            raise ValueError(f"{spec!r}: N and SEED must be integers (synthetic:KIND:N[:SEED])") from None
+        return predictors.synthetic(parts[1], n, seed)
+    path = Path(spec)
+    if not path.exists():
+        raise FileNotFoundError(f"{spec}: no such file")
+    from lfm.trace import read_trace
+    return read_trace(path)
+
+
+def _parse_max(items: list[str]) -> dict[str, float] | None:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError(f"--max {item!r}: expected RESOURCE=VALUE, e.g. --max memory=4096")
+    return out or None
+
+
+def _label(spec: str) -> str:
+    return spec if spec.startswith("synthetic:") else Path(spec).name
+
+
+def main(args: argparse.Namespace) -> int:
+    import predictors
+    from predictors.plot import plot_replay
+
+    names = args.predictors or predictors.available()
+    unknown = [n for n in names if n not in predictors.available()]
+    if unknown:
+        return _error(f"unknown predictor {unknown[0]!r}; known predictors: {', '.join(predictors.available())}")
+    resources = tuple(args.resources or ("memory",))
+    if args.seeds < 1:
+        return _error(f"--seeds must be at least 1, got {args.seeds}")
+    try:
+        machine = _parse_max(args.max)
+    except ValueError as exc:
+        return _error(str(exc))
+    groupings = {"category": ["category"], "none": [None], "both": ["category", None]}[args.by]
+
+    rows = []
+    for spec in args.traces:
+        try:
+            df = _load(spec)
+        except (OSError, ValueError) as exc:
+            return _error(f"cannot read trace {spec}: {exc}")
+        for group_by in groupings:
+            grouping = "per-category" if group_by else "one"
+            work = len(df) * len(names) * args.seeds
+            progress = args.progress if args.progress is not None else (
+                sys.stderr.isatty() and work > PROGRESS_THRESHOLD)
+            try:
+                result = predictors.replay(df, names, group_by=group_by, resources=resources,
+                                           seeds=range(1, args.seeds + 1), max_resources=machine,
+                                           progress=progress,
+                                           record_state=max(1, len(df) // 300) if args.plot else 0)
+            except ValueError as exc:
+                return _error(f"{spec}: {exc}")
+            summary = result.summary.assign(trace=_label(spec), grouping=grouping)
+            rows.append(summary)
+            if args.plot:
+                out = Path(args.plot)
+                if len(args.traces) * len(groupings) > 1:
+                    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in _label(spec))
+                    out = out.with_name(f"{out.stem}-{stem}-{grouping}{out.suffix or '.png'}")
+                plot_replay(result, out, title=f"{_label(spec)} ({grouping}, {resources[0]})")
+                print(f"lfm replay: wrote {out}", file=sys.stderr)
+
+    allrows = pd.concat(rows, ignore_index=True)
+    if args.csv:
+        allrows.to_csv(args.csv, index=False)
+    table = _table(allrows)
+    if args.format == "csv":
+        table.to_csv(sys.stdout, index=False)
+    elif args.format == "json":
+        print(json.dumps(table.to_dict(orient="records"), indent=1))
+    elif args.format == "markdown":
+        print(_markdown(table))
+    else:
+        print(_text(table))
+    return 0
+
+
+def _table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Median over seeds per trace × grouping × predictor, in COLUMNS order."""
+    keys = ["trace", "grouping", "predictor"]
+    grouped = rows.groupby(keys, sort=False)
+    out = grouped[["AE_time", "AE_count", "waste", "retries", "tasks_retried", "tasks", "tasks_per_s"]].median()
+    out["seeds"] = grouped["seed"].nunique()
+    out = out.reset_index().rename(columns={"waste": "waste_MBs"})
+    return out[COLUMNS]
+
+
+def _formatted(table: pd.DataFrame) -> pd.DataFrame:
+    t = table.copy()
+    for col in ("AE_time", "AE_count"):
+        t[col] = t[col].map(lambda v: f"{v:.4f}")
+    t["waste_MBs"] = t["waste_MBs"].map(lambda v: f"{v:.4g}")
+    for col in ("retries", "tasks_retried", "tasks"):
+        t[col] = t[col].map(lambda v: f"{v:g}")
+    t["tasks_per_s"] = t["tasks_per_s"].map(lambda v: f"{v:,.0f}")
+    return t
+
+
+def _text(table: pd.DataFrame) -> str:
+    return _formatted(table).to_string(index=False)
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    t = _formatted(table)
+    lines = ["| " + " | ".join(t.columns) + " |", "|" + "---|" * len(t.columns)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in t.itertuples(index=False)]
+    return "\n".join(lines)
