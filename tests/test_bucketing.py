@@ -1,0 +1,251 @@
+"""The bucketing algorithms against hand-checked cases and straightforward
+reference implementations of the published procedures (written here, slow)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import bucketing
+from bucketing import Bucket, BucketingState, ladder_cost
+
+
+# ---- straightforward references -------------------------------------------------------
+
+def ref_sorted_points(values, sig):
+    """Points sorted by value the way the reference inserts them (before the first >= value)."""
+    pts: list[tuple[float, float]] = []
+    for v, s in zip(values, sig):
+        j = 0
+        while j < len(pts) and pts[j][0] < v:
+            j += 1
+        pts.insert(j, (float(v), float(s)))
+    return pts
+
+
+def ref_greedy(values, deterministic=False):
+    """O(n^2)-per-bucket transcription of greedy bucketing over unbinned points."""
+    pts = ref_sorted_points(values, range(1, len(values) + 1))
+
+    def cost(lo, hi, b):
+        total = sum(s for _, s in pts[lo:hi + 1])
+        low = sum(s for _, s in pts[lo:b + 1])
+        high = total - low
+        e1 = sum(v * s for v, s in pts[lo:b + 1]) / low
+        e2 = sum(v * s for v, s in pts[b + 1:hi + 1]) / high if high else 0.0
+        p1, p2, bv, m = low / total, high / total, pts[b][0], pts[hi][0]
+        if deterministic:
+            return p1 * (bv - e1) + p2 * (bv + m - e2)
+        return p1 * p1 * (bv - e1) + p1 * p2 * (m - e1) + p2 * p1 * (bv + m - e2) + p2 * p2 * (m - e2)
+
+    breaks, todo = [], [(0, len(pts) - 1)]
+    while todo:
+        lo, hi = todo.pop()
+        best = None
+        for i in range(lo, hi + 1):
+            c = cost(lo, hi, i)
+            if best is None or c <= best[0]:
+                best = (c, i)
+        i = best[1]
+        if i == hi:
+            continue
+        breaks.append(i)
+        if i != lo:
+            todo.append((lo, i))
+        if i + 1 != hi:
+            todo.append((i + 1, hi))
+    uppers = [pts[b][0] for b in sorted(breaks) + [len(pts) - 1]]
+    total = sum(s for _, s in pts)
+    probs = [0.0] * len(uppers)
+    k = 0
+    for v, s in pts:
+        while v > uppers[k]:
+            k += 1
+        probs[k] += s
+    return [(u, p / total) for u, p in zip(uppers, probs)]
+
+
+def ref_ladder_cost(u, p, e, deterministic):
+    n = len(u)
+    if deterministic:
+        return sum(p[i] * (sum(u[:i + 1]) - e[i]) for i in range(n))
+    c = [[0.0] * n for _ in range(n)]
+    for j in range(n):
+        for i in range(j + 1):
+            c[i][j] = u[j] - e[i]
+    for i in range(n - 1, -1, -1):
+        for j in range(i - 1, -1, -1):
+            above = sum(p[j + 1:])
+            c[i][j] = u[j] + sum(p[k] / above * c[i][k] for k in range(j + 1, n))
+    return sum(p[i] * p[j] * c[i][j] for i in range(n) for j in range(n))
+
+
+def ref_exhaustive(values, max_buckets=10, deterministic=False):
+    """Candidate lists built point by point, scored with the O(n^3) cost table."""
+    pts = ref_sorted_points(values, range(1, len(values) + 1))
+    top = pts[-1][0]
+    best = None
+    for n in range(1, max_buckets + 1):
+        steps = max(0, math.floor(math.log(top / n) / math.log(2))) if top > 0 else 0
+        cands = [2.0 ** i for i in range(steps)] + [top * (i + 1) / n for i in range(n - 1)] + [top]
+        groups: dict[int, list] = {}
+        for v, s in pts:
+            k = next(i for i, c in enumerate(cands) if c >= v)
+            groups.setdefault(k, []).append((v, s))
+        total = sum(s for _, s in pts)
+        u = [max(v for v, _ in g) for _, g in sorted(groups.items())]
+        p = [sum(s for _, s in g) / total for _, g in sorted(groups.items())]
+        e = [sum(v * s for v, s in g) / sum(s for _, s in g) for _, g in sorted(groups.items())]
+        cost = ref_ladder_cost(u, p, e, deterministic)
+        if best is None or cost < best[0] - 1e-9 * abs(best[0]):
+            best = (cost, list(zip(u, p)))
+    return best[1]
+
+
+def rounded(buckets):
+    return [(float(u), round(float(p), 9)) for u, p in buckets]
+
+
+# ---- hand-checked cases ------------------------------------------------------------
+
+@pytest.mark.parametrize("algo", [bucketing.greedy, bucketing.exhaustive, bucketing.kmeans])
+def test_two_separated_clusters_give_two_buckets(algo):
+    values = [100, 101, 102, 100, 1000, 1001, 1002, 1000]
+    sig = [1.0] * len(values)
+    kwargs = {"n_buckets": 2} if algo is bucketing.kmeans else {}
+    buckets = algo(values, sig, **kwargs)
+    assert [b.upper for b in buckets] == [102.0, 1002.0]
+    assert [b.probability for b in buckets] == pytest.approx([0.5, 0.5])
+
+
+@pytest.mark.parametrize("algo", [bucketing.greedy, bucketing.exhaustive, bucketing.kmeans, bucketing.quantile])
+def test_one_value_gives_one_bucket(algo):
+    assert algo([512.0]) == [Bucket(512.0, 1.0)]
+    assert algo([7.0] * 20) == [Bucket(7.0, 1.0)]
+
+
+def test_significance_changes_probabilities():
+    values = [10, 10, 500, 500]
+    assert [b.probability for b in bucketing.greedy(values, [1, 1, 1, 1])] == pytest.approx([0.5, 0.5])
+    assert [b.probability for b in bucketing.greedy(values, [1, 1, 3, 3])] == pytest.approx([0.25, 0.75])
+    # the default significance is the arrival index: later tasks weigh more
+    assert [b.probability for b in bucketing.greedy(values)] == pytest.approx([3 / 10, 7 / 10])
+
+
+def test_quantile_bounds():
+    buckets = bucketing.quantile([1, 2, 3, 4, 5, 6, 7, 8], [1] * 8, n_buckets=4)
+    assert buckets == [Bucket(2.0, 0.25), Bucket(4.0, 0.25), Bucket(6.0, 0.25), Bucket(8.0, 0.25)]
+
+
+def test_deterministic_cost_prefers_fewer_failures():
+    # a rare low value just below a common one: under the deterministic policy every
+    # common task would pay the low bucket first, so one bucket is kept ...
+    values = [900.0] + [1000.0] * 50
+    assert bucketing.greedy(values, [1.0] * 51, deterministic=True) == [Bucket(1000.0, 1.0)]
+    # ... while a common low value is worth its own bucket
+    assert len(bucketing.greedy([900.0] * 50 + [1000.0], [1.0] * 51, deterministic=True)) == 2
+
+
+# ---- fast paths equal the references -----------------------------------------------
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_greedy_equals_reference(deterministic):
+    rng = np.random.default_rng(1)
+    for _ in range(120):
+        n = int(rng.integers(1, 30))
+        values = rng.integers(1, int(rng.integers(2, 50)), n).astype(float).tolist()
+        assert rounded(bucketing.greedy(values, deterministic=deterministic)) == \
+            rounded(ref_greedy(values, deterministic)), values
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_exhaustive_equals_reference(deterministic):
+    rng = np.random.default_rng(2)
+    for _ in range(60):
+        n = int(rng.integers(1, 30))
+        values = rng.integers(0, int(rng.integers(2, 3000)), n).astype(float).tolist()
+        if max(values) == 0:
+            values[0] = 1.0
+        got = bucketing.exhaustive(values, max_buckets=6, deterministic=deterministic)
+        assert rounded(got) == rounded(ref_exhaustive(values, 6, deterministic)), values
+
+
+def test_closed_form_ladder_cost_equals_cost_table():
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        n = int(rng.integers(1, 10))
+        u = np.sort(rng.choice(1000, n, replace=False) + 1.0)
+        p = rng.random(n)
+        p /= p.sum()
+        e = u - rng.random(n) * np.diff(u, prepend=0.0)
+        for det in (False, True):
+            assert ladder_cost(u, p, e, det) == pytest.approx(ref_ladder_cost(u, p, e, det), rel=1e-12)
+
+
+# ---- incremental state ------------------------------------------------------------
+
+@pytest.mark.parametrize("method,params", [("greedy", {}), ("greedy", {"deterministic": True}),
+                                           ("exhaustive", {"max_buckets": 5}), ("kmeans", {"n_buckets": 3}),
+                                           ("quantile", {"n_buckets": 3})])
+def test_state_equals_recomputation(method, params):
+    rng = np.random.default_rng(4)
+    values = np.concatenate([rng.normal(300, 20, 150), rng.normal(900, 40, 100)]).round()
+    rng.shuffle(values)
+    func = getattr(bucketing, method)
+    exact = BucketingState(method, recompute_growth=0, **params)
+    lazy = BucketingState(method, **params)
+    for i, v in enumerate(values, 1):
+        exact.add(v)
+        lazy.add(v)
+        if i % 37 == 0 or i == len(values):
+            assert exact.buckets() == func(values[:i], **params)
+            stale = lazy.stale()
+            got = lazy.buckets()
+            if stale:  # recomputed now: equal to scratch
+                assert got == func(values[:i], **params)
+    assert len(exact) == len(values) and exact.max == values.max()
+
+
+def test_state_schedule_recomputes_every_point_below_100():
+    s = BucketingState("greedy")
+    for v in range(1, 100):
+        s.add(float(v))
+        assert s.stale()
+        s.buckets()
+    for v in range(100, 300):
+        s.add(float(v))
+    s.buckets()
+    s.add(1.0)
+    assert not s.stale()  # 1 new point of 300 is below 1 %
+
+
+# ---- bad input --------------------------------------------------------------------
+
+@pytest.mark.parametrize("algo", [bucketing.greedy, bucketing.exhaustive, bucketing.kmeans, bucketing.quantile])
+@pytest.mark.parametrize("values,sig,match", [
+    ([1.0, float("nan")], None, r"values\[1\]"),
+    ([1.0, -2.0], None, r"values\[1\]"),
+    ([], None, "empty"),
+    ([1.0, 2.0], [1.0], "significance"),
+    ([1.0, 2.0], [1.0, 0.0], r"significance\[1\]"),
+    ([[1.0, 2.0]], None, "one-dimensional"),
+])
+def test_bad_input_is_a_clear_value_error(algo, values, sig, match):
+    with pytest.raises(ValueError, match=match):
+        algo(values, sig)
+
+
+def test_bad_parameters():
+    with pytest.raises(ValueError, match="max_buckets"):
+        bucketing.exhaustive([1.0], max_buckets=0)
+    with pytest.raises(ValueError, match="n_buckets"):
+        bucketing.kmeans([1.0], n_buckets=0)
+    with pytest.raises(ValueError, match="known methods: greedy, exhaustive"):
+        BucketingState("nope")
+    with pytest.raises(ValueError, match="accepted"):
+        BucketingState("greedy", n_buckets=3)
+    s = BucketingState("quantile")
+    for bad in (float("nan"), -1.0, float("inf")):
+        with pytest.raises(ValueError, match="finite number >= 0"):
+            s.add(bad)
