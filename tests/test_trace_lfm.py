@@ -110,5 +110,11 @@ def test_malformed_lfm_trace(tmp_path, content, line, expected):
     assert str(info.value).startswith(f"{path}:{line}: expected")
 
 
+def test_detected_by_content_whatever_the_name(tmp_path):
+    trace = Trace(tmp_path / "run.summary")  # a misleading extension
+    trace.append(make_row("sim", {"memory": 1.0}, "exhausted", exceeded=["memory", "disk"]))
+    assert read_trace(trace.path)["exceeded"][0] == ["memory", "disk"]
+
+
 def test_statuses_constant():
     assert STATUSES == ("ok", "exhausted", "error")

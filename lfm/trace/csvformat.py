@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -63,8 +64,11 @@ def read_csv_trace(path: str | os.PathLike, *, category: str | None = None,
         raw = pd.read_csv(path, sep=sep, dtype=str, skip_blank_lines=False, keep_default_na=False,
                           na_values=[""], skipinitialspace=True)
     except (pd.errors.ParserError, csv.Error, UnicodeDecodeError) as exc:
-        raise TraceFormatError(path, None, f"expected CSV with {len(header.split(sep))} columns per line: "
-                                           f"{str(exc).strip()}") from None
+        found = re.search(r"line (\d+), saw (\d+)", str(exc))
+        if found:
+            raise TraceFormatError(path, int(found.group(1)), f"expected {len(header.split(sep))} fields like "
+                                                              f"the header, got {found.group(2)}") from None
+        raise TraceFormatError(path, None, f"expected CSV: {str(exc).strip()}") from None
     raw = raw.dropna(how="all")  # blank lines; the index keeps file positions
     lines = raw.index.to_numpy() + 2  # 1-based, counting the header line
     return _convert(raw, lines, path, category if category is not None else Path(path).stem)

@@ -6,6 +6,7 @@ import re
 
 from lfm.trace.errors import TraceFormatError
 from lfm.trace.jsonstream import first_json_value
+from lfm.trace.schema import STATUSES
 
 #: Formats :func:`detect_format` can recognise, in the order it tries them.
 FORMATS: tuple[str, ...] = ("lfm", "csv", "cctools", "wq", "nextflow", "wfcommons")
@@ -25,11 +26,11 @@ def classify_object(obj: object) -> str | None:
         return None
     if isinstance(obj.get("workflow"), dict) or "schemaVersion" in obj:
         return "wfcommons"
+    if isinstance(obj.get("category"), str) and obj.get("status") in STATUSES:
+        return "lfm"
     if any(_is_unit_pair(v) for v in obj.values()) or "exit_type" in obj or "cores_avg" in obj \
             or "monitor_version" in obj:
         return "cctools"
-    if "category" in obj and "status" in obj:
-        return "lfm"
     return None
 
 

@@ -28,6 +28,10 @@ def iter_json_values(text: str, path: str, what: str = "a JSON summary") -> Iter
         try:
             value, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
+            if not text[exc.pos:].strip():  # cut short: point at where the value starts
+                start = line + text.count("\n", counted, pos)
+                raise TraceFormatError(path, start, f"expected {what}, got a JSON value that is cut short "
+                                                    f"(starts on line {start}, the text ends first)") from None
             raise TraceFormatError(path, exc.lineno, f"expected {what}, got invalid JSON "
                                                      f"({exc.msg} at column {exc.colno})") from None
         line += text.count("\n", counted, pos)

@@ -138,7 +138,7 @@ def _row(cells: dict[str, str], path: str, lineno: int) -> dict[str, Any] | None
         try:
             name, value = _convert(column, text)
         except ValueError as exc:
-            raise TraceFormatError(path, lineno, f"column {column!r}: {exc}") from None
+            raise TraceFormatError(path, lineno, f"{exc} (column {column!r})") from None
         row[name] = value
     if "cores" in row and "wall_time" in row:
         row["cpu_time"] = row["cores"] * row["wall_time"]
