@@ -1,0 +1,19 @@
+"""Measure what a Python call (or a command line) really uses.
+
+``@monitored`` / :func:`run_call` run a call in its own process (forked from a
+small fork server, so the caller's memory is not charged to it and a limit can
+kill it) or inline; :func:`run_command` does the same for a command line.
+Linux only: it reads ``/proc`` and the kernel's memory high-water marks.
+
+Modules: :mod:`~lfm.monitor.procfs` (reading /proc), :mod:`~lfm.monitor.tree`
+(sampling a process tree), :mod:`~lfm.monitor.limits`, :mod:`~lfm.monitor.wire`
+(messages between processes), :mod:`~lfm.monitor.zygote` (the fork server),
+:mod:`~lfm.monitor.worker` (inside a call's process),
+:mod:`~lfm.monitor.isolated`, :mod:`~lfm.monitor.inline`,
+:mod:`~lfm.monitor.command`, :mod:`~lfm.monitor.decorator`.
+"""
+from lfm.monitor.command import run_command
+from lfm.monitor.decorator import monitored, run_call
+from lfm.monitor.limits import SAMPLE_INTERVAL, validate_limits
+
+__all__ = ["monitored", "run_call", "run_command", "SAMPLE_INTERVAL", "validate_limits"]

@@ -1,0 +1,130 @@
+"""``run_call`` (the engine) and ``@monitored`` (the engine plus sinks)."""
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lfm.monitor import inline, isolated
+from lfm.monitor.limits import validate_limits
+from lfm.resources import CallKilled, ResourceExhaustion, Resources
+
+
+def _label(fn: Callable) -> str:
+    fn = getattr(fn, "__lfm_unwrapped__", fn)
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+def run_call(fn: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = None, *,
+             limits: Mapping[str, float] | None = None, isolate: bool = True,
+             callback: Callable[[dict], Any] | None = None, interval: float = 1.0,
+             keep_snapshots: bool = False) -> tuple[Any, Resources]:
+    """Run ``fn(*args, **kwargs)`` and measure it; returns ``(result, Resources)``.
+
+    ``isolate=True`` (default) runs it in its own process (see
+    :mod:`lfm.monitor.isolated` for what each resource means); ``False`` runs it
+    here (see :mod:`lfm.monitor.inline`). ``limits`` maps resource -> maximum
+    (MB, s, cores; see :mod:`lfm.monitor.limits`). ``callback`` receives a
+    snapshot dict every ``interval`` seconds (``time`` s since the start,
+    ``memory`` MB resident, ``memory_peak`` MB, ``virtual_memory`` MB,
+    ``cpu_time`` s, ``cores``, ``processes``, ..., ``final`` False) and a final
+    one holding the call's resources with ``final`` True; ``keep_snapshots``
+    keeps them all in ``Resources.snapshots``.
+
+    Raises ``ResourceExhaustion`` (``.resources``, ``.exceeded``, ``.limits``),
+    ``CallKilled`` (``.signal``, ``.exit_code``, ``.resources``),
+    ``SerializationError`` (naming what could not be sent), ``ValueError`` for bad
+    limits, or the call's own exception with its original type, the remote
+    traceback as ``__cause__`` and the measured resources as ``lfm_resources``.
+    Thread-safe.
+    """
+    kwargs = dict(kwargs or {})
+    limits = validate_limits(limits)
+    if not callable(fn):
+        raise TypeError(f"run_call needs a callable, got {type(fn).__name__}")
+    if not (isinstance(interval, (int, float)) and interval > 0):
+        raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
+    label = _label(fn)
+    if isolate:
+        return isolated.execute({"fn": fn, "args": tuple(args), "kwargs": kwargs}, label=label,
+                                limits=limits, callback=callback, interval=interval,
+                                keep_snapshots=keep_snapshots)
+    return inline.execute(getattr(fn, "__lfm_unwrapped__", fn), tuple(args), kwargs,
+                          label=label, limits=limits, callback=callback, interval=interval,
+                          keep_snapshots=keep_snapshots)
+
+
+def monitored(limits: Mapping[str, float] | None = None,
+              callback: Callable[[dict], Any] | None = None, interval: float = 1.0,
+              return_resources: bool = True, category: str | None = None,
+              record: Any = None, feed: Any = None, isolate: bool = True,
+              keep_snapshots: bool = False) -> Callable[[Callable], Callable]:
+    """Decorator: every call of the function is run by :func:`run_call` and measured.
+
+    The decorated function returns ``(result, Resources)``, or just the result
+    with ``return_resources=False``. ``category`` (default: the function's name)
+    names the kind of task in traces and predictors. ``record`` (a path or a
+    :class:`lfm.trace.Trace`) gets one row per call — status ``ok``,
+    ``exhausted`` or ``error``, the limits as the allocation (``alloc_*``), and
+    the features ``function`` (qualified name), ``error`` and ``exceeded``
+    (comma-separated). ``feed`` (anything with ``observe(category, resources)``,
+    e.g. a predictor) is fed the resources of every successful call. Other
+    parameters are those of :func:`run_call`. Limits are validated here, at
+    decoration time.
+    """
+    limits = validate_limits(limits)
+    if feed is not None and not callable(getattr(feed, "observe", None)):
+        raise TypeError(f"feed must have an observe(category, resources) method, "
+                        f"got {type(feed).__name__}")
+    trace = _open_trace(record) if record is not None else None
+
+    def decorate(fn: Callable) -> Callable:
+        name = category or getattr(fn, "__name__", None) or "call"
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                # the wrapper itself travels (by reference when it is a module
+                # attribute); the call process unwraps it.
+                result, res = run_call(wrapper, args, kwargs, limits=limits, isolate=isolate,
+                                       callback=callback, interval=interval,
+                                       keep_snapshots=keep_snapshots)
+            except ResourceExhaustion as exc:
+                _record(trace, name, exc.resources, "exhausted", limits, fn,
+                        error=str(exc), exceeded=",".join(exc.exceeded))
+                raise
+            except BaseException as exc:
+                res = getattr(exc, "resources", None) if isinstance(exc, CallKilled) else \
+                    getattr(exc, "lfm_resources", None)
+                _record(trace, name, res, "error", limits, fn,
+                        error=f"{type(exc).__name__}: {exc}")
+                raise
+            _record(trace, name, res, "ok", limits, fn)
+            if feed is not None:
+                feed.observe(name, res)
+            return (result, res) if return_resources else result
+
+        wrapper.__lfm_unwrapped__ = fn  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def _open_trace(record: Any) -> Any:
+    if hasattr(record, "append"):
+        return record
+    if isinstance(record, (str, os.PathLike)):
+        from lfm.trace import Trace  # lazy: keeps pandas out of the call processes
+        return Trace(record)
+    raise TypeError(f"record must be a path or an lfm.trace.Trace, got {type(record).__name__}")
+
+
+def _record(trace: Any, name: str, res: Resources | None, status: str,
+            limits: Mapping[str, float], fn: Callable, **features: str) -> None:
+    if trace is None:
+        return
+    from lfm.trace import make_row
+    row = make_row(name, dict(res or {}), status, alloc=dict(limits) or None,
+                   function=f"{getattr(fn, '__module__', '')}.{_label(fn)}", **features)
+    trace.append(row)

@@ -1,0 +1,398 @@
+"""Isolated mode: run a call in its own process, forked from lfm's fork server.
+
+The caller's thread sends the call, then waits for the outcome while sampling the
+call's process tree every :data:`~lfm.monitor.limits.SAMPLE_INTERVAL` seconds for
+limits and snapshots. It reads as it waits, so a result of any size cannot
+deadlock on a full pipe. Several threads may run calls concurrently: each call
+has its own socket to its own process.
+
+What the returned :class:`~lfm.Resources` mean in this mode:
+
+``memory``
+    peak resident memory (MB) of the call's process tree: the larger of (a) the
+    call process's exact high-water mark (``VmHWM``, reset when the call starts)
+    plus the largest peak of any descendant it reaped (``wait4`` rusage, so a
+    child living 5 ms counts) and (b) the largest sum of high-water marks of the
+    processes seen alive together by sampling (children running concurrently
+    count as their sum). It includes the call process's interpreter (the fork
+    server's few tens of MB) but never the caller's memory.
+``virtual_memory``
+    peak virtual size (MB): ``VmPeak`` of the call process or the largest
+    sampled sum over the tree.
+``cpu_time``, ``cores``
+    user + system seconds of the call and every descendant; ``cores`` =
+    ``cpu_time / wall_time``.
+``bytes_read``, ``bytes_written``
+    MB passed through read()/write()-like calls by the tree (``rchar``/``wchar``,
+    files, pipes and sockets alike).
+``disk``
+    MB the tree caused to be written to storage (``write_bytes``): what the call
+    wrote to disk, including files it deleted later — found without walking any
+    directory.
+``total_processes``
+    processes seen: the call process, descendants sampled alive, and those
+    killed when the call returned (a child living between two samples is
+    missed by this count, though not by ``memory``).
+"""
+from __future__ import annotations
+
+import atexit
+import importlib
+import math
+import os
+import pickle
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lfm.monitor import limits as limits_mod
+from lfm.monitor import wire
+from lfm.monitor.tree import CoresWindow, TreeSampler
+from lfm.resources import (CallKilled, MonitorError, RemoteTraceback, ResourceExhaustion,
+                           Resources, SerializationError)
+
+METHOD = "VmHWM+wait4+sampling"
+
+#: Seconds to wait for a killed call's process to be reported dead.
+KILL_GRACE = 10.0
+
+
+class _Zygote:
+    """Handle on this process's fork server (see :mod:`lfm.monitor.zygote`)."""
+
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        self.lock = threading.Lock()
+        self.ctrl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        root = str(Path(__file__).resolve().parents[2])
+        code = (f"import sys; sys.path.insert(0, {root!r}); "
+                f"from lfm.monitor.zygote import main; main({theirs.fileno()})")
+        self.proc = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()],
+                                     stdin=subprocess.DEVNULL)
+        theirs.close()
+        self.sent_path: list[str] | None = None
+
+    def alive(self) -> bool:
+        return self.owner == os.getpid() and self.proc.poll() is None
+
+    def open_call(self, module: str, chunks: list) -> socket.socket | None:
+        """Ask for a new call process and send it the call (``chunks``) without
+        waiting: its pid comes back as the first frame on the returned socket.
+        None if the fork server is gone."""
+        mine, theirs = socket.socketpair()
+        try:
+            with self.lock:
+                path = list(sys.path)
+                body = pickle.dumps((module, None if path == self.sent_path else path))
+                try:
+                    socket.send_fds(self.ctrl, [body], [theirs.fileno(), 0, 1, 2])
+                except OSError as exc:
+                    if not isinstance(exc, (BrokenPipeError, ConnectionError)):
+                        # stdio closed in this process: let the call inherit the server's
+                        socket.send_fds(self.ctrl, [body], [theirs.fileno()])
+                    else:
+                        raise
+                self.sent_path = path
+        except OSError:
+            mine.close()
+            return None
+        finally:
+            theirs.close()
+        try:
+            wire.send(mine, chunks)
+        except OSError:
+            pass  # the process died already (or the server): the frames tell
+        return mine
+
+    def close(self) -> None:
+        if self.owner != os.getpid():
+            return
+        self.ctrl.close()
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+_zygote: _Zygote | None = None
+_zygote_lock = threading.Lock()
+
+
+def _get_zygote(restart: bool = False) -> _Zygote:
+    global _zygote
+    with _zygote_lock:
+        if _zygote is None or restart or not _zygote.alive():
+            old, _zygote = _zygote, _Zygote()
+            if old is not None and old.owner == os.getpid():
+                old.close()
+        return _zygote
+
+
+@atexit.register
+def _shutdown() -> None:
+    if _zygote is not None:
+        _zygote.close()
+
+
+def _open_call(module: str, chunks: list) -> tuple[socket.socket, int, wire.FrameReader]:
+    """Start the call; returns its socket, pid and the reader holding any frame
+    that came after the pid."""
+    for attempt in range(2):
+        # a dead fork server is replaced once
+        sock = _get_zygote(restart=attempt > 0).open_call(module, chunks)
+        if sock is None:
+            continue
+        reader = wire.FrameReader()
+        sock.setblocking(True)
+        while not reader.messages and not reader.closed:
+            select.select([sock], [], [])
+            reader.read_from(sock)
+        if reader.messages and reader.messages[0][0] == b"P":
+            kind, body, buffers = reader.messages.pop(0)
+            return sock, wire.load(body, buffers), reader
+        sock.close()
+    raise MonitorError("lfm could not start the call's process (its fork server died)")
+
+
+def _culprit(job: dict, label: str) -> str:
+    """Name the first part of a call that cannot be pickled."""
+    candidates = [(f"the function {label}", job["fn"])]
+    candidates += [(f"argument {i} ({type(a).__name__})", a) for i, a in enumerate(job["args"])]
+    candidates += [(f"keyword argument {k!r} ({type(v).__name__})", v)
+                   for k, v in job["kwargs"].items()]
+    for what, value in candidates:
+        try:
+            wire.dumps(value)
+        except Exception as exc:  # noqa: BLE001
+            return f"{what}: {type(exc).__name__}: {exc}"
+    return "the call"
+
+
+def _kill(pid: int, sampler: TreeSampler) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    for other in sampler.alive:  # descendants that left the process group
+        try:
+            os.kill(other, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def execute(job: dict, *, label: str, limits: Mapping[str, float], include_root: bool = True,
+            callback: Callable[[dict], Any] | None = None, interval: float = 1.0,
+            keep_snapshots: bool = False) -> tuple[Any, Resources]:
+    """Run ``job`` (``fn``, ``args``, ``kwargs``) in a new process and return
+    ``(result, Resources)``; raises like :func:`lfm.monitor.run_call`."""
+    job = {**job, "cwd": os.getcwd(), "env": dict(os.environ), "include_root": include_root}
+    try:
+        parts = wire.dumps(job)
+    except Exception:  # noqa: BLE001
+        raise SerializationError(f"cannot send {_culprit(job, label)}") from None
+    fn = job["fn"]
+    module = getattr(getattr(fn, "__lfm_unwrapped__", fn), "__module__", None) or ""
+    t0 = time.monotonic()
+    started = time.time()
+    sock, pid, reader = _open_call(module, wire.frames(b"C", parts))
+    del parts
+    sampler = TreeSampler(pid, include_root=include_root)
+    ended: dict | None = None
+    raw_outcome: tuple[bytearray, list[bytearray]] | None = None
+    breached: dict[str, float] = {}
+    killed_at: float | None = None
+    snapshots: list[dict] = []
+    want_snaps = callback is not None or keep_snapshots
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        deadline = t0 + limits["wall_time"] if "wall_time" in limits else math.inf
+        cores_window = CoresWindow(limits_mod.CORES_WINDOW) if "cores" in limits else None
+        next_sample = t0 + limits_mod.SAMPLE_INTERVAL
+        next_snap = t0 + interval
+        last_snap = (0.0, 0.0)
+        while ended is None:
+            now = time.monotonic()
+            if killed_at is not None and now - killed_at > KILL_GRACE:
+                break
+            wake = min(next_sample, deadline if killed_at is None else math.inf)
+            if poller.poll(max(0.0, (wake - now) * 1000.0)):
+                reader.read_from(sock)
+                for kind, body, buffers in reader.messages:
+                    if kind == b"R":
+                        raw_outcome = (body, buffers)
+                    elif kind == b"X":
+                        ended = wire.load(body, buffers)
+                reader.messages.clear()
+                if ended is not None or (raw_outcome is not None and killed_at is None):
+                    # the outcome holds the exact measurement: no need to wait
+                    # for the process's exit, which the fork server handles
+                    break
+                if reader.closed:
+                    break
+            now = time.monotonic()
+            if killed_at is None and now >= deadline:
+                breached["wall_time"] = limits["wall_time"]
+            if now >= next_sample:
+                next_sample = now + limits_mod.SAMPLE_INTERVAL
+                if killed_at is None:
+                    snap = sampler.sample()
+                    breached.update(_breaches(snap, limits, cores_window, now))
+                    if want_snaps and now >= next_snap:
+                        elapsed = now - t0
+                        dt = elapsed - last_snap[0]
+                        snap["cores"] = max(0.0, (snap["cpu_time"] - last_snap[1]) / dt) if dt > 0 else 0.0
+                        snap["time"] = elapsed
+                        snap["final"] = False
+                        last_snap = (elapsed, snap["cpu_time"])
+                        next_snap = now + interval
+                        if keep_snapshots:
+                            snapshots.append(snap)
+                        if callback is not None:
+                            callback(snap)
+            if breached and killed_at is None:
+                killed_at = time.monotonic()
+                _kill(pid, sampler)
+    finally:
+        if ended is None and killed_at is None and raw_outcome is None:
+            _kill(pid, sampler)  # interrupted, or a callback raised
+        sock.close()
+    stopped = time.monotonic()
+
+    outcome = None
+    if raw_outcome is not None and not breached:
+        try:
+            outcome = wire.load(*raw_outcome)
+        except Exception as exc:  # noqa: BLE001
+            raise SerializationError(
+                f"the outcome of {label} could not be loaded in the caller: "
+                f"{type(exc).__name__}: {exc}") from None
+    res = _resources(outcome, ended, sampler, include_root, started, stopped - t0)
+    if want_snaps:
+        final = {**res.to_dict(), "time": res.get("wall_time", 0.0), "final": True}
+        if keep_snapshots:
+            snapshots.append(final)
+            res.snapshots = snapshots
+        if callback is not None:
+            callback(final)
+    return _finish(outcome, ended, breached, res, limits, label)
+
+
+def _breaches(snap: dict, limits: Mapping[str, float], cores_window: CoresWindow | None,
+              now: float) -> dict[str, float]:
+    found = {}
+    for name, key in (("memory", "memory_peak"), ("virtual_memory", "virtual_memory"),
+                      ("disk", "disk")):
+        if name in limits and snap[key] > limits[name]:
+            found[name] = limits[name]
+    if cores_window is not None:
+        cores = cores_window.add(now, snap["cpu_time"])
+        if cores is not None and cores > limits["cores"] + limits_mod.CORES_TOLERANCE:
+            found["cores"] = limits["cores"]
+    return found
+
+
+def _resources(outcome: dict | None, ended: dict | None, sampler: TreeSampler,
+               include_root: bool, started: float, elapsed: float) -> Resources:
+    measured = outcome.get("measured") if outcome else None
+    values: dict[str, float] = {}
+    if measured:
+        kernel_peak = measured["self_hwm"] + measured["children_maxrss"]
+        sampled_memory, sampled_virtual = sampler.peaks_until(measured["end"])
+        values.update(
+            memory=max(sampled_memory, kernel_peak),
+            virtual_memory=max(sampled_virtual, measured["self_vm_peak"]),
+            cpu_time=measured["cpu_time"], wall_time=measured["wall_time"],
+            bytes_read=measured["bytes_read"], bytes_written=measured["bytes_written"],
+            disk=measured["disk"], start=measured["start"], end=measured["end"],
+            total_processes=max(len(sampler.pids),
+                                int(include_root) + measured["killed_at_end"], 1))
+    else:
+        values.update(memory=max(sampler.peak_memory, ended["maxrss"] if ended else 0.0),
+                      wall_time=elapsed, start=started, end=started + elapsed,
+                      bytes_read=sampler.io["read"], bytes_written=sampler.io["written"],
+                      disk=sampler.io["disk"], total_processes=max(len(sampler.pids), 1))
+        if sampler.peak_virtual:
+            values["virtual_memory"] = sampler.peak_virtual
+        cpu = sampler.cpu_time
+        if ended is not None and include_root:
+            cpu = max(cpu, ended["cpu_time"])
+        values["cpu_time"] = cpu
+    if values["wall_time"] > 0:
+        values["cores"] = values["cpu_time"] / values["wall_time"]
+    return Resources(values, method=METHOD)
+
+
+def _finish(outcome: dict | None, ended: dict | None, breached: dict[str, float],
+            res: Resources, limits: Mapping[str, float], label: str) -> tuple[Any, Resources]:
+    if breached:
+        raise ResourceExhaustion(
+            f"{label} exceeded its limits ({limits_mod.describe(breached, res)}) and was killed",
+            resources=res, exceeded=breached, limits=limits)
+    if outcome is None:
+        raise _killed(ended, res, label)
+    status = outcome["status"]
+    if status == "ok":
+        late = limits_mod.exceeded(res, limits)
+        if late:
+            raise ResourceExhaustion(
+                f"{label} exceeded its limits ({limits_mod.describe(late, res)}); "
+                "found by the exact measurement after it finished",
+                resources=res, exceeded=late, limits=limits)
+        return outcome["result"], res
+    if status == "unpicklable":
+        exc = SerializationError(f"cannot send the {outcome['what']} of {label} back to the "
+                                 f"caller: {outcome['message']}")
+    elif status == "load_error":
+        exc = SerializationError(f"the call to {label} could not be loaded in its process: "
+                                 f"{outcome['type']}: {outcome['message']}")
+    else:
+        exc = outcome.get("exception")
+        if exc is None:
+            exc = _rebuild_exception(outcome["type"], outcome["message"])
+    try:
+        exc.lfm_resources = res
+    except AttributeError:
+        pass
+    raise exc from RemoteTraceback(outcome.get("traceback", ""))
+
+
+def _rebuild_exception(qualified: str, message: str) -> BaseException:
+    """An exception of the original type when it can be built from its message."""
+    module, _, name = qualified.rpartition(".")
+    try:
+        cls = getattr(sys.modules.get(module) or importlib.import_module(module), name)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            return cls(message)
+    except Exception:  # noqa: BLE001
+        pass
+    return MonitorError(f"{qualified}: {message}")
+
+
+def _killed(ended: dict | None, res: Resources, label: str) -> CallKilled:
+    if ended is None:
+        return CallKilled(f"{label}: the monitor lost contact with the call's process "
+                          "(its fork server died)", resources=res)
+    status = ended["status"]
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        hint = " (as the kernel OOM killer does when memory runs out)" if sig == signal.SIGKILL else ""
+        return CallKilled(f"{label} was killed by {name}{hint} after "
+                          f"{res.get('wall_time', 0):.3g} s, at {res.get('memory', 0):.4g} MB",
+                          signal=sig, resources=res)
+    code = os.waitstatus_to_exitcode(status)
+    return CallKilled(f"{label} ended its process with exit status {code} (os._exit or "
+                      f"similar) without returning, after {res.get('wall_time', 0):.3g} s",
+                      exit_code=code, resources=res)

@@ -1,0 +1,138 @@
+"""Reading the Linux ``/proc`` filesystem: per-process memory, CPU and I/O counters.
+
+lfm's monitor is Linux-only: it relies on ``/proc/<pid>/{stat,status,io}``, the
+kernel's per-process memory high-water mark (``VmHWM``) and its reset through
+``/proc/<pid>/clear_refs``. Every reader returns ``None`` when the process is gone
+or the file cannot be read, so a caller racing a process's exit never crashes.
+"""
+from __future__ import annotations
+
+import os
+
+from lfm.resources import MB
+
+#: Clock ticks per second (unit of the CPU times in ``/proc/<pid>/stat``).
+CLK_TCK: int = os.sysconf("SC_CLK_TCK")
+#: Bytes per memory page (unit of ``rss`` in ``/proc/<pid>/stat``).
+PAGE_SIZE: int = os.sysconf("SC_PAGE_SIZE")
+
+_KB_PER_MB = MB // 1024
+
+
+def _read(path: str, size: int = 4096) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_stat(pid: int | str) -> tuple[int, int, float, float] | None:
+    """``(ppid, pgrp, own_cpu_s, reaped_children_cpu_s)`` of a process, or None.
+
+    ``own_cpu_s`` is user + system time of the process itself; the second value is
+    the user + system time of descendants it has already reaped (``cutime`` +
+    ``cstime``), both in seconds.
+    """
+    data = _read(f"/proc/{pid}/stat", 1024)
+    if not data:
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after it.
+    fields = data[data.rfind(b")") + 2:].split()
+    try:
+        return (int(fields[1]), int(fields[2]),
+                (int(fields[11]) + int(fields[12])) / CLK_TCK,
+                (int(fields[13]) + int(fields[14])) / CLK_TCK)
+    except (IndexError, ValueError):
+        return None
+
+
+_STATUS_KEYS = {b"VmHWM": "hwm", b"VmRSS": "rss", b"VmPeak": "vm_peak", b"VmSize": "vm"}
+
+
+def read_status(pid: int | str) -> dict[str, float] | None:
+    """Memory figures of a process in MB: ``hwm`` (peak resident set since start or
+    the last reset), ``rss`` (current resident), ``vm_peak``, ``vm`` (virtual).
+    None when the process is gone; an empty dict for a zombie (no memory left)."""
+    data = _read(f"/proc/{pid}/status", 8192)
+    if data is None:
+        return None
+    values: dict[str, float] = {}
+    for line in data.split(b"\n"):
+        key, _, rest = line.partition(b":")
+        name = _STATUS_KEYS.get(key)
+        if name is not None:
+            values[name] = int(rest.split()[0]) / _KB_PER_MB
+            if len(values) == 4:
+                break
+    return values
+
+
+def read_io(pid: int | str) -> dict[str, float] | None:
+    """I/O counters of a process (and the children it reaped) in MB: ``read``
+    (``rchar``: bytes passed to read()-like calls, from files, pipes, sockets),
+    ``written`` (``wchar``) and ``disk`` (``write_bytes``: bytes the process
+    caused to be written to storage). None when unreadable."""
+    data = _read(f"/proc/{pid}/io", 1024)
+    if not data:
+        return None
+    raw: dict[bytes, int] = {}
+    for line in data.split(b"\n"):
+        key, _, rest = line.partition(b":")
+        if rest:
+            raw[key] = int(rest)
+    try:
+        return {"read": raw[b"rchar"] / MB, "written": raw[b"wchar"] / MB,
+                "disk": raw[b"write_bytes"] / MB}
+    except KeyError:
+        return None
+
+
+def clear_refs(pid: int | str = "self") -> bool:
+    """Reset the memory high-water mark (``VmHWM``) of a process to its current
+    resident size by writing ``5`` to ``/proc/<pid>/clear_refs``. Returns False
+    when the kernel does not permit it (then ``VmHWM`` is the lifetime peak)."""
+    try:
+        fd = os.open(f"/proc/{pid}/clear_refs", os.O_WRONLY)
+    except OSError:
+        return False
+    try:
+        os.write(fd, b"5")
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def all_parents() -> dict[int, int]:
+    """Map pid -> parent pid of every process visible in ``/proc``."""
+    parents: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            stat = read_stat(name)
+            if stat is not None:
+                parents[int(name)] = stat[0]
+    return parents
+
+
+def descendants(root: int, parents: dict[int, int] | None = None) -> list[int]:
+    """Pids of all living descendants of ``root`` (not ``root`` itself)."""
+    if parents is None:
+        parents = all_parents()
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    found: list[int] = []
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            if child not in found and child != root:
+                found.append(child)
+                stack.append(child)
+    return found

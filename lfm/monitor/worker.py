@@ -1,0 +1,172 @@
+"""The code that runs inside a call's own process (forked by the fork server).
+
+It receives the call, runs it, accounts for everything the call started, and
+sends back the outcome with the measurements that only the process itself can
+take exactly: its own memory high-water mark, and the rusage of every
+descendant it reaped (it is a child subreaper, so orphaned grandchildren come
+back to it). Descendants still running when the call returns are killed: a call
+leaves no process behind.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+import socket
+import sys
+import time
+import traceback
+
+from lfm.monitor import procfs, wire
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # pragma: no cover - non-glibc platforms
+    _prctl = None
+
+
+def prctl(option: int, value: int) -> bool:
+    """Call prctl(2); False when unavailable."""
+    if _prctl is None:
+        return False
+    return _prctl(option, ctypes.c_ulong(value), 0, 0, 0) == 0
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def reap_descendants() -> int:
+    """SIGKILL every living descendant and reap them all; returns how many were
+    killed. Cheap when there are none (one system call)."""
+    try:
+        if os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+            pass  # children exist, none finished yet
+    except ChildProcessError:
+        return 0
+    killed = 0
+    for _ in range(100):
+        pids = procfs.descendants(os.getpid())
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+        try:
+            while True:
+                os.waitpid(-1, 0)
+        except ChildProcessError:
+            pass
+        if not procfs.descendants(os.getpid()):
+            break
+    return killed
+
+
+def _exception_outcome(exc: BaseException) -> dict:
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    outcome = {"status": "error", "traceback": tb,
+               "type": f"{type(exc).__module__}.{type(exc).__qualname__}", "message": str(exc)}
+    try:
+        exc.__traceback__ = None
+        wire.dumps(exc)
+        outcome["exception"] = exc
+    except Exception:  # noqa: BLE001 - an exception that cannot travel: send its text
+        pass
+    return outcome
+
+
+def serve(conn_fd: int, stdio: list[int], zygote_pid: int) -> None:
+    """Entry point of a call's process, right after the fork. Never returns."""
+    code = 0
+    try:
+        _serve(conn_fd, stdio, zygote_pid)
+    except BaseException:  # noqa: BLE001 - report on stderr, the caller sees the exit code
+        traceback.print_exc()
+        code = 70
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001
+            pass
+        os._exit(code)
+
+
+def _serve(conn_fd: int, stdio: list[int], zygote_pid: int) -> None:
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != zygote_pid:  # the fork server died before we could notice
+        os._exit(71)
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    for target, fd in enumerate(stdio):
+        os.dup2(fd, target)
+        os.close(fd)
+    sock = socket.socket(fileno=conn_fd)
+    message = wire.read_message(sock)
+    if message is None:
+        return
+    try:
+        job = wire.load(message[1], message[2])
+    except BaseException as exc:  # noqa: BLE001
+        outcome = _exception_outcome(exc)
+        outcome["status"] = "load_error"
+        wire.send(sock, wire.frames(b"R", wire.dumps(outcome)))
+        return
+    del message
+    if job.get("cwd"):
+        try:
+            os.chdir(job["cwd"])
+        except OSError:
+            pass
+    if job.get("env") is not None and job["env"] != dict(os.environ):
+        os.environ.clear()
+        os.environ.update(job["env"])
+    fn = job["fn"]
+    fn = getattr(fn, "__lfm_unwrapped__", fn)
+    include_root = job.get("include_root", True)
+
+    procfs.clear_refs()
+    io0 = procfs.read_io("self") or {}
+    cpu0 = _cpu(resource.RUSAGE_CHILDREN) + (_cpu(resource.RUSAGE_SELF) if include_root else 0.0)
+    start = time.time()
+    t0 = time.perf_counter()
+    try:
+        outcome = {"status": "ok", "result": fn(*job["args"], **job["kwargs"])}
+    except BaseException as exc:  # noqa: BLE001 - every exception goes back to the caller
+        outcome = _exception_outcome(exc)
+    killed = reap_descendants()
+    wall = time.perf_counter() - t0
+    end = time.time()
+    cpu = _cpu(resource.RUSAGE_CHILDREN) + (_cpu(resource.RUSAGE_SELF) if include_root else 0.0)
+    status = procfs.read_status("self") or {}
+    io1 = procfs.read_io("self") or {}
+    children_maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    outcome["measured"] = {
+        "start": start, "end": end, "wall_time": wall, "cpu_time": max(0.0, cpu - cpu0),
+        "self_hwm": status.get("hwm", 0.0) if include_root else 0.0,
+        "self_vm_peak": status.get("vm_peak", 0.0) if include_root else 0.0,
+        "children_maxrss": children_maxrss, "killed_at_end": killed,
+        "bytes_read": max(0.0, io1.get("read", 0.0) - io0.get("read", 0.0)),
+        "bytes_written": max(0.0, io1.get("written", 0.0) - io0.get("written", 0.0)),
+        "disk": max(0.0, io1.get("disk", 0.0) - io0.get("disk", 0.0)),
+    }
+    try:
+        parts = wire.dumps(outcome)
+    except Exception as exc:  # noqa: BLE001 - the result (or exception) cannot be pickled
+        what = "result" if outcome["status"] == "ok" else "exception"
+        value = outcome.get("result", outcome.get("exception"))
+        outcome = {"status": "unpicklable", "what": what,
+                   "message": f"{type(value).__name__} object: {type(exc).__name__}: {exc}",
+                   "measured": outcome["measured"]}
+        parts = wire.dumps(outcome)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001
+        pass
+    wire.send(sock, wire.frames(b"R", parts))
