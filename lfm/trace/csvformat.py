@@ -61,8 +61,10 @@ def read_csv_trace(path: str | os.PathLike, *, category: str | None = None,
         raise TraceFormatError(path, 1, "expected a CSV header naming the columns, got an empty line")
     sep = sep or sniff_delimiter(header)
     try:
-        raw = pd.read_csv(path, sep=sep, dtype=str, skip_blank_lines=False, keep_default_na=False,
-                          na_values=[""], skipinitialspace=True)
+        names = next(csv.reader([header], delimiter=sep))
+        text_columns = {name.strip(): str for name in names if column_meaning(name) is None}
+        raw = pd.read_csv(path, sep=sep, skip_blank_lines=False, keep_default_na=False, na_values=[""],
+                          skipinitialspace=True, dtype=text_columns)
     except (pd.errors.ParserError, csv.Error, UnicodeDecodeError) as exc:
         found = re.search(r"line (\d+), saw (\d+)", str(exc))
         if found:
@@ -95,13 +97,15 @@ def _convert(raw: pd.DataFrame, lines: np.ndarray, path: str, default_category: 
             raise TraceFormatError(path, 1, f"expected one column for {column!r}, got {seen[column]!r} and {name!r}")
         seen[column] = str(name)
         known = known or not column.startswith(ALLOC_PREFIX)
-        text = raw[name].str.strip()
-        values = pd.to_numeric(text, errors="coerce")
-        bad = values.isna() & text.notna()
-        if bad.any():
-            i = int(np.argmax(bad.to_numpy()))
-            raise TraceFormatError(path, int(lines[i]), f"expected a number in column {name!r}, "
-                                                        f"got {describe(text.iloc[i])}")
+        values = raw[name]
+        if not pd.api.types.is_numeric_dtype(values):  # pandas found a cell that is not a number
+            text = values.astype("string").str.strip()
+            values = pd.to_numeric(text, errors="coerce")
+            bad = values.isna() & text.notna() & (text != "")
+            if bad.any():
+                i = int(np.argmax(bad.to_numpy()))
+                raise TraceFormatError(path, int(lines[i]), f"expected a number in column {name!r}, "
+                                                            f"got {describe(text.iloc[i])}")
         values = values.astype("float64") * factor
         out[column] = values.where(values >= 0)
     if not known:
@@ -113,11 +117,11 @@ def _convert(raw: pd.DataFrame, lines: np.ndarray, path: str, default_category: 
         if missing.any():
             i = int(np.argmax(missing.to_numpy()))
             raise TraceFormatError(path, int(lines[i]), "expected a category, got an empty cell")
-        frame["category"] = frame["category"].str.strip()
+        frame["category"] = frame["category"].astype(str).str.strip()
     else:
         frame.insert(0, "category", default_category)
     if "status" in frame:
-        status = frame["status"].fillna("ok").str.strip().str.lower()
+        status = frame["status"].fillna("ok").astype(str).str.strip().str.lower()
         bad = ~status.isin(STATUSES)
         if bad.any():
             i = int(np.argmax(bad.to_numpy()))

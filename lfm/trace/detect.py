@@ -13,6 +13,7 @@ FORMATS: tuple[str, ...] = ("lfm", "csv", "cctools", "wq", "nextflow", "wfcommon
 
 _HEAD_BYTES = 64 * 1024
 _WQ_LINE = re.compile(r"^\d+\s+\d+\s+(TASK|WORKER|MANAGER|MASTER|CATEGORY|TRANSFER|LIBRARY|CACHE_UPDATE)\b")
+_WFCOMMONS_KEY = re.compile(r'"(schemaVersion|workflow)"\s*:')
 _NEXTFLOW_KEYS = {"process", "realtime", "peak_rss", "%cpu", "rchar", "wchar", "peak_vmem", "hash", "native_id"}
 
 
@@ -53,6 +54,8 @@ def detect_format(path: str | os.PathLike) -> str:
         try:
             found = classify_object(first_json_value(head))
         except ValueError:  # a document longer than the head, or broken JSON
+            if _WFCOMMONS_KEY.search(head):
+                return "wfcommons"
             try:
                 with open(path, encoding="utf-8") as stream:
                     found = classify_object(first_json_value(stream.read()))

@@ -13,11 +13,16 @@ from lfm.trace.errors import TraceFormatError
 _BAD_QUOTE_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\'")
 
 
+def fix_quote_escapes(text: str) -> str:
+    """``text`` with cctools' ``\\'`` escapes made valid JSON (a no-op without them)."""
+    return _BAD_QUOTE_ESCAPE.sub(r"\1'", text) if "\\'" in text else text
+
+
 def iter_json_values(text: str, path: str, what: str = "a JSON summary") -> Iterator[tuple[int, Any]]:
     """(line, value) of each JSON value in ``text``: JSON lines, one pretty-printed
     document, or documents written back to back without a newline (as Work
     Queue's ``*.summaries`` can be)."""
-    text = _BAD_QUOTE_ESCAPE.sub(r"\1'", text)
+    text = fix_quote_escapes(text)
     decoder = json.JSONDecoder()
     pos, size, line, counted = 0, len(text), 1, 0
     while True:
@@ -42,5 +47,5 @@ def iter_json_values(text: str, path: str, what: str = "a JSON summary") -> Iter
 
 def first_json_value(text: str) -> Any:
     """The first JSON value in ``text`` (ValueError if it does not start with one)."""
-    text = _BAD_QUOTE_ESCAPE.sub(r"\1'", text)
+    text = fix_quote_escapes(text)
     return json.JSONDecoder().raw_decode(text.lstrip())[0]
