@@ -220,3 +220,38 @@ def test_csv_text_columns_stay_text(tmp_path):
     frame = read_trace(path)
     assert frame["category"].tolist() == ["7", "7"] and frame["task_id"].tolist() == ["0001", "0002"]
     assert frame["memory"][0] == 5.0 and math.isnan(frame["memory"][1])
+
+
+def test_taskvine_style_log(tmp_path):
+    """TaskVine's shape: READY or WAITING with an attempt number, worker ids, and
+    results given only by DONE (a task given up on never reaches RETRIEVED)."""
+    path = tmp_path / "transactions"
+    path.write_text(
+        "# time manager_pid MANAGER manager_pid START|END\n"
+        "\n"
+        "1700000000000000 77 MANAGER 77 START\n"
+        '1700000000000100 77 TASK 1 READY sim FIRST_RESOURCES 1 {"memory":[1,"GB"],"cores":[2,"cores"]}\n'
+        '1700000000000200 77 TASK 2 WAITING io FIRST_RESOURCES 1 {"disk":[500,"MB"]}\n'
+        "1700000000000300 77 WORKER worker-abc CONNECTION 10.0.0.5:4242\n"
+        '1700000000000400 77 TASK 1 RUNNING worker-abc FIRST_RESOURCES {"memory":[1024,"MB"],"cores":[2,"cores"],'
+        '"wall_time":[60,"s"]}\n'
+        '1700000002000400 77 TASK 1 RETRIEVED RESOURCE_EXHAUSTION  137 {"wall_time":[60,"s"]} '
+        '{"wall_time":[61000000,"us"],"memory":[700,"MB"],"cores_avg":[1.5,"cores"],"size_input_mgr":[0,"MB"]}\n'
+        '1700000002000500 77 TASK 1 WAITING sim MAX_RESOURCES 2 {"memory":[2,"GB"],"cores":[2,"cores"]}\n'
+        '1700000002000600 77 TASK 1 RUNNING worker-abc MAX_RESOURCES {"memory":[2048,"MB"],"cores":[2,"cores"]}\n'
+        '1700000005000000 77 TASK 1 RETRIEVED SUCCESS  0  {} {"wall_time":[90,"s"],"memory":[710,"MB"]}\n'
+        '1700000005000100 77 TASK 1 DONE SUCCESS  0  {} {"wall_time":[90,"s"],"memory":[710,"MB"]}\n'
+        '1700000006000000 77 TASK 2 DONE FORSAKEN  -1  {} {}\n'
+        "1700000007000000 77 MANAGER 77 END\n")
+    assert detect_format(path) == "wq"
+    frame = read_trace(path)
+    _schema_ok(frame)
+    assert frame["task_id"].tolist() == [1, 1, 2] and frame["attempt"].tolist() == [1, 2, 1]
+    assert frame["status"].tolist() == ["exhausted", "ok", "error"]
+    assert frame["exceeded"].tolist() == [["wall_time"], [], []]
+    assert frame["alloc_memory"].tolist()[:2] == [1024.0, 2048.0] and frame["alloc_wall_time"][0] == 60
+    assert frame["alloc_disk"][2] == 500 and frame["result"][2] == "FORSAKEN"
+    assert frame["wall_time"].tolist()[:2] == [61.0, 90.0] and math.isnan(frame["wall_time"][2])
+    assert frame["cores"][0] == 1.5 and frame["worker"][0] == "worker-abc"
+    assert frame["start"][0] == pytest.approx(1700000000.0004)  # RUNNING time when not measured
+    assert frame["end"][2] == pytest.approx(1700000006.0)

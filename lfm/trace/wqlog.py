@@ -47,7 +47,7 @@ _RESULT = ("RETRIEVED", "DONE")
 class _Task:
     category: str = "default"
     attempt: int = 0
-    reported: int = 0  # the attempt whose result already made a row
+    reported: int = -1  # the attempt whose result already made a row
     alloc: dict[str, float] = field(default_factory=dict)
     worker: str | None = None
     started: float | None = None
@@ -126,7 +126,7 @@ def read_wq_log(path: str | os.PathLike) -> pd.DataFrame:
                 words, (limits, measured) = _json_objects(rest, 2, path, lineno, what)
                 if len(words) != 2 or not words[1].lstrip("-").isdigit():
                     raise TraceFormatError(path, lineno, f"expected {what}, got {describe(rest.strip())}")
-                if state == "DONE" and task.reported == task.attempt and task.attempt > 0:
+                if state == "DONE" and task.reported == task.attempt:
                     continue  # repeats the RETRIEVED result of this attempt
                 rows.append(_result_row(task_id, task, words[0], int(words[1]), limits, measured,
                                         when, path, lineno))
