@@ -118,3 +118,12 @@ def test_detected_by_content_whatever_the_name(tmp_path):
 
 def test_statuses_constant():
     assert STATUSES == ("ok", "exhausted", "error")
+
+
+def test_normalize_user_frame():
+    from lfm.trace import normalize
+    frame = normalize(pd.DataFrame({"note": ["x", "y"], "alloc_cores": [1, 2], "alloc_memory": [10, 20],
+                                    "memory": [5, -1], "category": ["a", "b"]}))
+    assert list(frame.columns) == [*COLUMNS, "alloc_memory", "alloc_cores", "note"]
+    assert frame["memory"][0] == 5.0 and math.isnan(frame["memory"][1])  # -1 sentinel: not measured
+    assert frame["status"].tolist() == ["ok", "ok"] and frame["wall_time"].isna().all()

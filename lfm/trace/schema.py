@@ -108,10 +108,17 @@ def normalize(frame: pd.DataFrame, *, default_status: str = "ok") -> pd.DataFram
     """``frame`` reordered and typed into the trace schema (a new frame).
 
     Missing resource columns are added as NaN, resource and ``alloc_*`` columns
-    become float64, ``category`` str, a missing ``status`` becomes
-    ``default_status``. The caller has validated values; this only shapes.
+    become float64 (non-numbers and negative "not measured" sentinels become
+    NaN), ``category`` str, a missing ``status`` becomes ``default_status``.
+    Readers validate values first; this only shapes.
     """
     n = len(frame)
+
+    def numbers(column: pd.Series) -> np.ndarray:
+        values = pd.to_numeric(column, errors="coerce").astype("float64").to_numpy(copy=True)
+        values[values < 0] = np.nan
+        return values
+
     out: dict[str, Any] = {}
     if "category" in frame:
         out["category"] = frame["category"].astype(str).to_numpy(dtype=object)
@@ -119,7 +126,7 @@ def normalize(frame: pd.DataFrame, *, default_status: str = "ok") -> pd.DataFram
         out["category"] = np.full(n, "default", dtype=object)
     for name in RESOURCES:
         if name in frame:
-            out[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64").to_numpy()
+            out[name] = numbers(frame[name])
         else:
             out[name] = np.full(n, np.nan)
     if "status" in frame:
@@ -129,7 +136,7 @@ def normalize(frame: pd.DataFrame, *, default_status: str = "ok") -> pd.DataFram
     allocs = sorted((c for c in frame.columns if isinstance(c, str) and c.startswith(ALLOC_PREFIX)),
                     key=_alloc_order)
     for name in allocs:
-        out[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64").to_numpy()
+        out[name] = numbers(frame[name])
     for name in frame.columns:
         if name not in out:
             out[name] = frame[name].to_numpy()
