@@ -11,11 +11,12 @@ from predictors.registry import available, create, register
 
 # Importing a module registers its predictors.
 from predictors import adaptive, baselines, bucketed, tovar  # noqa: F401,E402
-from predictors.metrics import SUMMARY_COLUMNS, efficiency, summarize  # noqa: E402
+from predictors.metrics import SUMMARY_COLUMNS, efficiency, pool_makespan, summarize  # noqa: E402
 from predictors.replay import ReplayResult, load_trace, machine_size, replay  # noqa: E402
 from predictors.synthetic import KINDS as SYNTHETIC_KINDS, synthetic  # noqa: E402
 
 __all__ = [
     "KNOWN_RESOURCES", "AllocationLimitReached", "Predictor", "available", "create", "register",
-    "replay", "ReplayResult", "synthetic", "SYNTHETIC_KINDS", "machine_size", "load_trace", "efficiency", "summarize", "SUMMARY_COLUMNS",
+    "replay", "ReplayResult", "machine_size", "load_trace", "synthetic", "SYNTHETIC_KINDS",
+    "efficiency", "pool_makespan", "summarize", "SUMMARY_COLUMNS",
 ]

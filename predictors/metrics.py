@@ -79,3 +79,60 @@ def summarize(attempts: pd.DataFrame, by: list[str], *, allocation: str = "alloc
                              group["task"].to_numpy())
         rows.append(dict(zip(by, key)) | metrics)
     return pd.DataFrame(rows, columns=by + SUMMARY_COLUMNS)
+
+
+def pool_makespan(task: np.ndarray, allocation: np.ndarray, usage: np.ndarray, wall_time: np.ndarray,
+                  ok: np.ndarray, workers: int, size: float) -> dict[str, float]:
+    """Simulate running a replay's attempts on ``workers`` identical workers of
+    ``size`` (the resource's unit, e.g. MB) and return ``makespan`` (s),
+    ``throughput`` (tasks per hour of makespan) and ``utilization`` (used·time /
+    (workers·size·makespan)).
+
+    Model: a first-in-first-out queue in trace order; the head of the queue starts
+    as soon as some worker has ``allocation`` free (first fit; the queue waits
+    behind it), holds it for the task's wall time, and a failed attempt puts the
+    task's next attempt back at the head of the queue when it ends. Arrays are
+    per attempt, in the order of :func:`predictors.replay`'s ``attempts``.
+    """
+    import heapq
+    from collections import deque
+
+    if workers < 1 or not size > 0:
+        raise ValueError(f"a pool needs at least one worker of a positive size, got {workers} of {size}")
+    task = np.asarray(task)
+    allocation = np.asarray(allocation, dtype=float)
+    if len(allocation) and allocation.max() > size:
+        raise ValueError(f"an allocation of {allocation.max():g} does not fit a worker of size {size:g}")
+    wall = np.asarray(wall_time, dtype=float).tolist()
+    ok_l = np.asarray(ok, dtype=bool).tolist()
+    usage_l = np.asarray(usage, dtype=float).tolist()
+    alloc_l = allocation.tolist()
+    # index of each task's first attempt; attempts of a task are consecutive rows
+    starts = np.flatnonzero(np.r_[True, task[1:] != task[:-1]]) if len(task) else np.array([], int)
+    queue = deque(starts.tolist())
+    free = [float(size)] * workers
+    running: list[tuple[float, int, int]] = []   # (end time, row, worker)
+    now = 0.0
+    used_time = 0.0
+    n = len(alloc_l)
+    while queue or running:
+        while queue:
+            row = queue[0]
+            need = alloc_l[row]
+            w = next((i for i in range(workers) if free[i] >= need), -1)
+            if w < 0:
+                break
+            queue.popleft()
+            free[w] -= need
+            heapq.heappush(running, (now + wall[row], row, w))
+        end, row, w = heapq.heappop(running)
+        now = end
+        free[w] += alloc_l[row]
+        if ok_l[row]:
+            used_time += usage_l[row] * wall[row]
+        elif row + 1 < n and task[row + 1] == task[row]:
+            queue.appendleft(row + 1)
+    n_tasks = len(starts)
+    return {"makespan": now,
+            "throughput": n_tasks / now * 3600 if now > 0 else float("nan"),
+            "utilization": used_time / (workers * size * now) if now > 0 else float("nan")}

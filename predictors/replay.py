@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from predictors.base import KNOWN_RESOURCES, AllocationLimitReached, Predictor
-from predictors.metrics import SUMMARY_COLUMNS, summarize
+from predictors.metrics import SUMMARY_COLUMNS, pool_makespan, summarize
 from predictors.registry import create
 
 #: Resources whose usage is rounded up to whole units (MB) when ``round_usage``.
@@ -242,7 +242,8 @@ def replay(trace: pd.DataFrame | str | PathLike, predictors: Any = "max-seen", *
            seeds: Iterable[int] | None = None, seed: int = 0,
            max_resources: Mapping[str, float] | None = None, round_usage: bool = True,
            progress: bool = False, record_state: int = 0,
-           params: Mapping[str, Any] | None = None) -> ReplayResult:
+           params: Mapping[str, Any] | None = None,
+           pool: int | tuple[int, float] | None = None) -> ReplayResult:
     """Replay ``trace`` task by task through each predictor (module docstring: semantics).
 
     trace : a DataFrame in the trace schema (``category``, resource columns in MB /
@@ -261,6 +262,10 @@ def replay(trace: pd.DataFrame | str | PathLike, predictors: Any = "max-seen", *
     record_state : every that many tasks, record the predictor's ``describe()`` of the
         task's category in ``result.states`` (0: never) — used for plots.
     params : extra constructor parameters for named predictors.
+    pool : simulate running the attempts on a pool of workers: ``n`` workers of the
+        machine size, or ``(n, size)`` with size in the first resource's unit; adds
+        ``makespan`` (s), ``throughput`` (tasks/h) and ``utilization`` to the summary
+        (model: :func:`predictors.metrics.pool_makespan`).
 
     A predictor that needs the usage before predicting (the ``oracle``) gets it
     through its ``reveal(category, usage)`` method, called before each first
@@ -305,6 +310,13 @@ def replay(trace: pd.DataFrame | str | PathLike, predictors: Any = "max-seen", *
         summ = _summaries(frame, ["predictor", "seed"], resources)
         summ["seconds"] = seconds
         summ["tasks_per_s"] = n / seconds if seconds > 0 else float("inf")
+        if pool is not None:
+            workers, size = (pool, machine[resources[0]]) if isinstance(pool, int) else pool
+            sim = pool_makespan(frame["task"].to_numpy(), frame["allocation"].to_numpy(),
+                                frame["usage"].to_numpy(), frame["wall_time"].to_numpy(),
+                                frame["ok"].to_numpy(), int(workers), float(size))
+            for key, value in sim.items():
+                summ[key] = value
         summaries.append(summ)
         cat_summaries.append(_summaries(frame, ["predictor", "seed", "category"], resources))
         state_rows.extend(_flatten_states(label, s, snapshots))

@@ -126,3 +126,31 @@ def test_machine_size() -> None:
     assert machine_size("memory", [3000]) == 4096
     assert machine_size("cores", [3.2]) == 4
     assert machine_size("disk", []) == 1024
+
+
+def test_pool_makespan_by_hand() -> None:
+    from predictors import pool_makespan
+    # one worker of 10: task 0 tries 2 (fails after 2 s) then 6; task 1 takes 4 for 3 s.
+    # t=0: both start (2 + 4 <= 10); t=2: the retry (6) goes first and fits (free 6);
+    # t=3: task 1 ends; t=4: the retry ends -> makespan 4.
+    sim = pool_makespan(task=[0, 0, 1], allocation=[2.0, 6.0, 4.0], usage=[5.0, 5.0, 4.0],
+                        wall_time=[2.0, 2.0, 3.0], ok=[False, True, True], workers=1, size=10.0)
+    assert sim["makespan"] == pytest.approx(4.0)
+    assert sim["throughput"] == pytest.approx(2 / 4 * 3600)
+    assert sim["utilization"] == pytest.approx((5 * 2 + 4 * 3) / (10 * 4))
+    # first in, first out: a large head blocks the queue until it fits
+    sim = pool_makespan(task=[0, 1, 2], allocation=[8.0, 8.0, 1.0], usage=[1.0, 1.0, 1.0],
+                        wall_time=[5.0, 5.0, 1.0], ok=[True, True, True], workers=1, size=10.0)
+    assert sim["makespan"] == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="does not fit a worker of size 4"):
+        pool_makespan([0], [8.0], [1.0], [1.0], [True], workers=2, size=4.0)
+
+
+def test_replay_with_pool() -> None:
+    df = predictors.synthetic("normal", 400, seed=2)
+    r = replay(df, ["oracle", "whole-machine"], pool=4)
+    s = r.summary.set_index("predictor")
+    # whole machine runs one task per worker: makespan = Σ wall / 4 at best
+    assert s.loc["whole-machine", "makespan"] >= df["wall_time"].sum() / 4 - 1e-6
+    assert s.loc["oracle", "makespan"] < s.loc["whole-machine", "makespan"]
+    assert 0 < s.loc["oracle", "utilization"] <= 1

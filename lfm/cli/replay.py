@@ -36,6 +36,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max", action="append", default=[], metavar="RESOURCE=VALUE",
                         help="machine size (MB, cores, s); default: the largest usage rounded up "
                              "to a power-of-two GB (memory, disk), cores or hours")
+    parser.add_argument("--pool", metavar="N[:SIZE]",
+                        help="also simulate N workers of SIZE (default: the machine size) and report "
+                             "makespan (s) and throughput (tasks/h)")
     parser.add_argument("--csv", metavar="OUT", help="also write every predictor × seed row to this CSV file")
     parser.add_argument("--plot", metavar="OUT.png",
                         help="draw usage, allocations and bucket bounds per predictor (one file per "
@@ -83,6 +86,20 @@ def _parse_max(items: list[str]) -> dict[str, float] | None:
     return out or None
 
 
+def _parse_pool(text: str | None) -> int | tuple[int, float] | None:
+    if text is None:
+        return None
+    count, _, size = text.partition(":")
+    try:
+        n = int(count)
+        pool = (n, float(size)) if size else n
+    except ValueError:
+        raise ValueError(f"--pool {text!r}: expected N or N:SIZE, e.g. --pool 8 or --pool 8:4096") from None
+    if n < 1:
+        raise ValueError(f"--pool {text!r}: needs at least one worker")
+    return pool
+
+
 def _label(spec: str) -> str:
     return spec if spec.startswith("synthetic:") else Path(spec).name
 
@@ -100,6 +117,7 @@ def main(args: argparse.Namespace) -> int:
         return _error(f"--seeds must be at least 1, got {args.seeds}")
     try:
         machine = _parse_max(args.max)
+        pool = _parse_pool(args.pool)
     except ValueError as exc:
         return _error(str(exc))
     groupings = {"category": ["category"], "none": [None], "both": ["category", None]}[args.by]
@@ -118,7 +136,7 @@ def main(args: argparse.Namespace) -> int:
             try:
                 result = predictors.replay(df, names, group_by=group_by, resources=resources,
                                            seeds=range(1, args.seeds + 1), max_resources=machine,
-                                           progress=progress,
+                                           progress=progress, pool=pool,
                                            record_state=max(1, len(df) // 300) if args.plot else 0)
             except ValueError as exc:
                 return _error(f"{spec}: {exc}")
@@ -153,8 +171,11 @@ def _table(rows: pd.DataFrame) -> pd.DataFrame:
     grouped = rows.groupby(keys, sort=False)
     out = grouped[["AE_time", "AE_count", "waste", "retries", "tasks_retried", "tasks", "tasks_per_s"]].median()
     out["seeds"] = grouped["seed"].nunique()
+    extra = [c for c in ("makespan", "throughput") if c in rows.columns]
+    for col in extra:
+        out[col] = grouped[col].median()
     out = out.reset_index().rename(columns={"waste": "waste_MBs"})
-    return out[COLUMNS]
+    return out[COLUMNS + extra]
 
 
 def _formatted(table: pd.DataFrame) -> pd.DataFrame:
@@ -165,6 +186,9 @@ def _formatted(table: pd.DataFrame) -> pd.DataFrame:
     for col in ("retries", "tasks_retried", "tasks"):
         t[col] = t[col].map(lambda v: f"{v:g}")
     t["tasks_per_s"] = t["tasks_per_s"].map(lambda v: f"{v:,.0f}")
+    for col in ("makespan", "throughput"):
+        if col in t.columns:
+            t[col] = t[col].map(lambda v: f"{v:,.0f}")
     return t
 
 
