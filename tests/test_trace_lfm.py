@@ -127,3 +127,15 @@ def test_normalize_user_frame():
     assert list(frame.columns) == [*COLUMNS, "alloc_memory", "alloc_cores", "note"]
     assert frame["memory"][0] == 5.0 and math.isnan(frame["memory"][1])  # -1 sentinel: not measured
     assert frame["status"].tolist() == ["ok", "ok"] and frame["wall_time"].isna().all()
+
+
+def test_recording_does_not_import_pandas(tmp_path):
+    import subprocess
+    import sys
+    code = ("import sys; from lfm.trace import Trace, make_row; "
+            f"Trace({str(tmp_path / 't.jsonl')!r}).append(make_row('a', {{'memory': 1.0}}, 'ok')); "
+            "print('pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+    assert len(read_trace(tmp_path / "t.jsonl")) == 1

@@ -35,7 +35,7 @@ import pandas as pd
 
 from lfm.trace.errors import TraceFormatError, describe
 from lfm.trace.jsonstream import iter_json_values
-from lfm.trace.schema import frame_from_rows
+from lfm.trace.frame import frame_from_rows
 from lfm.trace.units import PLAIN_UNITS, SIZE_UNITS, TIME_UNITS, size_factor, time_factor
 
 _SIZES = ("memory", "virtual_memory", "disk", "bytes_read", "bytes_written")

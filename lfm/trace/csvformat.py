@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from lfm.trace.errors import TraceFormatError, describe
-from lfm.trace.schema import ALLOC_PREFIX, RESOURCES, STATUSES, normalize
+from lfm.trace.frame import normalize
+from lfm.trace.schema import ALLOC_PREFIX, RESOURCES, STATUSES
 from lfm.trace.units import SIZE_UNITS, TIME_UNITS
 
 _SIZE_RESOURCES = {"memory", "virtual_memory", "disk", "bytes_read", "bytes_written"}

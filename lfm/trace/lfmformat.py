@@ -25,19 +25,17 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from lfm.trace.errors import TraceFormatError, describe
-from lfm.trace.schema import ALLOC_PREFIX, RESOURCES, STATUSES, frame_from_rows
+from lfm.trace.schema import ALLOC_PREFIX, RESOURCES, STATUSES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):  # numpy scalars and arrays
         return value.tolist()
     if isinstance(value, (set, frozenset, tuple)):
         return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
@@ -48,9 +46,7 @@ def _json_default(value: Any) -> Any:
 
 def _clean(value: Any) -> Any:
     """NaN floats -> None (JSON has no NaN), recursively in lists and dicts."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, np.floating) and np.isnan(value):
+    if isinstance(value, float) and math.isnan(value):  # numpy float64 is a float too
         return None
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
@@ -116,6 +112,7 @@ class Trace:
         """The trace as a DataFrame in the schema (as ``read_trace(path)``, except
         that a file not written yet reads as an empty frame with the schema columns)."""
         if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
+            from lfm.trace.frame import frame_from_rows
             return frame_from_rows([])
         return read_lfm(self.path)
 
@@ -142,6 +139,7 @@ def parse_row(obj: Any, path: str, lineno: int) -> dict[str, Any]:
 
 def read_lfm(path: str | os.PathLike) -> pd.DataFrame:
     """Read an lfm JSON-lines trace into a schema DataFrame."""
+    from lfm.trace.frame import frame_from_rows  # here: writers need no pandas
     path = os.fspath(path)
     rows = []
     with open(path, encoding="utf-8") as stream:

@@ -39,7 +39,7 @@ from typing import Any
 import pandas as pd
 
 from lfm.trace.errors import TraceFormatError, describe
-from lfm.trace.schema import frame_from_rows
+from lfm.trace.frame import frame_from_rows
 from lfm.trace.units import parse_duration, parse_size
 
 #: Nextflow status -> lfm status (None: the row is left out).

@@ -4,11 +4,13 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from lfm.trace.detect import FORMATS, detect_format
 from lfm.trace.errors import TraceFormatError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: format name -> (module, function) reading it into a schema DataFrame.
 READERS: dict[str, tuple[str, str]] = {

@@ -17,8 +17,10 @@ resource columns (float, NaN where not measured, never a negative sentinel)
 feature columns (optional, free-form)
     e.g. ``task_id``, ``attempt``, ``function``, ``name``, ``exceeded``, ``host``.
 
-Every reader returns its frame through :func:`normalize`, so columns always come
-in this order: ``COLUMNS``, then the ``alloc_*`` columns, then the features.
+Every reader returns its frame through :func:`lfm.trace.frame.normalize`, so
+columns always come in this order: ``COLUMNS``, then the ``alloc_*`` columns,
+then the features. This module imports neither numpy nor pandas, so recording
+rows from a monitored call's process stays light.
 """
 from __future__ import annotations
 
@@ -26,9 +28,6 @@ import math
 from collections.abc import Iterable, Mapping
 from numbers import Real
 from typing import Any
-
-import numpy as np
-import pandas as pd
 
 from lfm.resources import UNITS
 
@@ -49,7 +48,7 @@ def _number(name: str, value: Any) -> float | None:
     """``value`` as a float >= 0, None when absent (None or NaN); ValueError otherwise."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (Real, np.number)):
+    if isinstance(value, bool) or not isinstance(value, Real):  # numpy scalars are Real too
         raise ValueError(f"{name} must be a number, got {value!r}")
     value = float(value)
     if math.isnan(value):
@@ -97,54 +96,3 @@ def make_row(category: str, resources: Mapping[str, float], status: str, *,
                              f"({', '.join(COLUMNS)}, alloc_*); rename it")
         row[name] = value
     return row
-
-
-def _alloc_order(name: str) -> tuple[int, str]:
-    base = name[len(ALLOC_PREFIX):]
-    return (RESOURCES.index(base) if base in RESOURCES else len(RESOURCES), base)
-
-
-def normalize(frame: pd.DataFrame, *, default_status: str = "ok") -> pd.DataFrame:
-    """``frame`` reordered and typed into the trace schema (a new frame).
-
-    Missing resource columns are added as NaN, resource and ``alloc_*`` columns
-    become float64 (non-numbers and negative "not measured" sentinels become
-    NaN), ``category`` str, a missing ``status`` becomes ``default_status``.
-    Readers validate values first; this only shapes.
-    """
-    n = len(frame)
-
-    def numbers(column: pd.Series) -> np.ndarray:
-        values = pd.to_numeric(column, errors="coerce").astype("float64").to_numpy(copy=True)
-        values[values < 0] = np.nan
-        return values
-
-    out: dict[str, Any] = {}
-    if "category" in frame:
-        out["category"] = frame["category"].astype(str).to_numpy(dtype=object)
-    else:
-        out["category"] = np.full(n, "default", dtype=object)
-    for name in RESOURCES:
-        if name in frame:
-            out[name] = numbers(frame[name])
-        else:
-            out[name] = np.full(n, np.nan)
-    if "status" in frame:
-        out["status"] = frame["status"].fillna(default_status).astype(str).to_numpy(dtype=object)
-    else:
-        out["status"] = np.full(n, default_status, dtype=object)
-    allocs = sorted((c for c in frame.columns if isinstance(c, str) and c.startswith(ALLOC_PREFIX)),
-                    key=_alloc_order)
-    for name in allocs:
-        out[name] = numbers(frame[name])
-    for name in frame.columns:
-        if name not in out:
-            out[name] = frame[name].to_numpy()
-    return pd.DataFrame(out, index=pd.RangeIndex(n))
-
-
-def frame_from_rows(rows: Iterable[Mapping[str, Any]], *, default_status: str = "ok") -> pd.DataFrame:
-    """A schema frame from row dicts (columns in first-appearance order for features)."""
-    rows = list(rows)
-    frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=list(COLUMNS))
-    return normalize(frame, default_status=default_status)

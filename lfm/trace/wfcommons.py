@@ -33,7 +33,7 @@ import pandas as pd
 
 from lfm.resources import MB
 from lfm.trace.errors import TraceFormatError, describe
-from lfm.trace.schema import frame_from_rows
+from lfm.trace.frame import frame_from_rows
 
 _TASK_NUMBER = re.compile(r"_(ID\d+|\d{5,})$")
 

@@ -36,7 +36,7 @@ import pandas as pd
 
 from lfm.trace.cctools import convert_resources, exceeded_names
 from lfm.trace.errors import TraceFormatError, describe
-from lfm.trace.schema import frame_from_rows
+from lfm.trace.frame import frame_from_rows
 
 _ALLOC_KEYS = ("cores", "memory", "disk", "wall_time")
 _WAITING = ("WAITING", "READY")
