@@ -135,3 +135,13 @@ def test_malformed_wfcommons(tmp_path, content, where, message):
 def test_wfcommons_invalid_json(tmp_path):
     _fails(tmp_path, "instance.json", '{"workflow": {"tasks": [\n{"name": "a"},\n', 3, "invalid JSON",
            format="wfcommons")
+
+
+def test_not_utf8_and_bom(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("category,memory\ncaf\xe9,1\n".encode("latin-1"))
+    with pytest.raises(TraceFormatError, match="latin1.csv: expected UTF-8 text, got undecodable bytes"):
+        read_trace(path)
+    bom = tmp_path / "excel.csv"
+    bom.write_bytes("category,memory\nsim,1\n".encode("utf-8-sig"))
+    assert read_trace(bom)["category"].tolist() == ["sim"]

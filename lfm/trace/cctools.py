@@ -134,7 +134,7 @@ def summary_row(obj: Any, path: str, where: int | str, default_category: str) ->
 
 
 def _read_file(path: str, default_category: str) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as stream:
+    with open(path, encoding="utf-8-sig") as stream:
         text = stream.read()
     if not text.strip():
         raise TraceFormatError(path, None, "expected a resource_monitor summary (JSON), got an empty file")

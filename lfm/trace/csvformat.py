@@ -56,7 +56,7 @@ def read_csv_trace(path: str | os.PathLike, *, category: str | None = None,
                    sep: str | None = None) -> pd.DataFrame:
     """Read a CSV trace (see the module doc) into a schema DataFrame."""
     path = os.fspath(path)
-    with open(path, encoding="utf-8", newline="") as stream:
+    with open(path, encoding="utf-8-sig", newline="") as stream:
         header = stream.readline()
     if not header.strip():
         raise TraceFormatError(path, 1, "expected a CSV header naming the columns, got an empty line")
@@ -65,8 +65,8 @@ def read_csv_trace(path: str | os.PathLike, *, category: str | None = None,
         names = next(csv.reader([header], delimiter=sep))
         text_columns = {name.strip(): str for name in names if column_meaning(name) is None}
         raw = pd.read_csv(path, sep=sep, skip_blank_lines=False, keep_default_na=False, na_values=[""],
-                          skipinitialspace=True, dtype=text_columns)
-    except (pd.errors.ParserError, csv.Error, UnicodeDecodeError) as exc:
+                          skipinitialspace=True, dtype=text_columns, encoding="utf-8-sig")
+    except (pd.errors.ParserError, csv.Error) as exc:
         found = re.search(r"line (\d+), saw (\d+)", str(exc))
         if found:
             raise TraceFormatError(path, int(found.group(1)), f"expected {len(header.split(sep))} fields like "

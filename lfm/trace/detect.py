@@ -45,7 +45,7 @@ def detect_format(path: str | os.PathLike) -> str:
     if os.path.isdir(path):
         return "cctools"
     with open(path, "rb") as stream:
-        head = stream.read(_HEAD_BYTES).decode("utf-8", errors="replace")
+        head = stream.read(_HEAD_BYTES).decode("utf-8", errors="replace").lstrip("\ufeff")
     lines = [line for line in head.splitlines() if line.strip()]
     if not lines:
         raise TraceFormatError(path, None, "expected a trace, got an empty file")
@@ -57,7 +57,7 @@ def detect_format(path: str | os.PathLike) -> str:
             if _WFCOMMONS_KEY.search(head):
                 return "wfcommons"
             try:
-                with open(path, encoding="utf-8") as stream:
+                with open(path, encoding="utf-8-sig") as stream:
                     found = classify_object(first_json_value(stream.read()))
             except (ValueError, UnicodeDecodeError) as exc:
                 raise TraceFormatError(path, getattr(exc, "lineno", None),

@@ -90,7 +90,7 @@ _KNOWN = set(_SIZES) | set(_DURATIONS) | set(_TIMESTAMPS) | {"%cpu", "cpus"}
 def read_nextflow(path: str | os.PathLike) -> pd.DataFrame:
     """Read a Nextflow trace file into a schema DataFrame (see the module doc)."""
     path = os.fspath(path)
-    with open(path, encoding="utf-8", newline="") as stream:
+    with open(path, encoding="utf-8-sig", newline="") as stream:
         header_line = stream.readline()
         if not header_line.strip():
             raise TraceFormatError(path, 1, "expected a Nextflow trace header (task_id, name, status, ...), "

@@ -62,4 +62,8 @@ def read_trace(path: str | os.PathLike, format: str | None = None, **options) ->
     if unknown:
         raise ValueError(f"unknown option(s) {', '.join(unknown)} for trace format {format!r}; "
                          f"accepted: {', '.join(accepted) or 'none'}")
-    return reader(path, **options)
+    try:
+        return reader(path, **options)
+    except UnicodeDecodeError as exc:
+        raise TraceFormatError(path, None, f"expected UTF-8 text, got undecodable bytes "
+                                           f"({exc.reason} at byte {exc.start})") from None

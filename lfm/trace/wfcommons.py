@@ -109,7 +109,7 @@ def read_wfcommons(path: str | os.PathLike) -> pd.DataFrame:
     """Read a WfCommons JSON instance into a schema DataFrame (see the module doc)."""
     path = os.fspath(path)
     try:
-        with open(path, encoding="utf-8") as stream:
+        with open(path, encoding="utf-8-sig") as stream:
             doc = json.load(stream)
     except json.JSONDecodeError as exc:
         raise TraceFormatError(path, exc.lineno, f"expected a WfCommons JSON instance, got invalid JSON "

@@ -89,7 +89,7 @@ def read_wq_log(path: str | os.PathLike) -> pd.DataFrame:
     tasks: dict[int, _Task] = {}
     rows: list[dict[str, Any]] = []
     seen_event = False
-    with open(path, encoding="utf-8") as stream:
+    with open(path, encoding="utf-8-sig") as stream:
         for lineno, line in enumerate(stream, 1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
