@@ -78,6 +78,8 @@ class _Zygote:
                                      stdin=subprocess.DEVNULL)
         theirs.close()
         self.sent_path: list[str] | None = None
+        #: the environment the server started with (calls get it unless it changed)
+        self.env = dict(os.environ)
 
     def alive(self) -> bool:
         return self.owner == os.getpid() and self.proc.poll() is None
@@ -193,7 +195,10 @@ def execute(job: dict, *, label: str, limits: Mapping[str, float], include_root:
             keep_snapshots: bool = False) -> tuple[Any, Resources]:
     """Run ``job`` (``fn``, ``args``, ``kwargs``) in a new process and return
     ``(result, Resources)``; raises like :func:`lfm.monitor.run_call`."""
-    job = {**job, "cwd": os.getcwd(), "env": dict(os.environ), "include_root": include_root}
+    env = dict(os.environ)
+    zygote = _get_zygote()
+    job = {**job, "cwd": os.getcwd(), "env": None if env == zygote.env else env,
+           "include_root": include_root}
     try:
         parts = wire.dumps(job)
     except Exception:  # noqa: BLE001

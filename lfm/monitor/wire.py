@@ -5,7 +5,7 @@ pickled with cloudpickle (protocol 5); large buffers (numpy arrays, ``PickleBuff
 travel out of band as separate ``B`` frames right after their ``kind`` frame, so a
 100 MB array is never copied into the pickle stream.
 
-Kinds: ``P`` the call's pid (fork server -> caller), ``C`` the call (caller ->
+Kinds: ``P`` the call's pid (call process -> caller), ``C`` the call (caller ->
 call process), ``R`` the outcome (call process -> caller), ``X`` how the call's
 process ended (fork server -> caller), ``B`` an out-of-band buffer.
 """

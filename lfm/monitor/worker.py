@@ -98,15 +98,21 @@ def serve(conn_fd: int, stdio: list[int], zygote_pid: int) -> None:
         os._exit(code)
 
 
-def _serve(conn_fd: int, stdio: list[int], zygote_pid: int) -> None:
+def prepare(zygote_pid: int) -> None:
+    """Set up a freshly forked call process (before it is given a call): it dies
+    with the fork server and adopts its orphaned descendants."""
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != zygote_pid:  # the fork server died before we could notice
         os._exit(71)
     prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def _serve(conn_fd: int, stdio: list[int], zygote_pid: int) -> None:
     for target, fd in enumerate(stdio):
         os.dup2(fd, target)
         os.close(fd)
     sock = socket.socket(fileno=conn_fd)
+    sock.sendall(wire.small_frame(b"P", os.getpid()))
     message = wire.read_message(sock)
     if message is None:
         return
@@ -123,7 +129,7 @@ def _serve(conn_fd: int, stdio: list[int], zygote_pid: int) -> None:
             os.chdir(job["cwd"])
         except OSError:
             pass
-    if job.get("env") is not None and job["env"] != dict(os.environ):
+    if job.get("env") is not None:
         os.environ.clear()
         os.environ.update(job["env"])
     fn = job["fn"]

@@ -3,17 +3,18 @@ per monitored call.
 
 One zygote is started lazily per caller process (by :mod:`lfm.monitor.isolated`)
 from a fresh interpreter, so its resident memory is small and the caller's memory
-is never inherited by — or charged to — a call. Forking it costs about a
-millisecond, far less than starting an interpreter.
+is never inherited by — or charged to — a call. It keeps one *spare* process
+forked in advance, so a call does not wait for a fork.
 
 Protocol. The caller holds one end of a ``SOCK_SEQPACKET`` control socket. For
 each call it creates a stream socket pair and sends one end, plus its current
 stdin/stdout/stderr, in one control message whose body names the module of the
 function (and ``sys.path`` when it changed). The zygote imports that module
-once, so later forks don't pay for the import, forks the call's process, writes
-its pid (``P`` frame) on the call socket, and, once the process has ended, kills
-what is left of its process group and writes how it ended (``X`` frame: wait
-status and rusage of the process and the descendants it reaped).
+once, so later processes don't pay for the import, hands the socket to the
+spare (or forks a process) — which writes its pid (``P`` frame) on the call
+socket before anything else — and, once the process has ended, kills what is left of its process
+group and writes how it ended (``X`` frame: wait status and rusage of the
+process and of the descendants it reaped).
 
 The zygote exits, killing every running call, when the caller's end of the
 control socket closes (the caller exited or died).
@@ -30,98 +31,209 @@ import socket
 import sys
 
 from lfm.monitor import procfs, wire
-from lfm.monitor.worker import PR_SET_CHILD_SUBREAPER, prctl, serve
+from lfm.monitor.worker import PR_SET_CHILD_SUBREAPER, prctl, prepare, serve
 
 
-def main(ctrl_fd: int) -> None:
-    """Run the fork server on the control socket ``ctrl_fd`` until it closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # calls whose process died leave their descendants to us, not to init: we
-    # reap them, and the caller's kill of the process group still reaches them.
-    prctl(PR_SET_CHILD_SUBREAPER, 1)
-    ctrl = socket.socket(fileno=ctrl_fd)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_r, False)
-    os.set_blocking(wake_w, False)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.set_wakeup_fd(wake_w)
-    selector = selectors.DefaultSelector()
-    selector.register(ctrl, selectors.EVENT_READ, "ctrl")
-    selector.register(wake_r, selectors.EVENT_READ, "child")
-    calls: dict[int, socket.socket] = {}
-    unsent: dict[int, tuple[socket.socket, bytes]] = {}
-    imported: set[str] = set()
-    gc.freeze()
-    me = os.getpid()
-    try:
-        while True:
-            for key, _ in selector.select():
-                if key.data == "ctrl":
-                    if not _accept(ctrl, calls, unsent, imported, me, selector, wake_r, wake_w):
-                        return
-                elif key.data == "child":
-                    try:
-                        while os.read(wake_r, 4096):
-                            pass
-                    except BlockingIOError:
-                        pass
-                    _reap(calls, unsent, selector)
-                else:  # a call socket became writable: flush its pending X frame
-                    pid = key.data
-                    _flush(pid, unsent, selector)
-    finally:
-        for pid in list(calls):
-            _killpg(pid)
+class Server:
+    """State of the fork server; :meth:`run` is its loop."""
 
+    def __init__(self, ctrl_fd: int) -> None:
+        self.me = os.getpid()
+        self.ctrl = socket.socket(fileno=ctrl_fd)
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        self.selector = selectors.DefaultSelector()
+        self.calls: dict[int, socket.socket] = {}       # pid -> call socket
+        self.unsent: dict[int, tuple[socket.socket, bytes]] = {}
+        self.imported: set[str] = set()
+        self.spare: tuple[int, socket.socket] | None = None
 
-def _accept(ctrl, calls, unsent, imported, me, selector, wake_r, wake_w) -> bool:
-    try:
-        body, fds, _, _ = socket.recv_fds(ctrl, 1 << 20, 4)
-    except OSError:
-        return False
-    if not body:
-        for fd in fds:
-            os.close(fd)
-        return False
-    module, path = pickle.loads(body)
-    if path is not None:
-        sys.path[:] = path
-    if module and module not in imported and module != "__main__":
-        imported.add(module)
-        try:
-            importlib.import_module(module)
-        except BaseException:  # noqa: BLE001 - the call's process reports the error
-            pass
+    def run(self) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # calls whose process died leave their descendants to us, not to init:
+        # we reap them, and a kill of the call's process group still reaches them.
+        prctl(PR_SET_CHILD_SUBREAPER, 1)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(self.wake_w)
+        self.selector.register(self.ctrl, selectors.EVENT_READ, "ctrl")
+        self.selector.register(self.wake_r, selectors.EVENT_READ, "child")
         gc.freeze()
-    conn_fd, stdio = fds[0], fds[1:]
-    pid = os.fork()
-    if pid == 0:
         try:
-            selector.close()
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            os.close(wake_r)
-            os.close(wake_w)
-            ctrl.close()
-            for other in [*calls.values(), *(c for c, _ in unsent.values())]:
-                other.close()
-            os.setpgid(0, 0)
+            self._fork_spare()
+            while True:
+                for key, _ in self.selector.select():
+                    if key.data == "ctrl":
+                        if not self._request():
+                            return
+                    elif key.data == "child":
+                        try:
+                            while os.read(self.wake_r, 4096):
+                                pass
+                        except BlockingIOError:
+                            pass
+                        self._reap()
+                    else:  # a call socket became writable: flush its pending X frame
+                        self._flush(key.data)
+                if self.spare is None:
+                    self._fork_spare()
         finally:
-            serve(conn_fd, stdio, me)
+            for pid in [*self.calls, *([self.spare[0]] if self.spare else [])]:
+                _killpg(pid)
+
+    def _fork_spare(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            self._in_child()
+            try:
+                prepare(self.me)
+                body, fds, _, _ = socket.recv_fds(theirs, 1 << 20, 4)
+                if body:  # sys.path may have changed since we were forked
+                    sys.path[:] = pickle.loads(body)
+            except OSError:
+                fds = []
+            if not fds:
+                os._exit(0)
+            theirs.close()
+            serve(fds[0], fds[1:], self.me)
+        theirs.close()
+        _setpgid(pid)
+        self.spare = (pid, ours)
+
+    def _in_child(self) -> None:
+        """Drop the server's state in a newly forked call process."""
+        self.selector.close()
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+        self.ctrl.close()
+        for other in [*self.calls.values(), *(c for c, _ in self.unsent.values())]:
+            other.close()
+        os.setpgid(0, 0)
+
+    def _request(self) -> bool:
+        try:
+            body, fds, _, _ = socket.recv_fds(self.ctrl, 1 << 20, 4)
+        except OSError:
+            return False
+        if not body:
+            for fd in fds:
+                os.close(fd)
+            return False
+        module, path = pickle.loads(body)
+        if path is not None:
+            sys.path[:] = path
+        if module and module not in self.imported and module != "__main__":
+            self.imported.add(module)
+            try:
+                importlib.import_module(module)
+            except BaseException:  # noqa: BLE001 - the call's process reports the error
+                pass
+            gc.freeze()
+        conn_fd, stdio = fds[0], fds[1:]
+        pid = self._handoff(fds)
+        if pid is None:
+            pid = os.fork()
+            if pid == 0:
+                self._in_child()
+                try:
+                    prepare(self.me)
+                finally:
+                    serve(conn_fd, stdio, self.me)
+            _setpgid(pid)
+        for fd in stdio:
+            os.close(fd)
+        self.calls[pid] = socket.socket(fileno=conn_fd)
+        return True
+
+    def _handoff(self, fds: list[int]) -> int | None:
+        """Give the call to the spare process; its pid, or None without a spare."""
+        if self.spare is None:
+            return None
+        pid, sock = self.spare
+        self.spare = None
+        try:
+            socket.send_fds(sock, [pickle.dumps(sys.path)], fds)
+        except OSError:
+            return None
+        finally:
+            sock.close()
+        return pid
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None:
+                return
+            pid = info.si_pid
+            if pid in self.calls:
+                # the process is a zombie, so its pid (= its group id) cannot be
+                # reused yet: killing the group now cannot hit a stranger.
+                _killpg(pid)
+            try:
+                _, status, usage = os.wait4(pid, 0)
+            except ChildProcessError:
+                continue
+            if self.spare is not None and pid == self.spare[0]:
+                self.spare[1].close()
+                self.spare = None
+            conn = self.calls.pop(pid, None)
+            if conn is None:
+                continue  # an orphaned descendant of a dead call
+            if status != 0:
+                self._kill_orphans()
+            frame = wire.small_frame(b"X", {
+                "status": status, "cpu_time": usage.ru_utime + usage.ru_stime,
+                "maxrss": usage.ru_maxrss / 1024})
+            self.unsent[pid] = (conn, frame)
+            self._flush(pid)
+
+    def _kill_orphans(self) -> None:
+        """Kill our children that are neither calls nor the spare: descendants of
+        a call process that died abruptly were re-parented to us."""
+        keep = set(self.calls) | ({self.spare[0]} if self.spare else set())
+        for pid, ppid in procfs.all_parents().items():
+            if ppid == self.me and pid not in keep:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+    def _flush(self, pid: int) -> None:
+        conn, frame = self.unsent[pid]
+        try:
+            sent = conn.send(frame, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        except OSError:  # the caller went away
+            sent = len(frame)
+        if sent < len(frame):
+            self.unsent[pid] = (conn, frame[sent:])
+            try:
+                self.selector.register(conn, selectors.EVENT_WRITE, pid)
+            except KeyError:
+                pass
+            return
+        del self.unsent[pid]
+        try:
+            self.selector.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        conn.close()
+
+
+def _setpgid(pid: int) -> None:
     try:
         os.setpgid(pid, pid)
     except OSError:
         pass  # the child did it first (or already exited)
-    for fd in stdio:
-        os.close(fd)
-    conn = socket.socket(fileno=conn_fd)
-    calls[pid] = conn
-    try:
-        conn.send(wire.small_frame(b"P", pid), socket.MSG_DONTWAIT)
-    except OSError:
-        pass
-    return True
 
 
 def _killpg(pid: int) -> None:
@@ -131,75 +243,9 @@ def _killpg(pid: int) -> None:
         pass
 
 
-def _reap(calls, unsent, selector) -> None:
-    while True:
-        try:
-            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            return
-        if info is None:
-            return
-        pid = info.si_pid
-        if pid in calls:
-            # the process is a zombie, so its pid (= its group id) cannot be
-            # reused yet: killing the group now cannot hit a stranger.
-            _killpg(pid)
-        try:
-            _, status, usage = os.wait4(pid, 0)
-        except ChildProcessError:
-            continue
-        conn = calls.pop(pid, None)
-        if conn is None:
-            continue  # an orphaned descendant of a dead call
-        if status != 0:
-            _kill_orphans(calls)
-        frame = wire.small_frame(b"X", {
-            "status": status, "cpu_time": usage.ru_utime + usage.ru_stime,
-            "maxrss": usage.ru_maxrss / 1024})
-        unsent[pid] = (conn, frame)
-        _flush(pid, unsent, selector)
-
-
-def _kill_orphans(calls) -> None:
-    """Kill our children that are not calls: descendants of a call's process that
-    died abruptly were re-parented to us (we are their subreaper)."""
-    for pid in descendants_of_self(depth_one=True):
-        if pid not in calls:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-
-
-def descendants_of_self(depth_one: bool = False) -> list[int]:
-    me = os.getpid()
-    parents = procfs.all_parents()
-    if depth_one:
-        return [pid for pid, ppid in parents.items() if ppid == me]
-    return procfs.descendants(me, parents)
-
-
-def _flush(pid, unsent, selector) -> None:
-    conn, frame = unsent[pid]
-    try:
-        sent = conn.send(frame, socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        sent = 0
-    except OSError:  # the caller went away
-        sent = len(frame)
-    if sent < len(frame):
-        unsent[pid] = (conn, frame[sent:])
-        try:
-            selector.register(conn, selectors.EVENT_WRITE, pid)
-        except KeyError:
-            pass
-        return
-    del unsent[pid]
-    try:
-        selector.unregister(conn)
-    except (KeyError, ValueError):
-        pass
-    conn.close()
+def main(ctrl_fd: int) -> None:
+    """Run the fork server on the control socket ``ctrl_fd`` until it closes."""
+    Server(ctrl_fd).run()
 
 
 if __name__ == "__main__":
