@@ -1,0 +1,145 @@
+"""Limits: a breach kills the call's whole tree within 1 s and leaves no process behind."""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from lfm import MB, ResourceExhaustion
+from lfm.monitor import run_call, run_command
+
+PY = sys.executable
+
+
+def spawn_sleeper(pid_file):
+    """Start a child that would outlive the call, and note its pid."""
+    proc = subprocess.Popen([PY, "-c", "import time; time.sleep(60)"])
+    with open(pid_file, "w") as f:
+        f.write(str(proc.pid))
+
+
+def grow_memory(pid_file):
+    spawn_sleeper(pid_file)
+    chunks = []
+    while True:  # 20 MB every 10 ms
+        chunks.append(bytearray(b"\x01") * (20 * MB))
+        time.sleep(0.01)
+
+
+def sleep_forever(pid_file):
+    spawn_sleeper(pid_file)
+    time.sleep(60)
+
+
+def busy_children_forever(pid_file):
+    spawn_sleeper(pid_file)
+    code = "while True: pass"
+    procs = [subprocess.Popen([PY, "-c", code]) for _ in range(2)]
+    for proc in procs:
+        proc.wait()
+
+
+def write_forever(pid_file, path):
+    spawn_sleeper(pid_file)
+    block = b"\x03" * MB
+    with open(path, "wb") as f:
+        while True:
+            f.write(block)
+            f.flush()
+            time.sleep(0.002)
+
+
+def assert_gone(pid_file):
+    pid = int(open(pid_file).read())
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                pass
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} outlived its killed call")
+
+
+def no_children_left():
+    """Nothing but the fork server's spare remains under the caller."""
+    descendants = psutil.Process().children(recursive=True)
+    assert len(descendants) <= 2, [(p.pid, p.cmdline()) for p in descendants]
+    for proc in descendants:
+        assert "lfm.monitor.zygote" in " ".join(proc.cmdline()), proc.cmdline()
+
+
+@pytest.mark.parametrize("name,limit,fn,extra", [
+    ("memory", 100, grow_memory, ()),
+    ("wall_time", 0.5, sleep_forever, ()),
+    ("cores", 1, busy_children_forever, ()),
+    ("disk", 30, write_forever, ("out.bin",)),
+])
+def test_limit_kills_tree_within_a_second(tmp_path, name, limit, fn, extra):
+    pid_file = str(tmp_path / "child.pid")
+    args = (pid_file, *(str(tmp_path / e) for e in extra))
+    started = time.monotonic()
+    with pytest.raises(ResourceExhaustion) as info:
+        run_call(fn, args, limits={name: limit})
+    elapsed = time.monotonic() - started
+    exc = info.value
+    assert exc.exceeded == {name: limit}
+    assert exc.limits == {name: float(limit)}
+    if name == "cores":
+        assert exc.resources["cpu_time"] > 0
+    elif name == "wall_time":
+        assert exc.resources["wall_time"] >= limit
+    else:
+        assert exc.resources[name] > limit, exc.resources
+    # breach time: memory/disk within ~0.2 s of the start, wall_time at 0.5 s,
+    # cores once its 1 s window has seen two busy children (~0.25-0.6 s)
+    assert elapsed < {"memory": 1.5, "wall_time": 1.5, "cores": 2.0, "disk": 1.5}[name], elapsed
+    assert_gone(pid_file)
+    no_children_left()
+
+
+def test_command_limit_and_no_orphans(tmp_path):
+    code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); x = bytearray(b'1') * (300 * 2**20); time.sleep(60)"
+    started = time.monotonic()
+    with pytest.raises(ResourceExhaustion) as info:
+        run_command([PY, "-c", code], limits={"memory": 120})
+    assert time.monotonic() - started < 2.0
+    assert info.value.exceeded == {"memory": 120}
+    time.sleep(0.2)
+    no_children_left()
+
+
+def test_short_spike_over_the_limit_is_always_caught():
+    # caught by a sample mid-allocation, or else by the exact peak after the call
+    def spike():
+        data = bytearray(b"\x01") * (150 * MB)
+        del data
+
+    with pytest.raises(ResourceExhaustion) as info:
+        run_call(spike, limits={"memory": 100})
+    assert info.value.resources["memory"] > 100
+    assert info.value.exceeded == {"memory": 100}
+
+
+def test_within_limits_returns_normally():
+    result, res = run_call(lambda: 5, limits={"memory": 500, "wall_time": 10, "cores": 2,
+                                              "disk": 10, "virtual_memory": 4096})
+    assert result == 5 and res["memory"] < 500
+
+
+@pytest.mark.parametrize("limits,match", [
+    ({"memroy": 10}, "unknown limit 'memroy'; known limits: memory, cores, disk"),
+    ({"memory": -1}, "positive"),
+    ({"memory": 0}, "positive"),
+    ({"cores": math.nan}, "positive"),
+    ({"wall_time": "5"}, "must be a number"),
+])
+def test_bad_limits_are_rejected(limits, match):
+    with pytest.raises(ValueError, match=match):
+        run_call(len, ("x",), limits=limits)
