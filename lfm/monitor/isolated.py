@@ -33,6 +33,11 @@ What the returned :class:`~lfm.Resources` mean in this mode:
     processes seen: the call process, descendants sampled alive, and those
     killed when the call returned (a child living between two samples is
     missed by this count, though not by ``memory``).
+
+A known over-count: the kernel's rusage of a child that ran another program
+(``exec``) keeps the resident size its parent had when it forked, so such a
+child that stays small is charged at least its parent's size at that moment
+(``run_command``: lfm's ~15 MB helper) unless sampling saw it alive.
 """
 from __future__ import annotations
 
@@ -314,7 +319,7 @@ def _resources(outcome: dict | None, ended: dict | None, sampler: TreeSampler,
         sampled_memory, sampled_virtual = sampler.peaks_until(measured["end"])
         values.update(
             memory=max(sampled_memory, kernel_peak),
-            virtual_memory=max(sampled_virtual, measured["self_vm_peak"]),
+            virtual_memory=max(sampled_virtual, measured["self_vm_peak"]) or None,
             cpu_time=measured["cpu_time"], wall_time=measured["wall_time"],
             bytes_read=measured["bytes_read"], bytes_written=measured["bytes_written"],
             disk=measured["disk"], start=measured["start"], end=measured["end"],
