@@ -38,7 +38,7 @@ def plot_replay(result: ReplayResult, path: str | PathLike | None = None, *, tit
     n_panels = len(names) + 1
     ncols = 1 if n_panels <= 2 else 2
     nrows = math.ceil(n_panels / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(7 * ncols, 3.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(8.5 * ncols, 3.2 * nrows), squeeze=False)
     axes = axes.ravel()
 
     attempts = result.attempts
@@ -76,7 +76,7 @@ def plot_replay(result: ReplayResult, path: str | PathLike | None = None, *, tit
         ax.set_xlabel("task index")
         ax.set_ylabel(f"{resource} ({unit})")
         ax.set_ylim(0, top * 1.05)
-        ax.legend(fontsize=7, loc="upper right", markerscale=2)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=2, frameon=False)
 
     ax = axes[len(names)]
     med = result.summary.groupby("predictor", sort=False)[["AE_time", "AE_count"]].median().reindex(names)

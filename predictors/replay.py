@@ -161,7 +161,7 @@ class _Progress:
         self.last = now
         frac = done / self.total if self.total else 1.0
         bar = "#" * int(frac * 30)
-        sys.stderr.write(f"\r{self.label[:40]:<40} [{bar:<30}] {done}/{self.total}")
+        sys.stderr.write(f"\r{self.label[:44]:<44} [{bar:<30}] {done}/{self.total} tasks")
         if force:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -293,6 +293,7 @@ def replay(trace: pd.DataFrame | str | PathLike, predictors: Any = "max-seen", *
     cat_array = np.array(cats, dtype=object)
     wall_array = np.asarray(wall)
     for k, (label, s, predictor) in enumerate(runs):
+        bar.label = f"replay {label} seed {s} ({k + 1}/{len(runs)})"
         cols, snapshots, seconds = _run_one(predictor, cats, usage, wall, resources,
                                             record_state, bar, k * n)
         task = np.asarray(cols["task"], dtype=np.int64)
