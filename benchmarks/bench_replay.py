@@ -71,6 +71,33 @@ def run(df: pd.DataFrame, name: str, group_by: str | None, seeds: list[int]) -> 
             "tasks_per_s": speed}
 
 
+class _ConstantState:
+    def first(self) -> float:
+        return 1e9
+
+    def retry(self, previous: float) -> float:
+        return previous * 2
+
+    def observe(self, value: float) -> None:
+        pass
+
+
+class _Constant(predictors.Predictor):
+    """Always the same allocation: measures what the replay loop and the base
+    class's validation cost per task, without any policy."""
+
+    def __init__(self, resources=("memory",), max_resources=None, seed=0) -> None:
+        super().__init__(resources, max_resources, seed)
+
+    def _new_state(self, resource: str) -> _ConstantState:
+        return _ConstantState()
+
+
+def overhead(df: pd.DataFrame) -> float:
+    """Replay loop cost in microseconds per task (best of 3)."""
+    return min(predictors.replay(df, _Constant()).summary.iloc[0]["seconds"] for _ in range(3)) / len(df) * 1e6
+
+
 def main(argv: list[str]) -> None:
     quick = "--quick" in argv
     seeds = [1] if quick else [1, 2, 3, 4, 5]
@@ -100,6 +127,9 @@ def main(argv: list[str]) -> None:
                   f"({time.perf_counter() - started:.1f} s)")
             print(_fmt(table).to_string(index=False))
             if trace == SPEED_TRACE:
+                if group_by:
+                    print(f"replay loop alone (constant predictor, base-class validation included): "
+                          f"{overhead(df):.1f} us/task")
                 for r in rows:
                     speeds[r["predictor"]] = min(speeds.get(r["predictor"], np.inf), r["tasks_per_s"])
             verdicts.append(_verdict(trace, grouping, table, ref))
