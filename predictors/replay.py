@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from predictors.base import KNOWN_RESOURCES, AllocationLimitReached, Predictor
-from predictors.metrics import SUMMARY_COLUMNS, pool_makespan, summarize
+from predictors.metrics import SUMMARY_COLUMNS, efficiency, pool_makespan, summarize
 from predictors.registry import create
 
 #: Resources whose usage is rounded up to whole units (MB) when ``round_usage``.
@@ -113,7 +113,8 @@ def _task_columns(df: pd.DataFrame, resources: tuple[str, ...], group_by: str | 
         bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
         if len(bad):
             row = df.index[bad[0]]
-            raise ValueError(f"trace row {row}: {r} usage must be a finite number >= 0, got {df[r].iloc[bad[0]]!r}")
+            raise ValueError(f"trace row {row} (0-based, header excluded): {r} usage must be a finite "
+                             f"number >= 0, got {df[r].iloc[bad[0]]!r}")
         if round_usage and r in ROUNDED_RESOURCES:
             values = np.ceil(values)
         usage[r] = values.tolist()
@@ -308,7 +309,10 @@ def replay(trace: pd.DataFrame | str | PathLike, predictors: Any = "max-seen", *
                 frame["allocation_" + r] = cols["allocation_" + r]
                 frame["usage_" + r] = np.asarray(usage[r])[task]
         attempt_frames.append(frame)
-        summ = _summaries(frame, ["predictor", "seed"], resources)
+        if len(frame):
+            summ = _summaries(frame, ["predictor", "seed"], resources)
+        else:  # an empty trace still gets its row (0 tasks, AE undefined)
+            summ = pd.DataFrame([{"predictor": label, "seed": s} | efficiency([], [], [], [], [])])
         summ["seconds"] = seconds
         summ["tasks_per_s"] = n / seconds if seconds > 0 else float("inf")
         if pool is not None:

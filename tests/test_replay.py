@@ -154,3 +154,10 @@ def test_replay_with_pool() -> None:
     assert s.loc["whole-machine", "makespan"] >= df["wall_time"].sum() / 4 - 1e-6
     assert s.loc["oracle", "makespan"] < s.loc["whole-machine", "makespan"]
     assert 0 < s.loc["oracle", "utilization"] <= 1
+
+
+def test_empty_trace() -> None:
+    r = replay(pd.DataFrame({"category": [], "memory": []}), ["max-seen", "oracle"])
+    assert list(r.summary["predictor"]) == ["max-seen", "oracle"]
+    assert (r.summary["tasks"] == 0).all() and r.summary["AE_time"].isna().all()
+    assert r.attempts.empty
