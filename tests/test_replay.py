@@ -103,7 +103,7 @@ def test_bad_input() -> None:
         replay(pd.DataFrame({"category": ["a"], "cores": [1.0]}), "max-seen")
     with pytest.raises(ValueError, match="cannot group by 'kind'"):
         replay(tiny(), "max-seen", group_by="kind")
-    with pytest.raises(ValueError, match="row 1: memory usage"):
+    with pytest.raises(ValueError, match=r"row 1 \(0-based, header excluded\): memory usage"):
         replay(pd.DataFrame({"category": ["a", "a"], "memory": [1.0, float("nan")]}), "max-seen")
     with pytest.raises(ValueError, match="unknown predictor 'nope'.*max-seen"):
         replay(tiny(), "nope")
