@@ -1,0 +1,188 @@
+"""A Parsl workflow through lfm's Parsl executor versus Parsl's HighThroughputExecutor.
+
+Same apps, same machine, one run: N ``@python_app`` calls of two categories,
+"small" (40 MB for 0.1 s) and "large" (200-500 MB for 0.3 s, varying with the
+argument), submitted at once and run by
+
+* ``lfm``: ``lfm.parsl.AutolabelExecutor(backend="local", predictor="greedy")``
+  (labels learnt as the workflow runs, exhaustion retries inside lfm),
+* ``htex``: Parsl's ``HighThroughputExecutor`` with one worker per core on a
+  ``LocalProvider`` (no labels: each worker takes the next app).
+
+Columns: makespan (s, first submission to last result, after one warm-up app
+so that worker start-up is not counted), peak memory of the machine (MB above
+the idle baseline: ``total - available`` sampled every 10 ms; other processes
+on a shared machine add noise), and for lfm its retries and memory efficiency.
+
+Then the overhead per app on a trivial app (returns its argument): sequential
+latency (submit to result, one at a time) and batch time per app (all submitted
+at once), for both executors; "lfm overhead" is lfm's latency minus htex's.
+
+``--quick``: 30 workflow apps and 20 trivial apps instead of 100 and 100.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+
+import psutil
+
+MB = 2 ** 20
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ---- the workload (module level: workers import this module by name) ------------------
+def large_mb(i: int) -> int:
+    """Peak memory (MB) large(i) allocates: 200-500 MB."""
+    return 200 + (i * 37) % 301
+
+
+def small(i: int) -> int:
+    """40 MB for 0.1 s."""
+    block = bytearray(40 * MB)
+    time.sleep(0.1)
+    return len(block) // MB + i * 0
+
+
+def large(i: int) -> int:
+    """200-500 MB for 0.3 s."""
+    block = bytearray(large_mb(i) * MB)
+    time.sleep(0.3)
+    return len(block) // MB
+
+
+def trivial(i: int) -> int:
+    return i
+
+
+# ---- measuring the machine ----------------------------------------------------------------
+class MemoryPeak:
+    """Peak of the machine's used memory (total - available, MB) while active."""
+
+    def __init__(self, interval: float = 0.01) -> None:
+        self.interval = interval
+        self.baseline = _used()
+        self.peak = self.baseline
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "MemoryPeak":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _used())
+            time.sleep(self.interval)
+
+    @property
+    def above_baseline(self) -> float:
+        return self.peak - self.baseline
+
+
+def _used() -> float:
+    vm = psutil.virtual_memory()
+    return (vm.total - vm.available) / MB
+
+
+# ---- one executor -------------------------------------------------------------------------
+def run(kind: str, n_apps: int, n_trivial: int, run_dir: str) -> dict:
+    import parsl
+    from parsl import Config, python_app
+
+    if kind == "lfm":
+        from lfm.parsl import AutolabelExecutor
+        executor = AutolabelExecutor(label="lfm", backend="local", predictor="greedy")
+    else:
+        from parsl.executors import HighThroughputExecutor
+        from parsl.providers import LocalProvider
+        cores = os.cpu_count() or 1
+        # HTEX starts interchange.py and process_worker_pool.py from PATH
+        bindir = os.path.dirname(sys.executable)
+        if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = os.pathsep.join([bindir, os.environ.get("PATH", "")])
+        executor = HighThroughputExecutor(
+            label="htex", max_workers_per_node=cores, cores_per_worker=1,
+            provider=LocalProvider(init_blocks=1, max_blocks=1,
+                                   worker_init=f"export PYTHONPATH={REPO}:$PYTHONPATH"))
+    apps = {name: python_app(fn, executors=[executor.label])
+            for name, fn in (("small", small), ("large", large), ("trivial", trivial))}
+
+    parsl.load(Config(executors=[executor], run_dir=run_dir))
+    try:
+        apps["trivial"](0).result()  # warm-up: workers (or the fork server) are up
+        idle = MemoryPeak()
+        with idle:
+            time.sleep(0.5)
+        with MemoryPeak() as peak:
+            peak.baseline = idle.peak  # the idle peak: noise of other processes is not charged
+            t0 = time.perf_counter()
+            futures = [apps["large"](i) if i % 5 in (1, 3) else apps["small"](i)
+                       for i in range(n_apps)]
+            results = [f.result() for f in futures]
+            makespan = time.perf_counter() - t0
+        assert results[1] == large_mb(1) and results[0] == 40, results[:2]
+
+        latencies = []
+        for i in range(n_trivial):
+            t = time.perf_counter()
+            apps["trivial"](i).result()
+            latencies.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        [f.result() for f in [apps["trivial"](i) for i in range(n_trivial)]]
+        batch = (time.perf_counter() - t) / n_trivial
+
+        out = {"makespan": makespan, "peak": peak.above_baseline,
+               "latency": statistics.median(latencies), "batch": batch}
+        if kind == "lfm":
+            stats = executor.stats()
+            out["retries"] = int(stats.loc[["small", "large"], "retries"].sum())
+            used = stats.loc[["small", "large"], "used_memory_s"].sum()
+            alloc = stats.loc[["small", "large"], "alloc_memory_s"].sum()
+            out["ae_memory"] = used / alloc if alloc else float("nan")
+        return out
+    finally:
+        parsl.dfk().cleanup()
+        parsl.clear()
+
+
+def main(argv: list[str]) -> None:
+    quick = "--quick" in argv
+    n_apps, n_trivial = (30, 20) if quick else (100, 100)
+    if REPO not in sys.path:
+        sys.path.insert(0, REPO)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="lfm-bench-parsl-") as tmp:
+        for kind in ("lfm", "htex"):
+            results[kind] = run(kind, n_apps, n_trivial, os.path.join(tmp, kind))
+
+    print(f"\nParsl workflow: {n_apps} apps of two categories (small 40 MB / 0.1 s, "
+          f"large 200-500 MB / 0.3 s) on {os.cpu_count()} cores")
+    print(f"{'executor':<10}{'makespan s':>12}{'peak MB':>10}{'retries':>9}{'AE memory':>11}")
+    for kind, r in results.items():
+        retries = f"{r['retries']:d}" if "retries" in r else "-"
+        ae = f"{r['ae_memory']:.3f}" if "ae_memory" in r else "-"
+        print(f"{kind:<10}{r['makespan']:>12.2f}{r['peak']:>10.0f}{retries:>9}{ae:>11}")
+    ratio = results["lfm"]["makespan"] / results["htex"]["makespan"]
+    print(f"makespan lfm / htex: {ratio:.2f}")
+
+    print(f"\nOverhead per trivial app ({n_trivial} apps)")
+    print(f"{'executor':<10}{'latency ms':>12}{'batch ms/app':>14}")
+    for kind, r in results.items():
+        print(f"{kind:<10}{r['latency'] * 1e3:>12.1f}{r['batch'] * 1e3:>14.1f}")
+    extra = (results["lfm"]["latency"] - results["htex"]["latency"]) * 1e3
+    extra_batch = (results["lfm"]["batch"] - results["htex"]["batch"]) * 1e3
+    print(f"lfm overhead vs htex: {extra:+.1f} ms per app (sequential), "
+          f"{extra_batch:+.1f} ms per app (batch)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
