@@ -8,9 +8,11 @@ unit as ``[value, "unit"]``::
      "cores_avg": [1.554, "cores"], "memory": [6202, "MB"], "disk": [35, "MB"], ...}
 
 Accepted inputs: one summary per file (a ``.summary`` file, pretty-printed or
-not), JSON lines with one summary per line (Work Queue's ``*.summaries``, in
-which a line without ``task_id`` is the manager's own summary and is
-skipped), or a directory of ``.summary`` files (read in name order).
+not), several summaries in one file, one per line or written back to back
+(Work Queue's ``*.summaries``, in which an object without ``task_id`` is the
+manager's own summary and is skipped), or a directory of ``.summary`` files
+(read in name order). cctools' ``\\'`` escapes in strings (not valid JSON) are
+accepted.
 
 Conversion: sizes to MB (``B``, ``kB``/``KB``, ``MB``/``MiB``, ``GB``/``GiB``,
 ``TB``; binary multiples), times to s (``us`` as written by old monitors,
