@@ -255,3 +255,30 @@ def test_taskvine_style_log(tmp_path):
     assert frame["cores"][0] == 1.5 and frame["worker"][0] == "worker-abc"
     assert frame["start"][0] == pytest.approx(1700000000.0004)  # RUNNING time when not measured
     assert frame["end"][2] == pytest.approx(1700000006.0)
+
+
+def _system_work_queue() -> bool:
+    import subprocess
+    try:
+        return subprocess.run(["/usr/bin/python3", "-c", "import work_queue"], capture_output=True,
+                              timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.workqueue
+def test_live_work_queue_log(tmp_path):
+    """The installed Work Queue writes logs this reader understands (a fresh, short run)."""
+    import subprocess
+    if not _system_work_queue():
+        pytest.skip("Debian's python3-workqueue is not installed (/usr/bin/python3 cannot import work_queue)")
+    done = subprocess.run(["/usr/bin/python3", str(DATA / "make_wq_log.py"), str(tmp_path), "--quick"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    log = read_trace(tmp_path / "wq_transactions.log")
+    _schema_ok(log)
+    assert sorted(log["task_id"]) == [1, 2, 3, 4] and (log["category"] == "light").all()
+    assert log.set_index("task_id")["status"].to_dict() == {1: "ok", 2: "ok", 3: "ok", 4: "error"}
+    assert (log["alloc_memory"] == 100).all() and log["memory"].notna().all()
+    summaries = read_trace(tmp_path / "wq_summaries.jsonl")
+    assert sorted(summaries["task_id"]) == ["1", "2", "3", "4"]

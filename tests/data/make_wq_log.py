@@ -4,13 +4,15 @@ lines, the first one the manager's own summary).
 
 Run with the system Python, which sees Debian's python3-workqueue (9.9):
 
-    /usr/bin/python3 tests/data/make_wq_log.py tests/data
+    /usr/bin/python3 tests/data/make_wq_log.py tests/data [--quick]
 
 A manager on a free local port with resource monitoring runs, on one local
 ``work_queue_worker`` (2 cores, 1000 MB): three ``light`` tasks, one ``hog``
 task that exceeds its 60 MB memory limit (FIXED mode: it fails exhausted), one
 ``grow`` task whose first allocation (60 MB) is too small and is retried with
 the category maximum (MAX mode), and one ``light`` task exiting with status 3.
+``--quick`` leaves out the two memory hogs (which must hold their memory for
+seconds for the monitor's sampling to see it): a run of about two seconds.
 """
 import glob
 import os
@@ -24,7 +26,7 @@ import work_queue as wq
 HOG = "/usr/bin/python3 -c 'import time; x = bytearray({mb} * 2**20); x[::4096] = b\"1\" * len(x[::4096]); time.sleep(12)'"
 
 
-def main(out_dir: str) -> None:
+def main(out_dir: str, quick: bool = False) -> None:
     workdir = tempfile.mkdtemp(prefix="wqlog-")
     q = wq.WorkQueue(port=0)
     q.specify_transactions_log(os.path.abspath(os.path.join(out_dir, "wq_transactions.log")))
@@ -39,13 +41,14 @@ def main(out_dir: str) -> None:
         t.specify_category("light")
         t.specify_cores(1); t.specify_memory(100); t.specify_disk(50)
         tasks.append(t)
-    t = wq.Task(HOG.format(mb=300))
-    t.specify_category("hog")
-    t.specify_cores(1); t.specify_memory(60); t.specify_disk(50)
-    tasks.append(t)
-    t = wq.Task(HOG.format(mb=200))
-    t.specify_category("grow")
-    tasks.append(t)
+    if not quick:
+        t = wq.Task(HOG.format(mb=300))
+        t.specify_category("hog")
+        t.specify_cores(1); t.specify_memory(60); t.specify_disk(50)
+        tasks.append(t)
+        t = wq.Task(HOG.format(mb=200))
+        t.specify_category("grow")
+        tasks.append(t)
     t = wq.Task("exit 3")
     t.specify_category("light")
     t.specify_cores(1); t.specify_memory(100); t.specify_disk(50)
@@ -70,4 +73,4 @@ def main(out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], quick="--quick" in sys.argv[2:])
