@@ -241,6 +241,7 @@ def test_taskvine_style_log(tmp_path):
         '1700000002000600 77 TASK 1 RUNNING worker-abc MAX_RESOURCES {"memory":[2048,"MB"],"cores":[2,"cores"]}\n'
         '1700000005000000 77 TASK 1 RETRIEVED SUCCESS  0  {} {"wall_time":[90,"s"],"memory":[710,"MB"]}\n'
         '1700000005000100 77 TASK 1 DONE SUCCESS  0  {} {"wall_time":[90,"s"],"memory":[710,"MB"]}\n'
+        "1700000005500000 77 TASK 2 RUNNING worker-abc FIRST_RESOURCES\n"  # no resources: allowed
         '1700000006000000 77 TASK 2 DONE FORSAKEN  -1  {} {}\n'
         "1700000007000000 77 MANAGER 77 END\n")
     assert detect_format(path) == "wq"
@@ -254,7 +255,7 @@ def test_taskvine_style_log(tmp_path):
     assert frame["wall_time"].tolist()[:2] == [61.0, 90.0] and math.isnan(frame["wall_time"][2])
     assert frame["cores"][0] == 1.5 and frame["worker"][0] == "worker-abc"
     assert frame["start"][0] == pytest.approx(1700000000.0004)  # RUNNING time when not measured
-    assert frame["end"][2] == pytest.approx(1700000006.0)
+    assert frame["end"][2] == pytest.approx(1700000006.0) and frame["start"][2] == pytest.approx(1700000005.5)
 
 
 def _system_work_queue() -> bool:

@@ -8,7 +8,8 @@ epoch); lines starting with ``#`` are the header. The task events read here::
     TASK id (RETRIEVED|DONE) RESULT exit_code {limits_exceeded} {measured}
 
 (TaskVine writes ``READY`` for ``WAITING`` in some versions and an attempt
-number before the resources; both are accepted.) Other events (``MANAGER``,
+number before the resources; both are accepted, and so are ``WAITING`` and
+``RUNNING`` lines without resources.) Other events (``MANAGER``,
 ``WORKER``, ``CATEGORY``, ``TRANSFER``, ``WAITING_RETRIEVAL``, ...) are skipped.
 
 One row per attempt result: a ``RETRIEVED`` line makes the row; the ``DONE``
@@ -53,9 +54,13 @@ class _Task:
     started: float | None = None
 
 
-def _json_objects(text: str, count: int, path: str, lineno: int, what: str) -> tuple[list[str], list[dict]]:
-    """Split ``text`` into the words before its JSON objects and ``count`` objects."""
+def _json_objects(text: str, count: int, path: str, lineno: int, what: str,
+                  optional: bool = False) -> tuple[list[str], list[dict]]:
+    """Split ``text`` into the words before its JSON objects and ``count`` objects
+    (``optional``: no JSON at all gives ``count`` empty objects)."""
     brace = text.find("{")
+    if brace < 0 and optional:
+        return text.split(), [{} for _ in range(count)]
     if brace < 0:
         raise TraceFormatError(path, lineno, f"expected {what}, got {describe(text.strip())} "
                                              "(no JSON object; truncated line?)")
@@ -108,14 +113,14 @@ def read_wq_log(path: str | os.PathLike) -> pd.DataFrame:
             task = tasks.setdefault(task_id, _Task())
             if state in _WAITING:
                 what = "'WAITING category (FIRST|MAX)_RESOURCES [attempt] {resources}'"
-                words, (requested,) = _json_objects(rest, 1, path, lineno, what)
+                words, (requested,) = _json_objects(rest, 1, path, lineno, what, optional=True)
                 if not words:
                     raise TraceFormatError(path, lineno, f"expected {what}, got no category")
                 task.category = words[0]
                 task.alloc = _allocation(requested, path, lineno)
             elif state == "RUNNING":
                 what = "'RUNNING worker (FIRST|MAX)_RESOURCES {resources}'"
-                words, (box,) = _json_objects(rest, 1, path, lineno, what)
+                words, (box,) = _json_objects(rest, 1, path, lineno, what, optional=True)
                 task.attempt += 1
                 task.worker = words[0] if words else None
                 task.started = when
