@@ -25,7 +25,7 @@ rows from a monitored call's process stays light.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from numbers import Real
 from typing import Any
 
