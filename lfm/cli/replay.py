@@ -139,7 +139,7 @@ def main(args: argparse.Namespace) -> int:
                                            progress=progress, pool=pool,
                                            record_state=max(1, len(df) // 300) if args.plot else 0)
             except ValueError as exc:
-                return _error(f"{spec}: {exc}")
+                return _error(f"{spec}: {str(exc).replace('group_by=None', '--by none')}")
             summary = result.summary.assign(trace=_label(spec), grouping=grouping)
             rows.append(summary)
             if args.plot:
