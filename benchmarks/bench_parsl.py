@@ -14,9 +14,10 @@ so that worker start-up is not counted), peak memory of the machine (MB above
 the idle baseline: ``total - available`` sampled every 10 ms; other processes
 on a shared machine add noise), and for lfm its retries and memory efficiency.
 
-Then the overhead per app on a trivial app (returns its argument): sequential
-latency (submit to result, one at a time) and batch time per app (all submitted
-at once), for both executors; "lfm overhead" is lfm's latency minus htex's.
+Both executors live in one DataFlowKernel. Then the overhead per app on a
+trivial app (returns its argument): sequential latency (submit to result, one
+at a time, median; lfm and htex alternate so machine noise hits both alike) and
+batch time per app (all submitted at once); "lfm overhead" is lfm's minus htex's.
 
 ``--quick``: 30 workflow apps and 20 trivial apps instead of 100 and 100.
 """
@@ -93,62 +94,73 @@ def _used() -> float:
     return (vm.total - vm.available) / MB
 
 
-# ---- one executor -------------------------------------------------------------------------
-def run(kind: str, n_apps: int, n_trivial: int, run_dir: str) -> dict:
+# ---- the run -----------------------------------------------------------------------------
+def executors() -> list:
+    """lfm's Parsl executor and Parsl's HighThroughputExecutor (one worker per core)."""
+    from parsl.executors import HighThroughputExecutor
+    from parsl.providers import LocalProvider
+
+    from lfm.parsl import AutolabelExecutor
+
+    # HTEX starts interchange.py and process_worker_pool.py from PATH
+    bindir = os.path.dirname(sys.executable)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([bindir, os.environ.get("PATH", "")])
+    htex = HighThroughputExecutor(
+        label="htex", max_workers_per_node=os.cpu_count() or 1, cores_per_worker=1,
+        provider=LocalProvider(init_blocks=1, max_blocks=1,
+                               worker_init=f"export PYTHONPATH={REPO}:$PYTHONPATH"))
+    return [AutolabelExecutor(label="lfm", backend="local", predictor="greedy"), htex]
+
+
+def workflow(apps: dict, n_apps: int) -> dict:
+    """Run the two-category workflow on one executor: makespan and machine peak."""
+    idle = MemoryPeak()
+    with idle:
+        time.sleep(0.5)
+    with MemoryPeak() as peak:
+        peak.baseline = idle.peak  # the idle peak: noise of other processes is not charged
+        t0 = time.perf_counter()
+        futures = [apps["large"](i) if i % 5 in (1, 3) else apps["small"](i) for i in range(n_apps)]
+        results = [f.result() for f in futures]
+        makespan = time.perf_counter() - t0
+    assert results[0] == 40 and results[1] == large_mb(1), results[:2]
+    return {"makespan": makespan, "peak": peak.above_baseline}
+
+
+def run(n_apps: int, n_trivial: int, run_dir: str) -> dict:
+    """Both executors in one DataFlowKernel: the workflows one after the other,
+    trivial-app latencies interleaved so that machine noise hits both alike."""
     import parsl
     from parsl import Config, python_app
 
-    if kind == "lfm":
-        from lfm.parsl import AutolabelExecutor
-        executor = AutolabelExecutor(label="lfm", backend="local", predictor="greedy")
-    else:
-        from parsl.executors import HighThroughputExecutor
-        from parsl.providers import LocalProvider
-        cores = os.cpu_count() or 1
-        # HTEX starts interchange.py and process_worker_pool.py from PATH
-        bindir = os.path.dirname(sys.executable)
-        if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-            os.environ["PATH"] = os.pathsep.join([bindir, os.environ.get("PATH", "")])
-        executor = HighThroughputExecutor(
-            label="htex", max_workers_per_node=cores, cores_per_worker=1,
-            provider=LocalProvider(init_blocks=1, max_blocks=1,
-                                   worker_init=f"export PYTHONPATH={REPO}:$PYTHONPATH"))
-    apps = {name: python_app(fn, executors=[executor.label])
-            for name, fn in (("small", small), ("large", large), ("trivial", trivial))}
-
-    parsl.load(Config(executors=[executor], run_dir=run_dir))
+    lfm, htex = executors()
+    apps = {ex.label: {name: python_app(fn, executors=[ex.label])
+                       for name, fn in (("small", small), ("large", large), ("trivial", trivial))}
+            for ex in (lfm, htex)}
+    parsl.load(Config(executors=[lfm, htex], run_dir=run_dir))
     try:
-        apps["trivial"](0).result()  # warm-up: workers (or the fork server) are up
-        idle = MemoryPeak()
-        with idle:
-            time.sleep(0.5)
-        with MemoryPeak() as peak:
-            peak.baseline = idle.peak  # the idle peak: noise of other processes is not charged
-            t0 = time.perf_counter()
-            futures = [apps["large"](i) if i % 5 in (1, 3) else apps["small"](i)
-                       for i in range(n_apps)]
-            results = [f.result() for f in futures]
-            makespan = time.perf_counter() - t0
-        assert results[1] == large_mb(1) and results[0] == 40, results[:2]
+        for kind in apps:  # warm-up: workers (or the fork server) are up
+            apps[kind]["trivial"](0).result()
+        results = {kind: workflow(apps[kind], n_apps) for kind in apps}
 
-        latencies = []
+        latencies: dict[str, list[float]] = {kind: [] for kind in apps}
         for i in range(n_trivial):
+            for kind in apps:
+                t = time.perf_counter()
+                apps[kind]["trivial"](i).result()
+                latencies[kind].append(time.perf_counter() - t)
+        for kind in apps:
+            results[kind]["latency"] = statistics.median(latencies[kind])
             t = time.perf_counter()
-            apps["trivial"](i).result()
-            latencies.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        [f.result() for f in [apps["trivial"](i) for i in range(n_trivial)]]
-        batch = (time.perf_counter() - t) / n_trivial
+            [f.result() for f in [apps[kind]["trivial"](i) for i in range(n_trivial)]]
+            results[kind]["batch"] = (time.perf_counter() - t) / n_trivial
 
-        out = {"makespan": makespan, "peak": peak.above_baseline,
-               "latency": statistics.median(latencies), "batch": batch}
-        if kind == "lfm":
-            stats = executor.stats()
-            out["retries"] = int(stats.loc[["small", "large"], "retries"].sum())
-            used = stats.loc[["small", "large"], "used_memory_s"].sum()
-            alloc = stats.loc[["small", "large"], "alloc_memory_s"].sum()
-            out["ae_memory"] = used / alloc if alloc else float("nan")
-        return out
+        stats = lfm.stats().loc[["small", "large"]]
+        results["lfm"]["retries"] = int(stats["retries"].sum())
+        alloc = stats["alloc_memory_s"].sum()
+        results["lfm"]["ae_memory"] = stats["used_memory_s"].sum() / alloc if alloc else float("nan")
+        return results
     finally:
         parsl.dfk().cleanup()
         parsl.clear()
@@ -159,10 +171,8 @@ def main(argv: list[str]) -> None:
     n_apps, n_trivial = (30, 20) if quick else (100, 100)
     if REPO not in sys.path:
         sys.path.insert(0, REPO)
-    results = {}
     with tempfile.TemporaryDirectory(prefix="lfm-bench-parsl-") as tmp:
-        for kind in ("lfm", "htex"):
-            results[kind] = run(kind, n_apps, n_trivial, os.path.join(tmp, kind))
+        results = run(n_apps, n_trivial, tmp)
 
     print(f"\nParsl workflow: {n_apps} apps of two categories (small 40 MB / 0.1 s, "
           f"large 200-500 MB / 0.3 s) on {os.cpu_count()} cores")

@@ -158,8 +158,11 @@ class AutolabelExecutor(ParslExecutor):
         category, declared = self._specification(resource_specification)
         if category is None and self.autocategory:
             category = parsl_category(func)
-        future = executor.options(category=category, resources=declared or None).submit(
-            _RaiseAppErrors(func), *args, **kwargs)
+        try:  # the lfm executor's own check of declared resources
+            view = executor.options(category=category, resources=declared or None)
+        except ValueError as exc:
+            raise InvalidResourceSpecification(set(declared), str(exc)) from None
+        future = view.submit(_RaiseAppErrors(func), *args, **kwargs)
         future.parsl_executor_task_id = next(self._ids)
         return future
 
@@ -200,8 +203,9 @@ class AutolabelExecutor(ParslExecutor):
             self._sink = None if self.trace is False else self.trace
         return self._sink
 
-    def _specification(self, spec: Mapping[str, Any] | None) -> tuple[str | None, dict[str, float]]:
-        """(category or None, declared resources) from a resource specification."""
+    def _specification(self, spec: Mapping[str, Any] | None) -> tuple[str | None, dict[str, Any]]:
+        """(category or None, declared resources) from a resource specification
+        (keys checked here, values by the lfm executor)."""
         if not spec:
             return None, {}
         if not isinstance(spec, Mapping):
@@ -216,13 +220,7 @@ class AutolabelExecutor(ParslExecutor):
         if category is not None and (not isinstance(category, str) or not category):
             raise InvalidResourceSpecification(
                 {"category"}, f"category must be a non-empty string, got {category!r}")
-        declared = {k: v for k, v in spec.items() if k != "category"}
-        if declared:
-            try:  # the lfm executor's own check of declared resources
-                self.lfm_executor.options(resources=declared)
-            except ValueError as exc:
-                raise InvalidResourceSpecification(set(declared), str(exc)) from None
-        return category, {k: float(v) for k, v in declared.items()}
+        return category, {k: v for k, v in spec.items() if k != "category"}
 
 
 def parsl_category(func: Callable[..., Any]) -> str:
