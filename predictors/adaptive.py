@@ -1,4 +1,4 @@
-"""``adaptive``: lfm's own predictor, an optimal retry ladder learned per category.
+"""``adaptive``: lfm's own predictor - cost-optimal retry ladders, chosen online.
 
 What it does differently from the published bucketing policies, and why:
 
@@ -6,103 +6,185 @@ What it does differently from the published bucketing policies, and why:
   every attempt its allocation times the task's wall time.  For a ladder of
   allocations a_1 < a_2 < ... (first attempt a_1, then the next rung after each
   failure) the expected charge of the next task is
-  ``sum_j a_j * W(usage > a_{j-1})`` where ``W`` is the share of history above
-  a rung.  The ladder minimising it is found by dynamic programming over the
-  history's distinct values (O(levels²), levels capped at ``max_levels``
-  weighted quantiles), instead of greedy splitting or a fixed candidate grid.
-  A deterministic ladder is optimal here: drawing allocations at random cannot
-  lower an expected cost below the best fixed ladder.
-* **Weights that match the metric.**  A past task weighs its arrival index
-  (recency, as in the published significance) times its wall time when the
-  observation carries ``wall_time`` (long tasks dominate allocated·time).
-* **No blind sampling phase.**  The ladder is used from the first observation
+  ``sum_j a_j * W(usage > a_{j-1})``, ``W`` the weight of history above a rung.
+  :func:`optimal_ladder` finds the ladder minimising it by dynamic programming
+  (a convex-hull-trick pass, O(levels)) over the history's distinct values,
+  capped at ``max_levels`` weighted quantiles.  A deterministic ladder is
+  optimal here: drawing allocations at random cannot lower an expected cost
+  below the best fixed ladder.
+* **Several ladders, the one that would have cost least wins.**  The history
+  is turned into candidate ladders ("experts"): the optimal ladder with tasks
+  weighted by recency x wall time (long tasks dominate allocated x time), the
+  optimal ladder weighted by recency alone (wall times are heavy-tailed and
+  can make the first one noisy), deterministic greedy buckets, and the maximum
+  seen.  Before each task is learned, every expert's ladder is charged what it
+  would have cost on that task (its rungs up to the usage, times the wall
+  time, times the task's recency); predictions come from the expert with the
+  lowest accumulated charge (follow the leader).  This is online model
+  selection on the replay's own metric, so it adapts to each category's
+  workload instead of fixing one model for all.
+* **No blind sampling phase.**  Ladders are used from the first observation
   of a category.  A category never seen before starts from the ladder of all
   categories pooled (a prior); with no history at all, a geometric probe from a
   small first allocation (``cold_start``, by default 1/16 of the published
-  default, e.g. 62.5 MB) doubling after each failure, which costs at most about
-  4x the usage instead of the fixed 1000 MB that wastes most of a small task's
-  allocation.
+  default, e.g. 62.5 MB) doubling after each failure, which costs at most
+  about 4x the usage instead of the fixed 1000 MB that wastes most of a small
+  task's allocation.
 * **Past the known range** a retry multiplies the failed allocation by
   ``growth`` (2).
 
-The ladder is recomputed on the same schedule as ``bucketing.BucketingState``
+Ladders are recomputed on the schedule of ``bucketing.BucketingState``
 (``recompute_growth``: every task below 100 observations, then every 1 % more).
 """
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 from bucketing import Points
+from bucketing.greedy import greedy_binned
 
 from .base import KNOWN_RESOURCES, Predictor
 from .registry import register
+
+#: The candidate ladders, in order of preference on ties.
+EXPERTS = ("optimal-time", "optimal", "greedy-det", "max")
 
 
 def optimal_ladder(values: np.ndarray, weights: np.ndarray, max_levels: int = 96) -> list[float]:
     """The ladder (ascending allocations, the last one = the largest value)
     minimising ``sum_j a_j * W(value > a_{j-1})`` (with ``W(value > a_0)`` the
     total weight) over the binned history ``values`` (ascending, distinct) with
-    ``weights``.  When there are more than ``max_levels`` distinct values the
-    rungs are chosen among ``max_levels`` weighted quantiles (always including
-    the maximum)."""
+    ``weights`` (> 0).  When there are more than ``max_levels`` distinct values
+    the rungs are chosen among ``max_levels`` weighted quantiles (always
+    including the maximum)."""
     k = values.size
     cum = np.cumsum(weights)
-    total = cum[-1]
+    total = float(cum[-1])
     if k > max_levels:
         idx = np.unique(np.searchsorted(cum, np.arange(1, max_levels + 1) / max_levels * total * (1 - 1e-12)))
         idx = np.minimum(idx, k - 1)
         idx[-1] = k - 1
-        levels = values[idx]
-        above = total - cum[idx]
+        idx = np.unique(idx)
+        levels = values[idx].tolist()
+        above = (total - cum[idx]).tolist()
     else:
-        levels = values
-        above = total - cum
-    m = levels.size
-    best = np.zeros(m)            # best[j]: cost still to pay once tasks <= levels[j] are done
-    nxt = np.full(m, m - 1)
+        levels = values.tolist()
+        above = (total - cum).tolist()
+    m = len(levels)
+    # best[j]: cost still to pay once every task <= levels[j] has succeeded
+    #        = min over l > j of above[j] * levels[l] + best[l].
+    # Each l is a line x -> levels[l] * x + best[l]; lines arrive with decreasing
+    # slopes and queries x = above[j] increase, so a monotone convex hull answers
+    # every query in amortised O(1).
+    best = [0.0] * m
+    nxt = [m - 1] * m
+    hull: list[int] = []
+    head = 0
     for j in range(m - 2, -1, -1):
-        options = above[j] * levels[j + 1:] + best[j + 1:]
-        i = int(np.argmin(options))
-        best[j] = options[i]
-        nxt[j] = j + 1 + i
-    start = total * levels + best
-    j = int(np.argmin(start))
-    ladder = [float(levels[j])]
+        l3 = j + 1
+        s3, b3 = levels[l3], best[l3]
+        while len(hull) - head >= 2:
+            l1, l2 = hull[-2], hull[-1]
+            s1, b1, s2, b2 = levels[l1], best[l1], levels[l2], best[l2]
+            if (b3 - b1) * (s1 - s2) <= (b2 - b1) * (s1 - s3):
+                hull.pop()
+            else:
+                break
+        hull.append(l3)
+        if head > len(hull) - 1:
+            head = len(hull) - 1
+        x = above[j]
+        while len(hull) - head >= 2 and \
+                levels[hull[head + 1]] * x + best[hull[head + 1]] <= levels[hull[head]] * x + best[hull[head]]:
+            head += 1
+        l = hull[head]
+        best[j] = levels[l] * x + best[l]
+        nxt[j] = l
+    start = [total * levels[j] + best[j] for j in range(m)]
+    j = min(range(m), key=start.__getitem__)
+    ladder = [levels[j]]
     while j != m - 1:
-        j = int(nxt[j])
-        ladder.append(float(levels[j]))
+        j = nxt[j]
+        ladder.append(levels[j])
     return ladder
 
 
+def ladder_charge(ladder: list[float], prefix: list[float], usage: float, growth: float) -> float:
+    """What a task using ``usage`` is charged climbing ``ladder`` (``prefix``:
+    its running sums): every rung up to the first that fits, and past the top
+    rung ``growth`` steps."""
+    i = bisect_left(ladder, usage)
+    if i < len(ladder):
+        return prefix[i]
+    total, a = prefix[-1], ladder[-1]
+    if a <= 0:
+        return total + usage
+    while a < usage:
+        a *= growth
+        total += a
+    return total
+
+
 class _History:
-    """Binned, weighted history with a cached ladder."""
+    """Binned history of one resource with candidate ladders and their scores."""
 
-    __slots__ = ("points", "next_sig", "ladder", "computed_at", "growth", "max_levels")
+    __slots__ = ("by_recency", "by_time", "next_sig", "ladders", "prefixes", "scores", "computed_at",
+                 "recompute_growth", "max_levels", "growth", "scored")
 
-    def __init__(self, growth: float, max_levels: int) -> None:
-        self.points = Points()
+    def __init__(self, recompute_growth: float, max_levels: int, growth: float, scored: bool) -> None:
+        self.by_recency = Points()
+        self.by_time = Points()
         self.next_sig = 1
-        self.ladder: list[float] | None = None
+        self.ladders: list[list[float]] | None = None
+        self.prefixes: list[list[float]] = []
+        self.scores = [0.0] * len(EXPERTS)
         self.computed_at = 0
-        self.growth = growth
+        self.recompute_growth = recompute_growth
         self.max_levels = max_levels
+        self.growth = growth
+        self.scored = scored
 
-    def add(self, value: float, weight: float) -> None:
-        self.points.add(value, self.next_sig * weight)
-        self.next_sig += 1
+    def __len__(self) -> int:
+        return len(self.by_recency)
 
-    def get_ladder(self) -> list[float] | None:
-        n = len(self.points)
+    def _refresh(self) -> list[list[float]] | None:
+        n = len(self.by_recency)
         if n == 0:
             return None
-        if self.ladder is None or n - self.computed_at >= max(1, int(self.growth * n)):
-            self.ladder = optimal_ladder(*self.points.arrays(), max_levels=self.max_levels)
+        if self.ladders is None or n - self.computed_at >= max(1, int(self.recompute_growth * n)):
+            values, sig = self.by_recency.arrays()
+            _, sig_time = self.by_time.arrays()
+            ladders = [optimal_ladder(values, sig_time, self.max_levels),
+                       optimal_ladder(values, sig, self.max_levels),
+                       [b.upper for b in greedy_binned(values, sig, deterministic=True)],
+                       [float(values[-1])]]
+            self.ladders = ladders
+            self.prefixes = [np.cumsum(lad).tolist() for lad in ladders]
             self.computed_at = n
-        return self.ladder
+        return self.ladders
+
+    def leader(self) -> int:
+        scores = self.scores
+        return min(range(len(scores)), key=scores.__getitem__)
+
+    def ladder(self) -> list[float] | None:
+        ladders = self._refresh()
+        return None if ladders is None else ladders[self.leader() if self.scored else 0]
+
+    def add(self, value: float, wall: float) -> None:
+        sig = float(self.next_sig)
+        if self.scored and self._refresh() is not None:
+            charge = sig * (wall if wall > 0 else 1.0)
+            for e, (lad, pre) in enumerate(zip(self.ladders, self.prefixes)):
+                self.scores[e] += charge * ladder_charge(lad, pre, value, self.growth)
+        self.by_recency.add(value, sig)
+        self.by_time.add(value, sig * (wall if wall > 0 else 1.0))
+        self.next_sig += 1
 
 
 class AdaptiveState:
@@ -110,7 +192,8 @@ class AdaptiveState:
 
     __slots__ = ("own", "pool", "cold", "growth", "owner")
 
-    def __init__(self, own: _History, pool: _History, cold: float, growth: float, owner: "AdaptivePredictor") -> None:
+    def __init__(self, own: _History, pool: _History, cold: float, growth: float,
+                 owner: "AdaptivePredictor") -> None:
         self.own = own
         self.pool = pool
         self.cold = cold
@@ -118,8 +201,8 @@ class AdaptiveState:
         self.owner = owner
 
     def _ladder(self) -> list[float] | None:
-        ladder = self.own.get_ladder()
-        return ladder if ladder is not None else self.pool.get_ladder()
+        ladder = self.own.ladder()
+        return ladder if ladder is not None else self.pool.ladder()
 
     def first(self) -> float:
         ladder = self._ladder()
@@ -132,18 +215,20 @@ class AdaptiveState:
         return previous * self.growth if previous > 0 else self.cold
 
     def observe(self, value: float) -> None:
-        weight = self.owner._weight
-        self.own.add(value, weight)
-        self.pool.add(value, weight)
+        wall = self.owner._wall
+        self.own.add(value, wall)
+        self.pool.add(value, wall)
 
     def describe(self) -> dict[str, Any]:
-        return {"tasks": len(self.own.points), "ladder": self._ladder() or [self.cold]}
+        own = len(self.own) > 0
+        return {"tasks": len(self.own), "ladder": self._ladder() or [self.cold],
+                "expert": EXPERTS[self.own.leader()] if own else ("pooled" if len(self.pool) else "probe")}
 
 
 @register("adaptive")
 class AdaptivePredictor(Predictor):
-    """lfm's own predictor: a cost-optimal retry ladder per category (see the
-    module docstring).
+    """lfm's own predictor: cost-optimal retry ladders per category, the best
+    one chosen online (see the module docstring).
 
     Parameters: ``resources``, ``max_resources``, ``seed`` (see ``Predictor``;
     this predictor draws no random numbers);
@@ -151,8 +236,8 @@ class AdaptivePredictor(Predictor):
     known - a mapping resource -> value, by default 1/16 of
     ``KNOWN_RESOURCES`` (1 core for cores);
     ``growth`` (2.0): factor applied to a failed allocation past the ladder;
-    ``time_weighted`` (True): weigh past tasks by their wall time when the
-    observation has ``wall_time`` (seconds);
+    ``time_weighted`` (True): use an observation's ``wall_time`` (seconds) for
+    the time-weighted ladder and for scoring (False: every task counts 1 s);
     ``max_levels`` (96): candidate rungs for the dynamic programme;
     ``recompute_growth`` (0.01): ladder recompute schedule (0 = every task).
     """
@@ -180,24 +265,23 @@ class AdaptivePredictor(Predictor):
         self.max_levels = max_levels
         self.recompute_growth = recompute_growth
         self._cold = cold
-        self._pool = {r: _History(recompute_growth, max_levels) for r in self.resources}
-        self._weight = 1.0
+        self._pool = {r: _History(recompute_growth, max_levels, growth, scored=False) for r in self.resources}
+        self._wall = 0.0
 
     def _new_state(self, resource: str) -> AdaptiveState:
-        return AdaptiveState(_History(self.recompute_growth, self.max_levels), self._pool[resource],
-                             self._cold[resource], self.growth, self)
+        own = _History(self.recompute_growth, self.max_levels, self.growth, scored=True)
+        return AdaptiveState(own, self._pool[resource], self._cold[resource], self.growth, self)
 
     def observe(self, category: Any, resources: Mapping[str, float]) -> None:
         """Learn from a successful task (see ``Predictor.observe``); a
         ``wall_time`` entry (seconds) weighs it when ``time_weighted``."""
-        weight = 1.0
-        if self.time_weighted:
-            wall = resources.get("wall_time") if hasattr(resources, "get") else None
+        wall = 0.0
+        if self.time_weighted and hasattr(resources, "get") and resources.get("wall_time") is not None:
             try:
-                wall = float(wall) if wall is not None else 0.0
+                wall = float(resources["wall_time"])
             except (TypeError, ValueError):
-                raise ValueError(f"observed wall_time must be a number, got {wall!r}") from None
-            if wall > 0 and math.isfinite(wall):
-                weight = wall
-        self._weight = weight
+                raise ValueError(f"observed wall_time must be a number, got {resources['wall_time']!r}") from None
+            if not (wall > 0 and math.isfinite(wall)):
+                wall = 0.0
+        self._wall = wall
         super().observe(category, resources)

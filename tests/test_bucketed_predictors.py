@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import predictors
-from predictors.adaptive import optimal_ladder
+from predictors.adaptive import EXPERTS, ladder_charge, optimal_ladder
 from predictors.bucketed import next_step
 
 BUCKET_NAMES = ["greedy", "exhaustive", "greedy-det", "exhaustive-det", "kmeans", "quantile-buckets"]
@@ -160,16 +160,33 @@ def test_adaptive_cold_start_probes_then_uses_pooled_history():
         predictors.create("adaptive", cold_start={"gpus": 1})
 
 
-def test_adaptive_learns_a_two_rung_ladder():
+def test_time_weights_move_the_optimal_ladder():
+    values = np.array([100.0, 1000.0])
+    assert optimal_ladder(values, np.array([1.0, 1.0])) == [100.0, 1000.0]
+    # when the big tasks run 100x longer, skipping the low rung is cheaper
+    assert optimal_ladder(values, np.array([1.0, 100.0])) == [1000.0]
+
+
+def test_ladder_charge_climbs_and_grows_past_the_top():
+    ladder = [100.0, 1000.0]
+    prefix = [100.0, 1100.0]
+    assert ladder_charge(ladder, prefix, 50.0, 2.0) == 100.0
+    assert ladder_charge(ladder, prefix, 100.0, 2.0) == 100.0
+    assert ladder_charge(ladder, prefix, 101.0, 2.0) == 1100.0
+    assert ladder_charge(ladder, prefix, 1500.0, 2.0) == 1100.0 + 2000.0
+
+
+def test_adaptive_follows_the_cheapest_ladder():
     p = predictors.create("adaptive", time_weighted=False)
-    feed(p, "c", [100.0] * 50 + [1000.0] * 50)
+    feed(p, "c", [100.0, 1000.0] * 50)
+    state = p._category("c")["memory"]
+    leader = state.own.leader()
+    assert state.own.scores[leader] == min(state.own.scores)
+    assert p.describe("c")["memory"]["expert"] == EXPERTS[leader]
     assert p.describe("c")["memory"]["ladder"] == [100.0, 1000.0]
-    # long tasks weigh more: when the big tasks run 100x longer, skipping the low rung is cheaper
-    q = predictors.create("adaptive")
-    for _ in range(50):
-        q.observe("c", {"memory": 100.0, "wall_time": 1.0})
-        q.observe("c", {"memory": 1000.0, "wall_time": 100.0})
-    assert q.describe("c")["memory"]["ladder"] == [1000.0]
+    assert p.predict("c") == {"memory": 100.0}
+    assert p.predict("c", previous={"memory": 100.0}, exceeded={"memory"}) == {"memory": 1000.0}
+    assert p.predict("c", previous={"memory": 1000.0}, exceeded={"memory"}) == {"memory": 2000.0}
 
 
 # ---- against the reference replay --------------------------------------------------
