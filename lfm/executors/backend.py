@@ -100,5 +100,7 @@ def limits_from_label(label: Mapping[str, float]) -> dict[str, float]:
     Cores are a packing label, not a kill limit (as in Work Queue): a call that
     briefly uses more CPU than labelled slows its neighbours but is not wrong,
     and a cpu_time/wall_time ratio is only meaningful at the end of the call.
+    A zero allocation (e.g. 0 MB disk learnt from calls that wrote nothing) is
+    no limit: it cannot be enforced meaningfully.
     """
-    return {k: float(v) for k, v in label.items() if k != "cores"}
+    return {k: float(v) for k, v in label.items() if k != "cores" and float(v) > 0}

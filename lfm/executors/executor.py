@@ -15,13 +15,14 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from lfm.executors.backend import Attempt, Backend, Outcome
 from lfm.executors.stats import StatsBook
 from lfm.resources import ResourceExhaustion, Resources
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class AutolabelExecutor(cf.Executor):
         return False
 
     # ---- results -----------------------------------------------------------------------
-    def stats(self) -> pd.DataFrame:
+    def stats(self) -> "pd.DataFrame":
         """Per category: tasks, attempts, retries, tasks_retried, ok / exhausted /
         errors, Σ allocated·time and Σ used·time per resource (``alloc_<r>_s``,
         ``used_<r>_s``; MB·s, core·s), absolute efficiency ``ae_<r>`` and
@@ -311,8 +312,10 @@ class AutolabelExecutor(cf.Executor):
     def _future_done(self, task: "_Task", future: cf.Future) -> None:
         with self._lock:
             self._tasks.pop(task.id, None)
-        if future.cancelled() and task.current is not None:
-            self.backend.cancel(task.current)
+        if future.cancelled():
+            if task.current is not None:
+                self.backend.cancel(task.current)
+            task.start()  # CANCELLED -> CANCELLED_AND_NOTIFIED, which wait()/as_completed() count as done
 
     def _cancel_task(self, task: "_Task") -> None:
         attempt = task.current

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class StatsBook:
@@ -61,10 +62,12 @@ class StatsBook:
                         value = min(value, float(label[r]))
                     row[f"used_{r}_s"] += value * wall_time
 
-    def frame(self, describe: Callable[[str], Any] | None = None) -> pd.DataFrame:
+    def frame(self, describe: Callable[[str], Any] | None = None) -> "pd.DataFrame":
         """One row per category (index ``category``): counts, Σ alloc·time,
         Σ used·time and ``ae_<r>`` per resource, and ``label`` (the predictor's
         state for the category, from ``describe``)."""
+        import pandas as pd
+
         with self._lock:
             rows = {c: dict(v) for c, v in self._rows.items()}
         records = []
