@@ -15,17 +15,23 @@ backend::
 
 What Parsl users should know:
 
-* ``parsl_resource_specification`` accepts ``cores``, ``memory`` (MB), ``disk``
-  (MB) and ``category`` (as Parsl's Work Queue executor does); any other key is
-  an ``InvalidResourceSpecification`` listing the accepted ones. Declared
+* ``parsl_resource_specification`` accepts ``cores``, ``memory`` (MB) and
+  ``disk`` (MB), in the units of Parsl's Work Queue executor, and ``category``;
+  any other key (``gpus``, ``priority``, ...) is an
+  ``InvalidResourceSpecification`` listing the accepted ones. Declared
   resources are first guesses with ``autolabel=True`` (an exhaustion still
-  retries with a larger label) and hard limits with ``autolabel=False``.
+  retries with a larger label) and hard limits with ``autolabel=False``; a
+  resource not declared is labelled as :class:`lfm.executors.AutolabelExecutor`
+  does (Parsl's rule "all of cores, memory, disk or none" does not apply).
 * Category: ``category`` from the specification, else the app's name
   (``autocategory=True``), else one category for every app.
-* An app runs in lfm's isolated monitored process, so its process tree is
-  measured exactly; for a ``@bash_app`` this tree is the command plus the small
-  Python process that formats the command line and waits for it (as Parsl's
-  Work Queue executor measures a task).
+* An app runs in lfm's isolated monitored process, so its whole process tree
+  is measured with exact peaks (children and grandchildren count, as with
+  ``lfm run``). For a ``@bash_app`` the tree is the command plus the Python
+  process that runs Parsl's bash wrapper (it formats the command line, opens
+  stdout/stderr and waits): about 35-45 MB more memory than ``lfm run`` reports
+  for the command alone, as Parsl's Work Queue executor also measures a task.
+  The label is enforced on the same tree, so it stays consistent.
 * An app that raises fails its ``AppFuture`` with its exception, and the
   attempt is recorded with status ``error`` (not learnt from); Parsl's own
   ``Config(retries=...)`` re-submits it. Exceeding a label is not a Parsl
