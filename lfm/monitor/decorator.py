@@ -39,11 +39,11 @@ def run_call(fn: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = 
     traceback as ``__cause__`` and the measured resources as ``lfm_resources``.
     Thread-safe.
     """
-    kwargs = dict(kwargs or {})
-    limits = validate_limits(limits)
+    kwargs = dict(kwargs) if kwargs else {}
+    limits = validate_limits(limits) if limits else {}
     if not callable(fn):
         raise TypeError(f"run_call needs a callable, got {type(fn).__name__}")
-    if not (isinstance(interval, (int, float)) and interval > 0):
+    if interval != 1.0 and not (isinstance(interval, (int, float)) and interval > 0):
         raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
     label = _label(fn)
     if isolate:

@@ -39,18 +39,53 @@ CLEAR_REFS = "/proc/self/clear_refs"
 _SELF, _CHILDREN = resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN
 
 
-def _reset_hwm() -> bool:
-    try:
-        fd = os.open(CLEAR_REFS, os.O_WRONLY)
-    except OSError:
-        return False
-    try:
-        os.write(fd, b"5")
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
+class _SelfFiles:
+    """This process's ``clear_refs`` and ``status``, kept open (re-opened after a
+    fork: an open ``/proc/self`` file keeps pointing at the process that opened it)."""
+
+    def __init__(self) -> None:
+        self.pid = -1
+        self.clear_fd = self.status_fd = -1
+        self.lock = threading.Lock()
+
+    def _open(self) -> None:
+        with self.lock:
+            if self.pid == os.getpid():
+                return
+            try:
+                self.clear_fd = os.open(CLEAR_REFS, os.O_WRONLY)
+            except OSError:
+                self.clear_fd = -1
+            self.status_fd = os.open("/proc/self/status", os.O_RDONLY)
+            self.clear_path = CLEAR_REFS
+            self.pid = os.getpid()
+
+    def reset_hwm(self) -> bool:
+        if self.pid != os.getpid() or self.clear_path != CLEAR_REFS:
+            self.pid = -1
+            self._open()
+        if self.clear_fd < 0:
+            return False
+        try:
+            os.write(self.clear_fd, b"5")
+            return True
+        except OSError:
+            return False
+
+    def memory(self) -> dict[str, float]:
+        """``hwm``, ``rss``, ``vm_peak`` of this process in MB."""
+        if self.pid != os.getpid():
+            self._open()
+        data = os.pread(self.status_fd, 8192, 0)
+        out = {}
+        for key, name in ((b"VmHWM:", "hwm"), (b"VmRSS:", "rss"), (b"VmPeak:", "vm_peak")):
+            i = data.find(key)
+            if i >= 0:
+                out[name] = int(data[i + len(key):data.index(b"kB", i)]) / 1024
+        return out
+
+
+_self = _SelfFiles()
 
 
 class _Sampler(threading.Thread):
@@ -98,10 +133,9 @@ def execute(fn: Callable, args: tuple, kwargs: Mapping[str, Any], *, label: str,
         sampler = _Sampler(interval, callback, keep_snapshots)
         sampler.start()
     before = None
-    reset = _reset_hwm()
+    reset = _self.reset_hwm()
     if not reset:
-        before = procfs.read_status("self") or {}
-    children_peak0 = resource.getrusage(_CHILDREN).ru_maxrss
+        before = _self.memory()
     self0, kids0 = resource.getrusage(_SELF), resource.getrusage(_CHILDREN)
     start = time.time()
     t0 = time.perf_counter()
@@ -112,7 +146,7 @@ def execute(fn: Callable, args: tuple, kwargs: Mapping[str, Any], *, label: str,
         error, result = exc, None
     wall = time.perf_counter() - t0
     self1, kids1 = resource.getrusage(_SELF), resource.getrusage(_CHILDREN)
-    status = procfs.read_status("self") or {}
+    status = _self.memory()
     if reset:
         method, memory = "clear_refs+VmHWM", status.get("hwm")
     elif before and status.get("hwm", 0.0) > before.get("hwm", 0.0):
@@ -120,7 +154,7 @@ def execute(fn: Callable, args: tuple, kwargs: Mapping[str, Any], *, label: str,
     else:
         method = "rss"
         memory = max((before or {}).get("rss", 0.0), status.get("rss", 0.0)) or None
-    if memory is not None and kids1.ru_maxrss > children_peak0:
+    if memory is not None and kids1.ru_maxrss > kids0.ru_maxrss:
         memory += kids1.ru_maxrss / 1024  # a child reaped during the call set a new peak
     cpu = (self1.ru_utime + self1.ru_stime + kids1.ru_utime + kids1.ru_stime
            - self0.ru_utime - self0.ru_stime - kids0.ru_utime - kids0.ru_stime)
