@@ -116,6 +116,14 @@ def test_bad_configuration_names_the_known_choices():
         AutolabelExecutor(predictor="nope")
 
 
+def test_executor_not_loaded_says_so():
+    ex = AutolabelExecutor(label="idle", backend="local")
+    assert "label='idle'" in repr(ex) and ex.trace_path is None
+    assert not ex.monitor_resources()  # lfm measures the apps itself
+    with pytest.raises(RuntimeError, match="was not started: load it with parsl.load"):
+        ex.submit(square.func, {}, 1)
+
+
 def test_python_apps_with_dependencies(load):
     ex = load()
     total = add(square(3), square(4))  # futures of other apps as arguments
