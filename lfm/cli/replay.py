@@ -3,7 +3,8 @@
 Each TRACE is a path read by :func:`lfm.trace.read_trace` or
 ``synthetic:KIND:N[:SEED]`` (see :func:`predictors.synthetic`). For every trace,
 grouping and predictor the table shows the absolute efficiency (time- and
-count-weighted), waste, retries and replay speed; with several seeds each number
+count-weighted), waste (allocated minus used, times wall time: MB·s for memory),
+retries and replay speed; with several seeds each number
 is the median over seeds 1..N.
 """
 from __future__ import annotations
@@ -15,8 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-COLUMNS = ["trace", "grouping", "predictor", "seeds", "AE_time", "AE_count", "waste_MBs",
+COLUMNS = ["trace", "grouping", "predictor", "seeds", "AE_time", "AE_count", "waste",
            "retries", "tasks_retried", "tasks", "tasks_per_s"]
+#: name of the waste column (allocated minus used, times seconds) per labelled resource
+WASTE_COLUMN = {"memory": "waste_MBs", "disk": "waste_MBs", "cores": "waste_core_s", "wall_time": "waste_s2"}
 FORMATS = ("table", "csv", "json", "markdown")
 #: Progress bar when a trace × predictors × seeds replay exceeds this many tasks.
 PROGRESS_THRESHOLD = 200_000
@@ -153,7 +156,7 @@ def main(args: argparse.Namespace) -> int:
     allrows = pd.concat(rows, ignore_index=True)
     if args.csv:
         allrows.to_csv(args.csv, index=False)
-    table = _table(allrows)
+    table = _table(allrows).rename(columns={"waste": WASTE_COLUMN[resources[0]]})
     if args.format == "csv":
         table.to_csv(sys.stdout, index=False)
     elif args.format == "json":
@@ -174,7 +177,7 @@ def _table(rows: pd.DataFrame) -> pd.DataFrame:
     extra = [c for c in ("makespan", "throughput") if c in rows.columns]
     for col in extra:
         out[col] = grouped[col].median()
-    out = out.reset_index().rename(columns={"waste": "waste_MBs"})
+    out = out.reset_index()
     return out[COLUMNS + extra]
 
 
@@ -182,7 +185,8 @@ def _formatted(table: pd.DataFrame) -> pd.DataFrame:
     t = table.copy()
     for col in ("AE_time", "AE_count"):
         t[col] = t[col].map(lambda v: f"{v:.4f}")
-    t["waste_MBs"] = t["waste_MBs"].map(lambda v: f"{v:.4g}")
+    waste = next(c for c in t.columns if c.startswith("waste"))
+    t[waste] = t[waste].map(lambda v: f"{v:.4g}")
     for col in ("retries", "tasks_retried", "tasks"):
         t[col] = t[col].map(lambda v: f"{v:g}")
     t["tasks_per_s"] = t["tasks_per_s"].map(lambda v: f"{v:,.0f}")
