@@ -114,10 +114,11 @@ def optimal_ladder(values: np.ndarray, weights: np.ndarray, max_levels: int = 96
     return ladder
 
 
-def ladder_charge(ladder: list[float], prefix: list[float], usage: float, growth: float) -> float:
+def ladder_charge(ladder: list[float], prefix: list[float], usage: float, growth: float,
+                  cap: float = math.inf) -> float:
     """What a task using ``usage`` is charged climbing ``ladder`` (``prefix``:
     its running sums): every rung up to the first that fits, and past the top
-    rung ``growth`` steps."""
+    rung ``growth`` steps, each at most ``cap`` (the machine size)."""
     i = bisect_left(ladder, usage)
     if i < len(ladder):
         return prefix[i]
@@ -125,7 +126,9 @@ def ladder_charge(ladder: list[float], prefix: list[float], usage: float, growth
     if a <= 0:
         return total + usage
     while a < usage:
-        a *= growth
+        if a >= cap:
+            return total  # cannot run anywhere; every policy pays the same
+        a = min(a * growth, cap)
         total += a
     return total
 
@@ -134,9 +137,10 @@ class _History:
     """Binned history of one resource with candidate ladders and their scores."""
 
     __slots__ = ("by_recency", "by_time", "next_sig", "ladders", "prefixes", "scores", "computed_at",
-                 "recompute_growth", "max_levels", "growth", "scored")
+                 "recompute_growth", "max_levels", "growth", "scored", "cap")
 
-    def __init__(self, recompute_growth: float, max_levels: int, growth: float, scored: bool) -> None:
+    def __init__(self, recompute_growth: float, max_levels: int, growth: float, scored: bool,
+                 cap: float = math.inf) -> None:
         self.by_recency = Points()
         self.by_time = Points()
         self.next_sig = 1
@@ -148,6 +152,7 @@ class _History:
         self.max_levels = max_levels
         self.growth = growth
         self.scored = scored
+        self.cap = cap
 
     def __len__(self) -> int:
         return len(self.by_recency)
@@ -181,7 +186,7 @@ class _History:
         if self.scored and self._refresh() is not None:
             charge = sig * (wall if wall > 0 else 1.0)
             for e, (lad, pre) in enumerate(zip(self.ladders, self.prefixes)):
-                self.scores[e] += charge * ladder_charge(lad, pre, value, self.growth)
+                self.scores[e] += charge * ladder_charge(lad, pre, value, self.growth, self.cap)
         self.by_recency.add(value, sig)
         self.by_time.add(value, sig * (wall if wall > 0 else 1.0))
         self.next_sig += 1
@@ -266,10 +271,11 @@ class AdaptivePredictor(Predictor):
         self.recompute_growth = recompute_growth
         self._cold = cold
         self._pool = {r: _History(recompute_growth, max_levels, growth, scored=False) for r in self.resources}
+        self._cap = {r: (self.max_resources or {}).get(r, math.inf) for r in self.resources}
         self._wall = 0.0
 
     def _new_state(self, resource: str) -> AdaptiveState:
-        own = _History(self.recompute_growth, self.max_levels, self.growth, scored=True)
+        own = _History(self.recompute_growth, self.max_levels, self.growth, scored=True, cap=self._cap[resource])
         return AdaptiveState(own, self._pool[resource], self._cold[resource], self.growth, self)
 
     def observe(self, category: Any, resources: Mapping[str, float]) -> None:
