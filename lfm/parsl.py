@@ -62,6 +62,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
                       "install it with: pip install 'lfm[parsl]'") from exc
 
 from lfm.executors import AutolabelExecutor as _LfmExecutor
+from lfm.executors.executor import BACKENDS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -111,7 +112,7 @@ class AutolabelExecutor(ParslExecutor):
         ParslExecutor.__init__(self)
         if not isinstance(label, str) or not label:
             raise ValueError(f"label must be a non-empty string, got {label!r}")
-        _check_choice("backend", backend, ("local", "workqueue"))
+        _check_choice("backend", backend, BACKENDS)
         if isinstance(predictor, str):
             import predictors
             _check_choice("predictor", predictor, tuple(predictors.available()))
