@@ -14,12 +14,12 @@ from lfm import ResourceExhaustion
 from lfm.executors import AutolabelExecutor, work_queue_available
 from lfm.executors.wqimport import INSTALL_HINT, _load_by_path
 from predictors.base import Predictor
+from test_workqueue_calls import boom, hold
 
-MB = 2 ** 20
 AVAILABLE, WHY = work_queue_available()
 
-SMALL_WORKER = {"cores": 1, "memory": 1000, "disk": 2000}
-LARGE_WORKER = {"cores": 2, "memory": 2000, "disk": 2000}
+SMALL_WORKER = {"cores": 1, "memory": 600, "disk": 2000}
+LARGE_WORKER = {"cores": 2, "memory": 1200, "disk": 2000}
 
 
 class Doubling(Predictor):
@@ -52,17 +52,6 @@ class _State:
         return {"first": self.first()}
 
 
-def hold(mb, seconds=0.0):
-    block = b"\1" * int(mb * MB)
-    time.sleep(seconds)
-    del block
-    return mb
-
-
-def boom():
-    raise KeyError("no such thing")
-
-
 def read_rows(path):
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -85,9 +74,10 @@ def wq_run(tmp_path_factory):
                            workers=[SMALL_WORKER, LARGE_WORKER])
     try:
         small = [ex.submit(hold, 30) for _ in range(3)]
-        large = [ex.options(category="large").submit(hold, 500, 0.2) for _ in range(2)]
+        large = [ex.options(category="large").submit(hold, 300, 0.2) for _ in range(2)]
         failing = ex.submit(boom)
-        too_big = ex.options(category="huge").submit(hold, 2500)
+        # a declared first guess, still retried: 1000 MB, then the largest worker's 1200 MB
+        too_big = ex.options(category="huge", resources={"memory": 1000}).submit(hold, 1500)
         results = {"small": [f.result(timeout=120) for f in small],
                    "large": [f.result(timeout=120) for f in large],
                    "failing": failing.exception(timeout=120),
@@ -103,14 +93,14 @@ def wq_run(tmp_path_factory):
 @pytest.mark.workqueue
 @pytest.mark.skipif(not AVAILABLE, reason=f"real Work Queue is not installed: {WHY}")
 def test_futures_labels_and_retries_on_real_workers(wq_run):
-    assert wq_run["small"] == [30, 30, 30] and wq_run["large"] == [500, 500]
+    assert wq_run["small"] == [30, 30, 30] and wq_run["large"] == [300, 300]
     rows = [r for r in wq_run["rows"] if r["category"] == "large"]
     by_task = {}
     for row in rows:
         by_task.setdefault(row["task_id"], []).append(row)
     for attempts in by_task.values():
         attempts.sort(key=lambda r: r["attempt"])
-        # 200 MB and 400 MB are too small for 500 MB plus the interpreter; 800 MB fits
+        # 200 MB is too small for 300 MB plus the interpreter; 400 MB fits
         assert [r["status"] for r in attempts][-1] == "ok"
         assert attempts[0]["status"] == "exhausted" and attempts[0]["alloc_memory"] == 200
         labels = [r["alloc_memory"] for r in attempts]
@@ -129,7 +119,7 @@ def test_errors_and_impossible_labels_on_real_workers(wq_run):
     exhausted = wq_run["too_big"]
     assert isinstance(exhausted, ResourceExhaustion)
     assert "never fit" in str(exhausted)
-    assert [a["label"]["memory"] for a in exhausted.attempts] == [200, 400, 800, 1600, 2000]
+    assert [a["label"]["memory"] for a in exhausted.attempts] == [1000, 1200]
 
 
 @pytest.mark.workqueue
@@ -140,7 +130,7 @@ def test_stats_per_category_on_real_workers(wq_run):
     assert stats.loc["large", "tasks"] == 2 and stats.loc["large", "retries"] >= 2
     assert stats.loc["boom", "errors"] == 1 and stats.loc["boom", "attempts"] == 1
     assert 0 < stats.loc["large", "ae_memory"] < 1
-    assert stats.loc["large", "label"]["memory"]["first"] >= 500
+    assert stats.loc["large", "label"]["memory"]["first"] >= 300
 
 
 @pytest.mark.workqueue
