@@ -308,3 +308,38 @@ def test_run_command_measures_the_tree_and_keeps_the_return_code():
         run_command(["/nonexistent/command"])
     with pytest.raises(ValueError):
         run_command([])
+
+
+def test_fork_server_is_restarted_after_it_dies():
+    from lfm.monitor import isolated
+
+    run_call(noop)
+    server = isolated._get_zygote()
+    server.proc.kill()
+    server.proc.wait()
+    assert run_call(echo, (21,))[0] == 42
+    assert isolated._get_zygote() is not server
+
+
+def test_large_numpy_argument_is_sent_out_of_band():
+    array = np.arange(5_000_000, dtype=np.float64)  # 38 MB
+    total, _ = run_call(np.sum, (array,))
+    assert total == array.sum()
+
+
+def forked_caller(conn):
+    conn.send(run_call(echo, (5,))[0])
+
+
+def test_a_forked_caller_gets_its_own_fork_server():
+    import multiprocessing
+
+    run_call(noop)  # this process's fork server exists before the fork
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=forked_caller, args=(child,))
+    proc.start()
+    assert parent.poll(30) and parent.recv() == 10
+    proc.join(10)
+    assert proc.exitcode == 0
+    assert run_call(echo, (1,))[0] == 2

@@ -86,6 +86,7 @@ class _SelfFiles:
 
 
 _self = _SelfFiles()
+os.register_at_fork(after_in_child=lambda: setattr(_self, "lock", threading.Lock()))
 
 
 class _Sampler(threading.Thread):

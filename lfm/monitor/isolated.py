@@ -143,6 +143,17 @@ def _get_zygote(restart: bool = False) -> _Zygote:
         return _zygote
 
 
+def _after_fork_in_child() -> None:
+    # a forked caller gets its own fork server on first use; the parent's
+    # handle (and a lock another thread may have held) must not be touched
+    global _zygote, _zygote_lock
+    _zygote = None
+    _zygote_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @atexit.register
 def _shutdown() -> None:
     if _zygote is not None:
