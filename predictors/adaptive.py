@@ -45,7 +45,6 @@ from typing import Any
 
 import numpy as np
 
-from bucketing import Points
 from bucketing.greedy import greedy_binned
 
 from .base import KNOWN_RESOURCES, Predictor
@@ -66,10 +65,9 @@ def optimal_ladder(values: np.ndarray, weights: np.ndarray, max_levels: int = 96
     cum = np.cumsum(weights)
     total = float(cum[-1])
     if k > max_levels:
-        idx = np.unique(np.searchsorted(cum, np.arange(1, max_levels + 1) / max_levels * total * (1 - 1e-12)))
-        idx = np.minimum(idx, k - 1)
+        idx = np.searchsorted(cum, np.arange(1, max_levels + 1) * (total * (1 - 1e-12) / max_levels))
         idx[-1] = k - 1
-        idx = np.unique(idx)
+        idx = idx[np.concatenate(([True], idx[1:] != idx[:-1]))]  # targets ascend, so idx does
         levels = values[idx].tolist()
         above = (total - cum[idx]).tolist()
     else:
@@ -134,15 +132,21 @@ def ladder_charge(ladder: list[float], prefix: list[float], usage: float, growth
 
 
 class _History:
-    """Binned history of one resource with candidate ladders and their scores."""
+    """Binned history of one resource with candidate ladders and their scores.
 
-    __slots__ = ("by_recency", "by_time", "next_sig", "ladders", "prefixes", "scores", "computed_at",
-                 "recompute_growth", "max_levels", "growth", "scored", "cap")
+    Each distinct value keeps two summed weights: significance (arrival index,
+    later tasks weigh more) and significance x wall time."""
+
+    __slots__ = ("index", "vals", "sig", "sig_time", "sorted", "max", "next_sig", "ladders", "prefixes",
+                 "scores", "computed_at", "recompute_growth", "max_levels", "growth", "scored", "cap")
 
     def __init__(self, recompute_growth: float, max_levels: int, growth: float, scored: bool,
                  cap: float = math.inf) -> None:
-        self.by_recency = Points()
-        self.by_time = Points()
+        self.index: dict[float, int] = {}
+        self.vals: list[float] = []
+        self.sig: list[float] = []
+        self.sig_time: list[float] = []
+        self.sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.next_sig = 1
         self.ladders: list[list[float]] | None = None
         self.prefixes: list[list[float]] = []
@@ -155,15 +159,21 @@ class _History:
         self.cap = cap
 
     def __len__(self) -> int:
-        return len(self.by_recency)
+        return self.next_sig - 1
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.sorted is None:
+            vals = np.array(self.vals)
+            order = np.argsort(vals, kind="stable")
+            self.sorted = (vals[order], np.array(self.sig)[order], np.array(self.sig_time)[order])
+        return self.sorted
 
     def _refresh(self) -> list[list[float]] | None:
-        n = len(self.by_recency)
+        n = self.next_sig - 1
         if n == 0:
             return None
         if self.ladders is None or n - self.computed_at >= max(1, int(self.recompute_growth * n)):
-            values, sig = self.by_recency.arrays()
-            _, sig_time = self.by_time.arrays()
+            values, sig, sig_time = self._arrays()
             ladders = [optimal_ladder(values, sig_time, self.max_levels),
                        optimal_ladder(values, sig, self.max_levels),
                        [b.upper for b in greedy_binned(values, sig, deterministic=True)],
@@ -187,8 +197,16 @@ class _History:
             charge = sig * (wall if wall > 0 else 1.0)
             for e, (lad, pre) in enumerate(zip(self.ladders, self.prefixes)):
                 self.scores[e] += charge * ladder_charge(lad, pre, value, self.growth, self.cap)
-        self.by_recency.add(value, sig)
-        self.by_time.add(value, sig * (wall if wall > 0 else 1.0))
+        i = self.index.get(value)
+        if i is None:
+            self.index[value] = len(self.vals)
+            self.vals.append(value)
+            self.sig.append(sig)
+            self.sig_time.append(sig * (wall if wall > 0 else 1.0))
+        else:
+            self.sig[i] += sig
+            self.sig_time[i] += sig * (wall if wall > 0 else 1.0)
+        self.sorted = None
         self.next_sig += 1
 
 
