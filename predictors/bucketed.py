@@ -20,6 +20,16 @@ Semantics, per category and resource (the cctools defaults):
   (``recompute_growth``; 0 = after every task, as the reference does).
 
 Every parameter is a constructor argument; ``seed`` makes draws reproducible.
+
+Agreement with the reference (cctools' C code, replayed with the same
+semantics; ``recompute_growth=0``): ``greedy-det`` and ``exhaustive-det``
+reproduce its absolute efficiency, retries and tasks retried exactly on
+bioblast, blast-medium-001 and bwa-small-001 (per category and as one group);
+the probabilistic ``greedy`` and ``exhaustive`` agree within the spread of
+random seeds (e.g. bioblast as one group: reference 0.7935, here 0.786-0.801
+over seeds 1-10).  With the default schedule lobsterCMSsimulation (30,630
+tasks) replays at 25,000-120,000 tasks/s per predictor instead of the
+reference's 127 s (exhaustive) and ~29 h (greedy).
 """
 from __future__ import annotations
 
