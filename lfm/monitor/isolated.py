@@ -49,6 +49,7 @@ import pickle
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -83,44 +84,71 @@ class _Zygote:
                                      stdin=subprocess.DEVNULL)
         theirs.close()
         self.sent_path: list[str] | None = None
+        #: sockets of call processes forked in advance, waiting for a call
+        self.ready: list[socket.socket] = []
         #: the environment the server started with (calls get it unless it changed)
         self.env = dict(os.environ)
 
     def alive(self) -> bool:
         return self.owner == os.getpid() and self.proc.poll() is None
 
-    def open_call(self, module: str, chunks: list) -> socket.socket | None:
-        """Ask for a new call process and send it the call (``chunks``) without
-        waiting: its pid comes back as the first frame on the returned socket.
-        None if the fork server is gone."""
+    def _request(self, module: str) -> socket.socket:
+        """Have the server fork a call process on a new socket (call with the
+        lock held); the process sends its pid, then waits for a call."""
         mine, theirs = socket.socketpair()
         try:
-            with self.lock:
-                path = list(sys.path)
-                body = pickle.dumps((module, None if path == self.sent_path else path))
-                try:
-                    socket.send_fds(self.ctrl, [body], [theirs.fileno(), 0, 1, 2])
-                except OSError as exc:
-                    if not isinstance(exc, (BrokenPipeError, ConnectionError)):
-                        # stdio closed in this process: let the call inherit the server's
-                        socket.send_fds(self.ctrl, [body], [theirs.fileno()])
-                    else:
-                        raise
-                self.sent_path = path
+            path = list(sys.path)
+            body = pickle.dumps((module, None if path == self.sent_path else path))
+            socket.send_fds(self.ctrl, [body], [theirs.fileno()])
+            self.sent_path = path
         except OSError:
             mine.close()
-            return None
+            raise
         finally:
             theirs.close()
-        try:
-            wire.send(mine, chunks)
-        except OSError:
-            pass  # the process died already (or the server): the frames tell
         return mine
+
+    def open_call(self, module: str, chunks: list) -> socket.socket | None:
+        """Send the call (``chunks``) to a ready call process, with this
+        thread's current stdin/stdout/stderr and ``sys.path``, without waiting;
+        the process's pid is the first frame on the returned socket. A new
+        process is requested for the next call, so a call does not wait for a
+        fork. None if the fork server is gone."""
+        with self.lock:
+            conn = None
+            while self.ready and conn is None:
+                conn = self.ready.pop()
+                if not _fresh(conn):
+                    conn.close()
+                    conn = None
+            try:
+                if conn is None:
+                    conn = self._request(module)
+                self.ready.append(self._request(module))
+            except OSError:
+                if conn is not None:
+                    conn.close()
+                return None
+        header = pickle.dumps(sys.path)
+        try:
+            size = struct.pack("!I", len(header))
+            try:
+                socket.send_fds(conn, [size], [0, 1, 2])
+            except OSError as exc:
+                if isinstance(exc, (BrokenPipeError, ConnectionError)):
+                    raise
+                socket.send_fds(conn, [size], [])  # stdio closed here: keep the server's
+            conn.sendall(header)
+            wire.send(conn, chunks)
+        except OSError:
+            pass  # the process died: the frames tell
+        return conn
 
     def close(self) -> None:
         if self.owner != os.getpid():
             return
+        for conn in self.ready:
+            conn.close()
         self.ctrl.close()
         try:
             self.proc.wait(timeout=2)
@@ -158,6 +186,22 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 def _shutdown() -> None:
     if _zygote is not None:
         _zygote.close()
+
+
+def _fresh(conn: socket.socket) -> bool:
+    """True unless a waiting call process is known to be dead (end of stream,
+    or its exit already reported)."""
+    try:
+        data = conn.recv(1 << 16, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return True  # nothing yet: its pid is still to come
+    except OSError:
+        return False
+    if len(data) < wire.HEADER.size:
+        return bool(data)
+    kind, size = wire.HEADER.unpack_from(data)
+    # alive: nothing after its pid frame (the server writes an exit frame after it)
+    return kind == b"P" and len(data) <= wire.HEADER.size + size
 
 
 def _open_call(module: str, chunks: list) -> tuple[socket.socket, int, wire.FrameReader]:

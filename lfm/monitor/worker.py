@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import pickle
 import resource
 import signal
 import socket
+import struct
 import sys
 import time
 import traceback
@@ -68,6 +70,16 @@ def reap_descendants() -> int:
     return killed
 
 
+def _exact(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise EOFError("the caller closed the call's socket")
+        data += chunk
+    return data
+
+
 def _exception_outcome(exc: BaseException) -> dict:
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     outcome = {"status": "error", "traceback": tb,
@@ -81,11 +93,11 @@ def _exception_outcome(exc: BaseException) -> dict:
     return outcome
 
 
-def serve(conn_fd: int, stdio: list[int], zygote_pid: int) -> None:
+def serve(conn_fd: int, zygote_pid: int) -> None:
     """Entry point of a call's process, right after the fork. Never returns."""
     code = 0
     try:
-        _serve(conn_fd, stdio, zygote_pid)
+        _serve(conn_fd, zygote_pid)
     except BaseException:  # noqa: BLE001 - report on stderr, the caller sees the exit code
         traceback.print_exc()
         code = 70
@@ -107,12 +119,23 @@ def prepare(zygote_pid: int) -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
-def _serve(conn_fd: int, stdio: list[int], zygote_pid: int) -> None:
+def _serve(conn_fd: int, zygote_pid: int) -> None:
+    sock = socket.socket(fileno=conn_fd)
+    sock.sendall(wire.small_frame(b"P", os.getpid()))
+    # the call: first the caller's stdio (as passed descriptors) with the size
+    # of its sys.path, then sys.path, then the call itself
+    try:
+        head, stdio, _, _ = socket.recv_fds(sock, 4, 3)
+    except OSError:
+        return
+    if len(head) < 4:
+        return  # the caller went away without a call
+    head += _exact(sock, 4 - len(head))
     for target, fd in enumerate(stdio):
         os.dup2(fd, target)
         os.close(fd)
-    sock = socket.socket(fileno=conn_fd)
-    sock.sendall(wire.small_frame(b"P", os.getpid()))
+    (size,) = struct.unpack("!I", head)
+    sys.path[:] = pickle.loads(_exact(sock, size))
     message = wire.read_message(sock)
     if message is None:
         return

@@ -3,18 +3,20 @@ per monitored call.
 
 One zygote is started lazily per caller process (by :mod:`lfm.monitor.isolated`)
 from a fresh interpreter, so its resident memory is small and the caller's memory
-is never inherited by — or charged to — a call. It keeps one *spare* process
-forked in advance, so a call does not wait for a fork.
+is never inherited by — or charged to — a call. Forking it costs about a
+millisecond, far less than starting an interpreter.
 
-Protocol. The caller holds one end of a ``SOCK_SEQPACKET`` control socket. For
-each call it creates a stream socket pair and sends one end, plus its current
-stdin/stdout/stderr, in one control message whose body names the module of the
-function (and ``sys.path`` when it changed). The zygote imports that module
-once, so later processes don't pay for the import, hands the socket to the
-spare (or forks a process) — which writes its pid (``P`` frame) on the call
-socket before anything else — and, once the process has ended, kills what is left of its process
-group and writes how it ended (``X`` frame: wait status and rusage of the
-process and of the descendants it reaped).
+Protocol. The caller holds one end of a ``SOCK_SEQPACKET`` control socket. To
+get a call process it creates a stream socket pair and sends one end in a
+control message whose body names the module of the function to come (and
+``sys.path`` when it changed). The zygote imports that module once, so later
+processes don't pay for the import, and forks a call process on the socket
+(:func:`lfm.monitor.worker.serve`), which writes its pid (``P`` frame) and waits
+for its call; the caller keeps one such process ready in advance, so a call
+does not wait for a fork. Once a call process has ended, the zygote kills what
+is left of its process group and writes how it ended on its socket (``X``
+frame: wait status and rusage of the process and of the descendants it
+reaped).
 
 The zygote exits, killing every running call, when the caller's end of the
 control socket closes (the caller exited or died).
@@ -47,7 +49,6 @@ class Server:
         self.calls: dict[int, socket.socket] = {}       # pid -> call socket
         self.unsent: dict[int, tuple[socket.socket, bytes]] = {}
         self.imported: set[str] = set()
-        self.spare: tuple[int, socket.socket] | None = None
 
     def run(self) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -60,7 +61,6 @@ class Server:
         self.selector.register(self.wake_r, selectors.EVENT_READ, "child")
         gc.freeze()
         try:
-            self._fork_spare()
             while True:
                 for key, _ in self.selector.select():
                     if key.data == "ctrl":
@@ -75,32 +75,9 @@ class Server:
                         self._reap()
                     else:  # a call socket became writable: flush its pending X frame
                         self._flush(key.data)
-                if self.spare is None:
-                    self._fork_spare()
         finally:
-            for pid in [*self.calls, *([self.spare[0]] if self.spare else [])]:
+            for pid in self.calls:
                 _killpg(pid)
-
-    def _fork_spare(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pid = os.fork()
-        if pid == 0:
-            ours.close()
-            self._in_child()
-            try:
-                prepare(self.me)
-                body, fds, _, _ = socket.recv_fds(theirs, 1 << 20, 4)
-                if body:  # sys.path may have changed since we were forked
-                    sys.path[:] = pickle.loads(body)
-            except OSError:
-                fds = []
-            if not fds:
-                os._exit(0)
-            theirs.close()
-            serve(fds[0], fds[1:], self.me)
-        theirs.close()
-        _setpgid(pid)
-        self.spare = (pid, ours)
 
     def _in_child(self) -> None:
         """Drop the server's state in a newly forked call process."""
@@ -134,35 +111,19 @@ class Server:
             except BaseException:  # noqa: BLE001 - the call's process reports the error
                 pass
             gc.freeze()
-        conn_fd, stdio = fds[0], fds[1:]
-        pid = self._handoff(fds)
-        if pid is None:
-            pid = os.fork()
-            if pid == 0:
-                self._in_child()
-                try:
-                    prepare(self.me)
-                finally:
-                    serve(conn_fd, stdio, self.me)
-            _setpgid(pid)
-        for fd in stdio:
+        conn_fd = fds[0]
+        for fd in fds[1:]:
             os.close(fd)
+        pid = os.fork()
+        if pid == 0:
+            self._in_child()
+            try:
+                prepare(self.me)
+            finally:
+                serve(conn_fd, self.me)
+        _setpgid(pid)
         self.calls[pid] = socket.socket(fileno=conn_fd)
         return True
-
-    def _handoff(self, fds: list[int]) -> int | None:
-        """Give the call to the spare process; its pid, or None without a spare."""
-        if self.spare is None:
-            return None
-        pid, sock = self.spare
-        self.spare = None
-        try:
-            socket.send_fds(sock, [pickle.dumps(sys.path)], fds)
-        except OSError:
-            return None
-        finally:
-            sock.close()
-        return pid
 
     def _reap(self) -> None:
         while True:
@@ -181,9 +142,6 @@ class Server:
                 _, status, usage = os.wait4(pid, 0)
             except ChildProcessError:
                 continue
-            if self.spare is not None and pid == self.spare[0]:
-                self.spare[1].close()
-                self.spare = None
             conn = self.calls.pop(pid, None)
             if conn is None:
                 continue  # an orphaned descendant of a dead call
@@ -196,9 +154,9 @@ class Server:
             self._flush(pid)
 
     def _kill_orphans(self) -> None:
-        """Kill our children that are neither calls nor the spare: descendants of
-        a call process that died abruptly were re-parented to us."""
-        keep = set(self.calls) | ({self.spare[0]} if self.spare else set())
+        """Kill our children that are not call processes: descendants of a call
+        process that died abruptly were re-parented to us."""
+        keep = set(self.calls)
         for pid, ppid in procfs.all_parents().items():
             if ppid == self.me and pid not in keep:
                 try:
