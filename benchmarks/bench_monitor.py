@@ -94,10 +94,27 @@ def _monitor(impl):
     return lambda fn, args: run_call(fn, args, isolate=isolate)[1]["memory"]
 
 
+def fork_reference(count: int = 300) -> float:
+    """Median seconds for a bare os.fork() + os._exit() + waitpid() of this
+    (small) process: the floor under any process-per-call monitor here."""
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def child_main(impl, task, count):
     """Run ``count`` no-ops (printing each duration in s) or one scenario
     (printing the memory), one line per result."""
     measure = _monitor(impl)
+    if task == "fork":
+        print(fork_reference(), flush=True)
+        return
     if task == "noop":
         for _ in range(count):
             started = time.perf_counter()
@@ -169,7 +186,13 @@ def main(argv: list[str]) -> None:
             for name in SCENARIOS:
                 values, hung, failed = run_lines(impl, name, 1, workdir, timeout=60)
                 rows[impl][name] = f"{values[0]:.0f} MB" if values else "hang" if hung else "failed"
+        fork_times, _, _ = run_lines("lfm inline", "fork", 1, workdir, timeout=60)
+    load = os.getloadavg()[0]
     print("lfm.monitor vs cctools resource_monitor (memory: expected value, plus an interpreter)")
+    if fork_times:
+        print(f"machine reference: bare fork + exit + waitpid of a small Python process "
+              f"{fork_times[0] * 1e3:.2f} ms median; load average {load:.1f} on "
+              f"{os.cpu_count()} cores (timings scale with the load of this shared machine)")
     header = ["measure", "expected", *IMPLS]
     expected = {"median overhead": "iso ≤ 2.5 ms, inline ≤ 50 µs",
                 "hangs (>10 s)": "0", "failed calls": "0",
