@@ -146,3 +146,35 @@ def test_within_limits_returns_normally():
 def test_bad_limits_are_rejected(limits, match):
     with pytest.raises(ValueError, match=match):
         run_call(len, ("x",), limits=limits)
+
+
+def leave_child_behind(pid_file, crash):
+    spawn_sleeper(pid_file)
+    # a daemon-like grandchild in its own session escapes the process group
+    subprocess.Popen([PY, "-c", "import os, time; os.setsid(); time.sleep(60)"],
+                     start_new_session=True)
+    time.sleep(0.2)
+    if crash:
+        os._exit(9)
+    return "done"
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_no_orphans_after_return_or_crash(tmp_path, crash):
+    from lfm import CallKilled
+
+    pid_file = str(tmp_path / "child.pid")
+    if crash:
+        with pytest.raises(CallKilled):
+            run_call(leave_child_behind, (pid_file, crash))
+    else:
+        assert run_call(leave_child_behind, (pid_file, crash))[0] == "done"
+    assert_gone(pid_file)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        try:
+            no_children_left()
+            break
+        except AssertionError:
+            time.sleep(0.1)
+    no_children_left()
