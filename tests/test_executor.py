@@ -217,3 +217,52 @@ def _children_gone(baseline, timeout=10.0):
             return True
         time.sleep(0.1)
     return False
+
+
+CTRL_C_SCRIPT = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from test_workqueue_calls import hold
+from lfm.executors import AutolabelExecutor
+with AutolabelExecutor(predictor="max-seen", resources=("memory",),
+                       capacity={{"cores": 2, "memory": 2000, "disk": 2000}}) as ex:
+    futures = [ex.submit(hold, 20, 60) for _ in range(3)]
+    print("running", flush=True)
+    futures[0].result()
+"""
+
+
+def test_ctrl_c_leaves_no_orphan_processes():
+    import signal
+    import subprocess
+    import sys
+    tests = os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT.format(tests=tests)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "running"
+        time.sleep(1.5)  # the calls' processes are up
+        assert len(_session(proc.pid)) >= 3
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "KeyboardInterrupt" in proc.stderr.read()
+    deadline = time.time() + 10
+    while _session(proc.pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert _session(proc.pid) == []
+
+
+def _session(sid):
+    """Live processes of session ``sid``."""
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if os.getsid(p.pid) == sid and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p.pid)
+        except (OSError, psutil.Error):
+            pass
+    return found

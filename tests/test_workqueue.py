@@ -161,3 +161,56 @@ def test_a_worker_killed_mid_task_does_not_lose_the_future():
         assert future.result(timeout=120) == 20    # Work Queue ran it again on the other worker
         stats = ex.stats()
     assert stats.loc["hold", "ok"] == 1
+
+
+CTRL_C_SCRIPT = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from test_workqueue_calls import hold
+from lfm.executors import AutolabelExecutor
+with AutolabelExecutor(backend="workqueue", predictor="max-seen", resources=("memory",),
+                       workers=[{{"cores": 1, "memory": 500, "disk": 1000}}]) as ex:
+    future = ex.submit(hold, 20, 60)
+    print(ex.backend._proc.pid, *ex.backend.worker_pids, ex.backend._staging, flush=True)
+    future.result()
+"""
+
+
+@pytest.mark.workqueue
+@pytest.mark.skipif(not AVAILABLE, reason=f"real Work Queue is not installed: {WHY}")
+def test_ctrl_c_stops_manager_workers_and_tasks():
+    import subprocess
+    import sys
+    tests = os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT.format(tests=tests)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        *pids, staging = proc.stdout.readline().split()
+        pids = [int(p) for p in pids]
+        deadline = time.time() + 30
+        while not _under(staging) and time.time() < deadline:
+            time.sleep(0.2)
+        assert _under(staging), "the task never started"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "KeyboardInterrupt" in proc.stderr.read()
+    for pid in pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert _under(staging) == []
+
+
+def _under(directory):
+    """Live processes whose working directory is inside ``directory``."""
+    found = []
+    for p in psutil.process_iter(["cwd"]):
+        cwd = p.info.get("cwd") or ""
+        if cwd.startswith(directory):
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    found.append(p.pid)
+            except psutil.Error:
+                pass
+    return found
