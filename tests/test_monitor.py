@@ -343,3 +343,16 @@ def test_a_forked_caller_gets_its_own_fork_server():
     proc.join(10)
     assert proc.exitcode == 0
     assert run_call(echo, (1,))[0] == 2
+
+
+def big_then_small_command(mb):
+    data = touch(mb)
+    subprocess.run(["true"], check=True)
+    return len(data) // MB
+
+
+def test_small_command_run_by_a_big_call_is_not_charged_its_parents_memory():
+    # the kernel's rusage of the exec'd child carries its parent's 300 MB
+    result, res = run_call(big_then_small_command, (300,))
+    assert result == 300
+    assert 300 <= res["memory"] <= 300 + SLACK, res

@@ -34,10 +34,13 @@ What the returned :class:`~lfm.Resources` mean in this mode:
     killed when the call returned (a child living between two samples is
     missed by this count, though not by ``memory``).
 
-A known over-count: the kernel's rusage of a child that ran another program
-(``exec``) keeps the resident size its parent had when it forked, so such a
-child that stays small is charged at least its parent's size at that moment
-(``run_command``: lfm's ~15 MB helper) unless sampling saw it alive.
+A limit of the kernel's accounting: the rusage of a child that ran another
+program (``exec``) keeps the resident size its parent had when it forked. So a
+reaped child's peak is added to the call process's own only when it exceeds
+the call process's peak (it then is the child's own); a smaller child counts
+when sampling saw it alive (it lived longer than a sampling interval). A
+command (``run_command``) that ends before the first sample is reported with
+at least lfm's ~15 MB helper image.
 """
 from __future__ import annotations
 
@@ -370,8 +373,15 @@ def _resources(outcome: dict | None, ended: dict | None, sampler: TreeSampler,
     measured = outcome.get("measured") if outcome else None
     values: dict[str, float] = {}
     if measured:
-        kernel_peak = measured["self_hwm"] + measured["children_maxrss"]
         sampled_memory, sampled_virtual = sampler.peaks_until(measured["end"])
+        children = measured["children_maxrss"]
+        if children > measured.get("spawner_hwm", 0.0):
+            kernel_peak = measured["self_hwm"] + children
+        else:
+            # the largest reaped child may be nothing but the image of its parent,
+            # which the kernel's rusage carries across exec(): trust it only when
+            # sampling never saw the tree
+            kernel_peak = measured["self_hwm"] or (0.0 if sampled_memory else children)
         values.update(
             memory=max(sampled_memory, kernel_peak),
             virtual_memory=max(sampled_virtual, measured["self_vm_peak"]) or None,

@@ -178,6 +178,7 @@ def _serve(conn_fd: int, zygote_pid: int) -> None:
     outcome["measured"] = {
         "start": start, "end": end, "wall_time": wall, "cpu_time": max(0.0, cpu - cpu0),
         "self_hwm": status.get("hwm", 0.0) if include_root else 0.0,
+        "spawner_hwm": status.get("hwm", 0.0),
         "self_vm_peak": status.get("vm_peak", 0.0) if include_root else 0.0,
         "children_maxrss": children_maxrss, "killed_at_end": killed,
         "bytes_read": max(0.0, io1.get("read", 0.0) - io0.get("read", 0.0)),
