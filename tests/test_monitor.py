@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from lfm import CallKilled, MB, RemoteTraceback, ResourceExhaustion, SerializationError
+from lfm import MB, CallKilled, RemoteTraceback, SerializationError
 from lfm.monitor import run_call, run_command
 
 PY = sys.executable

@@ -78,8 +78,9 @@ def no_children_left():
 @pytest.mark.parametrize("name,limit,fn,extra", [
     ("memory", 100, grow_memory, ()),
     ("wall_time", 0.5, sleep_forever, ()),
-    # two busy children get > 0.4 cores even on this busy shared machine
-    ("cores", 0.3, busy_children_forever, ()),
+    # a low limit: two busy children get > 0.15 cores even when this shared
+    # machine is overloaded (a 0.1 core tolerance applies above the limit)
+    ("cores", 0.05, busy_children_forever, ()),
     ("disk", 30, write_forever, ("out.bin",)),
 ])
 def test_limit_kills_tree_within_a_second(tmp_path, name, limit, fn, extra):

@@ -59,8 +59,9 @@ def flaky(marker):
 
 
 @bash_app
-def allocate(mb, stdout=None, stderr=None):
-    return f"{sys.executable} -c 'b = bytearray({mb} * 2**20); print(len(b) // 2**20)'"
+def allocate(mb, seconds=0.0, stdout=None, stderr=None, parsl_resource_specification={}):  # noqa: B006
+    return (f"{sys.executable} -c 'import time; b = bytearray({mb} * 2**20); time.sleep({seconds}); "
+            "print(len(b) // 2**20)'")
 
 
 @bash_app
@@ -153,6 +154,18 @@ def test_bash_app_process_tree_is_measured(load, tmp_path):
     # the command's child python allocated 80 MB: the tree's peak holds it
     assert row["memory"] >= 80
     assert row["total_processes"] >= 2
+
+
+def test_bash_app_over_its_label_is_retried_with_its_whole_tree(load, tmp_path):
+    ex = load()
+    out = tmp_path / "big.txt"
+    spec = {"memory": 60}  # the command's child alone needs 150 MB
+    assert allocate(150, seconds=0.3, stdout=str(out),
+                    parsl_resource_specification=spec).result(timeout=120) == 0
+    attempts = sorted(rows(ex), key=lambda r: r["attempt"])
+    assert attempts[0]["status"] == "exhausted" and attempts[0]["exceeded"] == ["memory"]
+    assert attempts[-1]["status"] == "ok" and attempts[-1]["memory"] >= 150
+    assert out.read_text().strip().endswith("150")
 
 
 def test_bash_app_failure_reaches_the_app_future(load):

@@ -129,10 +129,12 @@ def descendants(root: int, parents: dict[int, int] | None = None) -> list[int]:
     for pid, ppid in parents.items():
         children.setdefault(ppid, []).append(pid)
     found: list[int] = []
+    seen = {root}
     stack = [root]
     while stack:
         for child in children.get(stack.pop(), ()):
-            if child not in found and child != root:
+            if child not in seen:
+                seen.add(child)
                 found.append(child)
                 stack.append(child)
     return found

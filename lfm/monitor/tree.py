@@ -108,6 +108,3 @@ class CoresWindow:
             return None
         return max(0.0, (cpu_time - c0) / (now - t0))
 
-
-def monotonic() -> float:
-    return time.monotonic()

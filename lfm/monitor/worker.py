@@ -46,11 +46,10 @@ def _cpu(who: int) -> float:
 def reap_descendants() -> int:
     """SIGKILL every living descendant and reap them all; returns how many were
     killed. Cheap when there are none (one system call)."""
-    try:
-        if os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
-            pass  # children exist, none finished yet
+    try:  # any child at all, running or not yet reaped?
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
     except ChildProcessError:
-        return 0
+        return 0  # none: as a subreaper we would have inherited any descendant
     killed = 0
     for _ in range(100):
         pids = procfs.descendants(os.getpid())
