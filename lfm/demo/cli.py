@@ -1,0 +1,139 @@
+"""``lfm demo`` / ``python -m lfm.demo``: the whole idea in about two minutes.
+
+Runs the demo workflow (:mod:`lfm.demo.workload`) with autolabel (``greedy``
+by default) on the local backend (or local Work Queue workers), then the same
+workflow with whole-machine labels, prints the comparison and writes plots,
+the comparison and the per-attempt traces to ``--out`` (``demo-output/``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+BACKENDS = ("local", "workqueue")
+DEFAULT_TASKS = 100
+#: Work Queue worker started for ``--backend workqueue``: this machine's cores,
+#: at most this much memory (MB) and disk (MB).
+WQ_WORKER_MEMORY = 8192
+WQ_WORKER_DISK = 4096
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the demo's options to ``parser`` (the ``lfm demo`` sub-command's)."""
+    parser.add_argument("--backend", choices=BACKENDS, default="local",
+                        help="run the calls on this machine (local, the default) or on "
+                             "local Work Queue workers (workqueue; needs cctools)")
+    parser.add_argument("--tasks", type=int, default=DEFAULT_TASKS,
+                        help=f"number of calls in the workflow (default {DEFAULT_TASKS})")
+    parser.add_argument("--out", default="demo-output",
+                        help="directory for the plots and tables (default demo-output)")
+    parser.add_argument("--predictor", default="greedy",
+                        help="autolabel predictor (default greedy; see predictors.available())")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the workflow and of the predictor (default 0)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo with parsed ``args``; returns the exit status (0 ok, 1 when
+    some call failed for good, 2 for bad options)."""
+    import predictors
+
+    from lfm.demo import plots
+    from lfm.demo.runs import compare, format_comparison, run_policy, spotlight
+    from lfm.demo.workload import simulation_memory, workflow
+
+    if args.tasks < 1:
+        print(f"lfm demo: --tasks must be at least 1, got {args.tasks}", file=sys.stderr)
+        return 2
+    if args.predictor not in predictors.available():
+        print(f"lfm demo: unknown predictor {args.predictor!r}; known: "
+              f"{', '.join(predictors.available())}", file=sys.stderr)
+        return 2
+    options, where = _backend(args.backend)
+    if options is None:
+        print(f"lfm demo: {where}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    calls = workflow(args.tasks, args.seed)
+    counts = {c: sum(1 for k, _ in calls if k == c) for c in dict.fromkeys(k for k, _ in calls)}
+    print(f"lfm demo: {len(calls)} calls ({', '.join(f'{n} {c}' for c, n in counts.items())}) "
+          f"on {where}", flush=True)
+    started = time.monotonic()
+    results = []
+    for name in (args.predictor, "whole-machine"):
+        print(f"\n== {name} labels ==", flush=True)
+        results.append(run_policy(name, calls, backend=args.backend, backend_options=options,
+                                  seed=args.seed))
+
+    molecules = _spotlight_molecules([a for c, a in calls if c == "simulate"], simulation_memory)
+    calls_memory = spotlight(molecules)
+
+    table = compare(results)
+    table.to_csv(out / "comparison.csv", index=False)
+    for res in results:
+        res.attempts.to_csv(out / f"attempts-{res.policy}.csv", index=False)
+    files = [out / "comparison.csv", *(out / f"attempts-{r.policy}.csv" for r in results)]
+    files.append(plots.plot_labels_over_time(results[0], out / f"labels-over-time-{results[0].policy}.png"))
+    files.append(plots.plot_call_memory(calls_memory, out / "memory-of-calls.png"))
+    files.append(plots.plot_efficiency(table, out / "efficiency-per-policy.png"))
+
+    print(f"\n== comparison: the same {len(calls)} calls on the {args.backend} backend ==")
+    print(format_comparison(table))
+    print("memory AE, cores AE: used·time / allocated·time (1 = no waste); "
+          "peak memory: sampled, of the demo's processes")
+    failed = [(r.policy, e) for r in results for e in r.errors]
+    for policy, error in failed[:5]:
+        print(f"failed call ({policy}): {error}")
+    print(f"\nfiles in {out.resolve()}:")
+    for path in files:
+        print(f"  {path.name}")
+    print(f"lfm demo: done in {time.monotonic() - started:.0f} s", flush=True)
+    return 1 if failed else 0
+
+
+def _backend(name: str) -> tuple[dict | None, str]:
+    """Backend options and a description of where the calls run, or
+    (None, why) when the backend cannot be used here."""
+    from lfm.executors import machine_capacity, work_queue_available
+
+    size = machine_capacity()
+    if name == "local":
+        return {}, (f"the local backend ({size['cores']:g} cores, {size['memory']:.0f} MB)")
+    ok, why = work_queue_available()
+    if not ok:
+        return None, f"--backend workqueue needs Work Queue: {why}"
+    worker = {"cores": size["cores"], "memory": min(WQ_WORKER_MEMORY, size["memory"] // 2),
+              "disk": min(WQ_WORKER_DISK, size["disk"] // 2)}
+    return ({"workers": [worker], "verbose": False},
+            f"a local Work Queue worker ({worker['cores']:g} cores, {worker['memory']:.0f} MB, "
+            f"{worker['disk']:.0f} MB disk)")
+
+
+def _spotlight_molecules(molecules: list[int], memory_of) -> list[int]:
+    """Up to three molecules of the workflow: the smallest, the median and the
+    largest by memory (fewer when the workflow has fewer)."""
+    if not molecules:
+        return [0]
+    ranked = sorted(dict.fromkeys(molecules), key=memory_of)
+    picks = [ranked[0], ranked[len(ranked) // 2], ranked[-1]]
+    return list(dict.fromkeys(picks))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lfm.demo [--backend local|workqueue] [--tasks N] [--out DIR]``."""
+    parser = argparse.ArgumentParser(prog="python -m lfm.demo", description=__doc__.splitlines()[0])
+    configure(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("lfm demo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The demo (``python -m lfm.demo``): a small run end to end, its workload and its options."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lfm.demo import main
+from lfm.demo.workload import SIZE_CLASSES, simulate, simulation_memory, workflow
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _demo(tmp_path: Path, *args: str, timeout: float = 150) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lfm.demo", "--out", str(tmp_path / "out"), *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def _table(stdout: str) -> dict[str, list[str]]:
+    """The printed comparison: policy -> its cells."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("policy"))
+    assert "makespan (s)" in lines[start] and "memory AE" in lines[start]
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.strip() or not re.match(r"^\S+\s+\d", line):
+            break
+        cells = line.split()
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+@pytest.mark.slow
+def test_small_demo_prints_the_comparison_and_writes_the_files(tmp_path):
+    done = _demo(tmp_path, "--tasks", "16")
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = _table(done.stdout)
+    assert set(rows) == {"greedy", "whole-machine"}
+    # columns: makespan, tasks, attempts, retries, memory AE, cores AE, peak memory, failed
+    for policy, cells in rows.items():
+        makespan, tasks, attempts, retries = float(cells[0]), int(cells[1]), int(cells[2]), int(cells[3])
+        assert makespan > 0 and tasks == 16 and attempts == tasks + retries, (policy, cells)
+        assert cells[-1] == "0", f"{policy}: calls failed for good\n{done.stdout}"
+    assert rows["whole-machine"][3] == "0"  # the whole machine never runs out
+    # the whole machine (GBs) for calls of tens to hundreds of MB: a few percent at most
+    assert float(rows["whole-machine"][4]) < 0.1
+    assert float(rows["greedy"][4]) > 2 * float(rows["whole-machine"][4])
+
+    out = tmp_path / "out"
+    assert str(out.resolve()) in done.stdout
+    for name in ("labels-over-time-greedy.png", "memory-of-calls.png", "efficiency-per-policy.png"):
+        png = out / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000, name
+        assert name in done.stdout
+    table = pd.read_csv(out / "comparison.csv")
+    assert list(table["policy"]) == ["greedy", "whole-machine"]
+    attempts = pd.read_csv(out / "attempts-greedy.csv")
+    assert attempts["task"].nunique() == 16
+    assert set(attempts["category"]) == {"inference", "simulate"}
+    assert (attempts["alloc_memory"] > 0).all() and (attempts["memory"] > 0).all()
+    # the progress line on stderr: tasks done, retries, current labels per category
+    assert re.search(r"greedy .*16/16 tasks, \d+ retries \| inference: .*MB \| simulate: .*MB",
+                     done.stderr), done.stderr
+
+
+def test_workflow_is_deterministic_and_mixes_both_categories():
+    calls = workflow(60, seed=3)
+    assert calls == workflow(60, seed=3)
+    assert calls != workflow(60, seed=4)
+    assert len(calls) == 60
+    kinds = [c for c, _ in calls]
+    assert 0.4 < kinds.count("inference") / 60 < 0.9 and "simulate" in kinds
+    molecules = [a for c, a in calls if c == "simulate"]
+    assert len(set(molecules)) == len(molecules)
+    with pytest.raises(ValueError, match="tasks must be >= 0"):
+        workflow(-1)
+
+
+def test_simulation_memory_varies_within_the_size_classes():
+    sizes = [simulation_memory(m) for m in range(300)]
+    assert sizes == [simulation_memory(m) for m in range(300)]
+    low, high = SIZE_CLASSES[0][1], SIZE_CLASSES[-1][2]
+    assert all(low <= s <= high for s in sizes)
+    for _, lo, hi in SIZE_CLASSES:  # every class occurs
+        assert any(lo <= s <= hi for s in sizes)
+
+
+@pytest.mark.slow
+def test_a_simulation_uses_the_memory_it_announces():
+    from lfm.monitor import run_call
+
+    molecule = next(m for m in range(100) if simulation_memory(m) > 500)
+    _, res = run_call(simulate, (molecule,), kwargs={"seconds_per_gb": 0.2})
+    extra = res["memory"] - simulation_memory(molecule)
+    assert 0 < extra < 120, (res["memory"], simulation_memory(molecule))  # + the interpreter and numpy
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tasks", "0"], "--tasks must be at least 1"),
+    (["--predictor", "nope"], "unknown predictor 'nope'; known: .*greedy"),
+])
+def test_bad_options_are_refused_with_a_clear_message(args, message, capsys, tmp_path):
+    assert main([*args, "--out", str(tmp_path)]) == 2
+    assert re.search(message, capsys.readouterr().err)
