@@ -175,7 +175,8 @@ def test_two_busy_children_use_two_cores():
     assert res["cores"] == pytest.approx(res["cpu_time"] / res["wall_time"])
     # both children's CPU is counted (cctools reports 0.29 cores here); how much
     # of it ran in parallel depends on the other load of this shared machine
-    assert res["cores"] > 0.3, res
+    if os.getloadavg()[0] < 1.0:
+        assert res["cores"] > 1.5, res
 
 
 def test_sleep_uses_no_cores():
