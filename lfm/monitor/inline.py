@@ -4,7 +4,9 @@ Nearly free (a few tens of µs), but it measures the *process*: ``memory`` is th
 peak resident memory of the whole caller process during the call, which includes
 what the caller already held (compare with a no-op call to see the increase),
 and ``cpu_time`` counts every thread of the process plus children reaped during
-the call. Calls made inline from several threads at once see each other's use.
+the call. Of the children, only the largest one reaped during the call is
+added to the peak (concurrent children are not summed: use isolated mode).
+Calls made inline from several threads at once see each other's use.
 Limits cannot kill an inline call without killing the caller: they are checked
 after it returns (``ResourceExhaustion`` then, with the result lost).
 
