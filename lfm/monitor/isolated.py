@@ -292,7 +292,8 @@ def execute(job: dict, *, label: str, limits: Mapping[str, float], include_root:
             if killed_at is not None and now - killed_at > KILL_GRACE:
                 break
             wake = min(next_sample, deadline if killed_at is None else math.inf)
-            if poller.poll(max(0.0, (wake - now) * 1000.0)):
+            # frames may already be waiting (read along with the pid)
+            if reader.messages or poller.poll(max(0.0, (wake - now) * 1000.0)):
                 reader.read_from(sock)
                 for kind, body, buffers in reader.messages:
                     if kind == b"R":

@@ -52,9 +52,11 @@ class TreeSampler:
         ``cpu_time`` s, ``processes`` alive, ``bytes_read``, ``bytes_written``,
         ``disk`` MB)."""
         stamp = time.time()
-        members = procfs.descendants(self.root)
+        parents = procfs.all_parents()
+        members = procfs.descendants(self.root, parents)
         if self.include_root:
             members.insert(0, self.root)
+        statuses: dict[int, dict[str, float]] = {}
         rss = hwm = vm = cpu = 0.0
         io_sum = {"read": 0.0, "written": 0.0, "disk": 0.0}
         alive: list[int] = []
@@ -64,9 +66,16 @@ class TreeSampler:
             if status is None or stat is None:
                 continue
             alive.append(pid)
-            rss += status.get("rss", 0.0)
-            hwm += status.get("hwm", 0.0)
-            vm += status.get("vm", 0.0)
+            statuses[pid] = status
+            parent = parents.get(pid, -1)
+            if parent == self.root and not self.include_root and parent not in statuses:
+                statuses[parent] = procfs.read_status(parent) or {}
+            # a vfork()ed child before its exec() shows its parent's memory,
+            # which it shares: counting it would double the parent
+            if not (status and status == statuses.get(parent)):
+                rss += status.get("rss", 0.0)
+                hwm += status.get("hwm", 0.0)
+                vm += status.get("vm", 0.0)
             # own time plus what it reaped: a reaped child's time (and I/O)
             # moves into its parent's counters, so summing living (and zombie)
             # processes counts every finished descendant once.
