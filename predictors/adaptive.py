@@ -244,7 +244,7 @@ class AdaptiveState:
 
     def describe(self) -> dict[str, Any]:
         own = len(self.own) > 0
-        return {"tasks": len(self.own), "ladder": self._ladder() or [self.cold],
+        return {"tasks": len(self.own), "buckets": self._ladder() or [self.cold],
                 "expert": EXPERTS[self.own.leader()] if own else ("pooled" if len(self.pool) else "probe")}
 
 

@@ -183,7 +183,7 @@ def test_adaptive_follows_the_cheapest_ladder():
     leader = state.own.leader()
     assert state.own.scores[leader] == min(state.own.scores)
     assert p.describe("c")["memory"]["expert"] == EXPERTS[leader]
-    assert p.describe("c")["memory"]["ladder"] == [100.0, 1000.0]
+    assert p.describe("c")["memory"]["buckets"] == [100.0, 1000.0]
     assert p.predict("c") == {"memory": 100.0}
     assert p.predict("c", previous={"memory": 100.0}, exceeded={"memory"}) == {"memory": 1000.0}
     assert p.predict("c", previous={"memory": 1000.0}, exceeded={"memory"}) == {"memory": 2000.0}
