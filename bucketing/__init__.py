@@ -7,7 +7,7 @@ Pure functions over (value, significance) points - ``greedy``, ``exhaustive``
 resource.  Values are in the resource's unit (memory and disk in MB, cores,
 seconds); significance defaults to the arrival index so later tasks weigh more.
 """
-from .cost import ladder_cost, split_costs
+from .cost import ladder_cost, ladder_costs, split_costs
 from .exhaustive import exhaustive
 from .greedy import greedy
 from .kmeans import kmeans
@@ -15,5 +15,5 @@ from .points import Bucket, Points
 from .quantile import quantile
 from .state import BucketingState
 
-__all__ = ["Bucket", "BucketingState", "Points", "exhaustive", "greedy", "kmeans", "ladder_cost",
+__all__ = ["Bucket", "BucketingState", "Points", "exhaustive", "greedy", "kmeans", "ladder_cost", "ladder_costs",
            "quantile", "split_costs"]

@@ -58,8 +58,8 @@ def split_costs(values: np.ndarray, csig: np.ndarray, cwsum: np.ndarray, lo: int
 
 def ladder_cost(uppers: np.ndarray, probs: np.ndarray, means: np.ndarray, deterministic: bool) -> float:
     """Expected cost of allocating from the buckets ``uppers`` (ascending) with
-    shares ``probs`` to a task whose value falls in bucket *i* with probability
-    ``probs[i]`` and then has mean ``means[i]``.
+    shares ``probs`` (summing to 1) to a task whose value falls in bucket *i*
+    with probability ``probs[i]`` and then has mean ``means[i]``.
 
     deterministic: a task of bucket *i* pays every upper bound up to its own,
     minus its mean: ``sum_i p_i (sum_{k<=i} u_k - e_i)``.
@@ -67,16 +67,34 @@ def ladder_cost(uppers: np.ndarray, probs: np.ndarray, means: np.ndarray, determ
     probabilistic: ``sum_i sum_j p_i p_j c[i, j]`` where ``c[i, j]`` is the cost
     of a task of bucket *i* first given bucket *j*: ``u_j - e_i`` when
     ``j >= i``, else ``u_j`` plus the renormalised expectation of ``c[i, k]``
-    over the buckets ``k > j``.
+    over the buckets ``k > j``.  Evaluated in closed form, O(n) instead of the
+    O(n^2) table: with G_i(j) the expected cost of a task of bucket i whose
+    allocation is drawn from buckets >= j, G_i(j) = G_i(j+1) + p_j u_j / P(>=j)
+    for j < i, and G_i(j) = (sum_{k>=j} p_k u_k) / P(>=j) - e_i for j >= i; the
+    answer is sum_i p_i G_i(0).
     """
+    n = uppers.size
+    return float(ladder_costs(uppers, probs, means, np.array([0]), np.array([n]), deterministic)[0])
+
+
+def ladder_costs(uppers: np.ndarray, probs: np.ndarray, means: np.ndarray, starts: np.ndarray,
+                 lengths: np.ndarray, deterministic: bool) -> np.ndarray:
+    """:func:`ladder_cost` of several bucket lists at once: the arrays hold the
+    lists one after the other, list *s* starting at ``starts[s]`` with
+    ``lengths[s]`` buckets (each list's ``probs`` summing to 1)."""
     if deterministic:
-        return float(np.dot(probs, np.cumsum(uppers) - means))
-    # Closed form of the recursion above (O(n) instead of O(n^2)): with G_i(j) the
-    # expected cost of a task of bucket i whose allocation is drawn from buckets
-    # >= j, G_i(j) = G_i(j+1) + p_j u_j / P(>=j) for j < i, and for j >= i
-    # G_i(j) = (sum_{k>=j} p_k u_k) / P(>=j) - e_i.  The answer is sum_i p_i G_i(0).
-    tail_p = np.cumsum(probs[::-1])[::-1]
-    tail_pu = np.cumsum((probs * uppers)[::-1])[::-1]
-    step = probs * uppers / tail_p
-    before = np.cumsum(step) - step
-    return float(np.dot(probs, before + tail_pu / tail_p - means))
+        terms = probs * (segment_cumsum(uppers, starts, lengths) - means)
+    else:
+        pu = probs * uppers
+        tail_p = np.repeat(np.add.reduceat(probs, starts), lengths) - segment_cumsum(probs, starts, lengths) + probs
+        tail_pu = np.repeat(np.add.reduceat(pu, starts), lengths) - segment_cumsum(pu, starts, lengths) + pu
+        step = pu / tail_p
+        terms = probs * (segment_cumsum(step, starts, lengths) - step + tail_pu / tail_p - means)
+    return np.add.reduceat(terms, starts)
+
+
+def segment_cumsum(x: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Inclusive cumulative sum of ``x`` restarted at every segment start."""
+    c = np.cumsum(x)
+    offsets = np.concatenate(([0.0], c[starts[1:] - 1]))
+    return c - np.repeat(offsets, lengths)

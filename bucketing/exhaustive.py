@@ -11,7 +11,7 @@ ties go to the smaller count.
 Speed: points are binned by value; a candidate's share and mean are
 differences of prefix sums at its bound (one ``searchsorted`` of all
 candidates of all counts), and every count's expected cost is evaluated in one
-vectorised pass with the closed form of ``bucketing.cost.ladder_cost``, so a
+vectorised pass (``bucketing.cost.ladder_costs``), so a
 recomputation costs O(bins + max_buckets² · log bins) numpy work.  The buckets equal those of the reference procedure
 (same candidates, same cost, same tie rule).
 """
@@ -23,6 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .cost import ladder_costs
 from .points import Bucket, as_points, bin_points
 
 
@@ -59,14 +60,6 @@ def _all_candidates(max_value: float, max_buckets: int) -> tuple[np.ndarray, np.
     return cands, seg, first
 
 
-def _segment_exclusive_cumsum(x: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Cumulative sum of ``x`` within each segment (segments start at ``starts``),
-    excluding the element itself."""
-    c = np.cumsum(x)
-    offsets = np.concatenate(([0.0], c[starts[1:] - 1]))
-    return c - np.repeat(offsets, lengths) - x
-
-
 def exhaustive_binned(values: np.ndarray, sig: np.ndarray, *, max_buckets: int = 10,
                       deterministic: bool = False) -> list[Bucket]:
     """:func:`exhaustive` on binned points (ascending distinct ``values`` with
@@ -95,16 +88,7 @@ def exhaustive_binned(values: np.ndarray, sig: np.ndarray, *, max_buckets: int =
     probs = gsig / total
     starts = np.flatnonzero(np.concatenate(([True], seg[1:] != seg[:-1])))
     lengths = np.diff(np.append(starts, seg.size))
-    if deterministic:
-        terms = probs * (_segment_exclusive_cumsum(uppers, starts, lengths) + uppers - means)
-    else:
-        # the closed form of bucketing.cost.ladder_cost, per segment
-        pu = probs * uppers
-        tail_p = np.repeat(np.add.reduceat(probs, starts), lengths) - _segment_exclusive_cumsum(probs, starts, lengths)
-        tail_pu = np.repeat(np.add.reduceat(pu, starts), lengths) - _segment_exclusive_cumsum(pu, starts, lengths)
-        step = pu / tail_p
-        terms = probs * (_segment_exclusive_cumsum(step, starts, lengths) + tail_pu / tail_p - means)
-    costs = np.add.reduceat(terms, starts)
+    costs = ladder_costs(uppers, probs, means, starts, lengths, deterministic)
     best = int(np.argmin(costs))  # the first minimum: ties go to the smaller count
     lo = starts[best]
     hi = lo + lengths[best]

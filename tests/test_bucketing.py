@@ -249,3 +249,19 @@ def test_bad_parameters():
     for bad in (float("nan"), -1.0, float("inf")):
         with pytest.raises(ValueError, match="finite number >= 0"):
             s.add(bad)
+
+
+def test_ladder_costs_of_several_lists_equal_one_by_one():
+    rng = np.random.default_rng(6)
+    lists = []
+    for _ in range(5):
+        n = int(rng.integers(1, 8))
+        u = np.sort(rng.choice(500, n, replace=False) + 1.0)
+        p = rng.random(n)
+        p /= p.sum()
+        lists.append((u, p, u - rng.random(n)))
+    starts = np.cumsum([0] + [len(u) for u, _, _ in lists[:-1]])
+    lengths = np.array([len(u) for u, _, _ in lists])
+    for det in (False, True):
+        together = bucketing.ladder_costs(*(np.concatenate(x) for x in zip(*lists)), starts, lengths, det)
+        assert together == pytest.approx([ladder_cost(u, p, e, det) for u, p, e in lists], rel=1e-12)
