@@ -137,7 +137,7 @@ class _History:
     Each distinct value keeps two summed weights: significance (arrival index,
     later tasks weigh more) and significance x wall time."""
 
-    __slots__ = ("index", "vals", "sig", "sig_time", "sorted", "max", "next_sig", "ladders", "prefixes",
+    __slots__ = ("index", "vals", "sig", "sig_time", "sorted", "next_sig", "ladders", "prefixes",
                  "scores", "computed_at", "recompute_growth", "max_levels", "growth", "scored", "cap")
 
     def __init__(self, recompute_growth: float, max_levels: int, growth: float, scored: bool,
