@@ -106,3 +106,20 @@ def test_a_simulation_uses_the_memory_it_announces():
 def test_bad_options_are_refused_with_a_clear_message(args, message, capsys, tmp_path):
     assert main([*args, "--out", str(tmp_path)]) == 2
     assert re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.slow
+@pytest.mark.workqueue
+def test_demo_on_local_work_queue_workers(tmp_path):
+    from lfm.executors import work_queue_available
+
+    ok, why = work_queue_available()
+    if not ok:
+        pytest.skip(why)
+    done = _demo(tmp_path, "--backend", "workqueue", "--tasks", "6")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Work Queue worker" in done.stdout and "on the workqueue backend" in done.stdout
+    rows = _table(done.stdout)
+    assert set(rows) == {"greedy", "whole-machine"}
+    assert all(int(cells[1]) == 6 and cells[-1] == "0" for cells in rows.values())
+    assert (tmp_path / "out" / "efficiency-per-policy.png").stat().st_size > 20_000

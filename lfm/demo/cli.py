@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 BACKENDS = ("local", "workqueue")
-DEFAULT_TASKS = 100
+DEFAULT_TASKS = 80
 #: Work Queue worker started for ``--backend workqueue``: this machine's cores,
 #: at most this much memory (MB) and disk (MB).
 WQ_WORKER_MEMORY = 8192
