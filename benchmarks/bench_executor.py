@@ -206,12 +206,12 @@ def throughput_raw(n: int) -> float:
     return n / elapsed
 
 
-def _table(rows: list[tuple[str, dict]]) -> str:
-    lines = [f"{'labelling':<28} {'makespan s':>10} {'AE memory':>9} {'AE cores':>8} {'retries':>7} {'failed':>6}"]
-    for name, r in rows:
-        lines.append(f"{name:<28} {r['makespan_s']:>10.1f} {r['ae_memory']:>9.3f} {r['ae_cores']:>8.3f} "
-                     f"{r['retries']:>7d} {r['failed']:>6d}")
-    return "\n".join(lines)
+HEADER = f"{'labelling':<28} {'makespan s':>10} {'AE memory':>9} {'AE cores':>8} {'retries':>7} {'failed':>6}"
+
+
+def _row(name: str, r: dict) -> str:
+    return (f"{name:<28} {r['makespan_s']:>10.1f} {r['ae_memory']:>9.3f} {r['ae_cores']:>8.3f} "
+            f"{r['retries']:>7d} {r['failed']:>6d}")
 
 
 def main(argv: list[str]) -> None:
@@ -225,14 +225,13 @@ def main(argv: list[str]) -> None:
     calls = workload(n)
     print(f"{n} calls ({n // 2} inference ~50 MB, {n - n // 2} simulation 150-900 MB) on workers "
           f"{WORKERS}", flush=True)
-    rows = []
+    print(HEADER, flush=True)
     greedy, usage = run_lfm("greedy", calls)
-    rows.append(("lfm greedy", greedy))
-    rows.append(("lfm exhaustive", run_lfm("exhaustive", calls)[0]))
-    rows.append(("whole worker (WQ, no labels)", run_raw("whole", calls, usage)))
-    rows.append(("WQ MAX_THROUGHPUT autolabel", run_raw("max-throughput", calls, usage)))
-    print(_table(rows), flush=True)
-    wq_mt = rows[3][1]
+    print(_row("lfm greedy", greedy), flush=True)
+    print(_row("lfm exhaustive", run_lfm("exhaustive", calls)[0]), flush=True)
+    print(_row("whole worker (WQ, no labels)", run_raw("whole", calls, usage)), flush=True)
+    wq_mt = run_raw("max-throughput", calls, usage)
+    print(_row("WQ MAX_THROUGHPUT autolabel", wq_mt), flush=True)
     print(f"target: lfm greedy makespan <= WQ MAX_THROUGHPUT's: "
           f"{greedy['makespan_s']:.1f} vs {wq_mt['makespan_s']:.1f} s; "
           f"AE memory {greedy['ae_memory']:.3f} vs {wq_mt['ae_memory']:.3f}", flush=True)
