@@ -10,8 +10,8 @@ import time
 import psutil
 import pytest
 
-from lfm import ResourceExhaustion
-from lfm.executors import AutolabelExecutor, work_queue_available
+from lfm import CallKilled, ResourceExhaustion
+from lfm.executors import AutolabelExecutor, WorkQueueTaskError, work_queue_available
 from lfm.executors.wqimport import INSTALL_HINT, _load_by_path
 from predictors.base import Predictor
 from test_workqueue_calls import boom, hold
@@ -214,3 +214,25 @@ def _under(directory):
             except psutil.Error:
                 pass
     return found
+
+
+@pytest.mark.workqueue
+@pytest.mark.skipif(not AVAILABLE, reason=f"real Work Queue is not installed: {WHY}")
+@pytest.mark.parametrize("result, status, error, words", [
+    ("RESOURCE_EXHAUSTION", "exhausted", ResourceExhaustion, "exceeding its label"),
+    ("SIGNAL", "error", CallKilled, "killed by a signal"),
+    ("OUTPUT_MISSING", "error", WorkQueueTaskError, "no output file"),
+    ("MAX_RETRIES", "error", WorkQueueTaskError, "gave up on the task: result MAX_RETRIES"),
+    ("FORSAKEN", "error", WorkQueueTaskError, "result FORSAKEN"),
+])
+def test_work_queue_result_codes_become_clear_outcomes(tmp_path, result, status, error, words):
+    from lfm.executors.backend import Attempt
+    from lfm.executors.workqueue import WorkQueueBackend
+    backend = WorkQueueBackend(staging_dir=str(tmp_path), verbose=False)
+    attempt = Attempt(1, 1, "c", hold, (1,), {}, {"memory": 100.0})
+    attempt.handle = ("k", str(tmp_path / "k"), str(tmp_path / "k" / "out.pkl"))
+    info = {"host": "node7", "result_name": result, "return_status": 0, "stdout": "tail",
+            "submissions": 3}
+    outcome = backend._outcome(attempt, info)
+    assert outcome.status == status and isinstance(outcome.error, error)
+    assert words in str(outcome.error) and outcome.host == "node7"
