@@ -266,3 +266,18 @@ def _session(sid):
         except (OSError, psutil.Error):
             pass
     return found
+
+
+def test_a_big_task_that_waited_is_not_overtaken_forever():
+    capacity = {"cores": 4, "memory": 1000, "disk": 1000}
+    with AutolabelExecutor(predictor=Doubling(), autolabel=False, capacity=capacity,
+                           backfill_wait=0.3) as ex:
+        half = ex.options(resources={"memory": 500})
+        whole = ex.options(resources={"memory": 1000})
+        first = half.submit(hold, 20, 2.0)
+        big = whole.submit(hold, 20, 0.1)
+        time.sleep(0.8)  # the big one has now waited longer than backfill_wait
+        late = half.submit(hold, 20, 0.1)  # it would fit beside `first`, but must not overtake
+        (_, first_end), (big_start, _), (late_start, _) = (f.result(timeout=60) for f in (first, big, late))
+    assert big_start >= first_end - 0.05
+    assert late_start >= big_start
