@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -85,9 +86,8 @@ def monitored(limits: Mapping[str, float] | None = None,
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                # the wrapper itself travels (by reference when it is a module
-                # attribute); the call process unwraps it.
-                result, res = run_call(wrapper, args, kwargs, limits=limits, isolate=isolate,
+                result, res = run_call(_sendable(wrapper, fn), args, kwargs, limits=limits,
+                                       isolate=isolate,
                                        callback=callback, interval=interval,
                                        keep_snapshots=keep_snapshots)
             except ResourceExhaustion as exc:
@@ -109,6 +109,20 @@ def monitored(limits: Mapping[str, float] | None = None,
         return wrapper
 
     return decorate
+
+
+def _sendable(wrapper: Callable, fn: Callable) -> Callable:
+    """What to send to the call process: the wrapper when it travels by
+    reference (a module attribute: the call process imports it and unwraps it),
+    else the bare function, so the wrapper's sinks and callback don't travel."""
+    module = sys.modules.get(getattr(fn, "__module__", None) or "")
+    target: Any = module
+    if module is not None and module.__name__ != "__main__":
+        for part in getattr(fn, "__qualname__", "<locals>").split("."):
+            target = getattr(target, part, None)
+        if target is wrapper:
+            return wrapper
+    return fn
 
 
 def _open_trace(record: Any) -> Any:
