@@ -27,11 +27,11 @@ def test_callback_gets_periodic_and_final_snapshots():
                            keep_snapshots=True)
     assert result == 50
     periodic = [s for s in seen if not s["final"]]
-    assert len(periodic) >= 3
+    assert len(periodic) >= 3, seen  # ~7 on an idle machine
     assert seen[-1]["final"] and seen[-1]["memory"] == res["memory"]
     times = [s["time"] for s in periodic]
-    assert times == sorted(times) and times[0] < 0.6
-    assert max(s["memory"] for s in periodic) >= 50
+    assert times == sorted(times) and times[0] < 1.0, times
+    assert max(s["memory"] for s in periodic) >= 50, periodic
     assert all({"time", "memory", "cores", "cpu_time", "processes"} <= set(s) for s in periodic)
     assert res.snapshots == seen
 
