@@ -271,3 +271,20 @@ def test_work_queue_backend_runs_python_and_bash_apps(load, tmp_path):
     assert held[-1]["alloc_memory"] > 60, summary
     assert held[-1]["granted_memory"] == math.ceil(held[-1]["alloc_memory"]), summary
     assert ex.stats().loc["hold", "retries"] == len(held) - 1 >= 1
+
+
+def test_readme_parsl_program_runs(tmp_path):
+    """The README's complete Parsl program (the python block that loads a
+    config with lfm's executor) runs as printed."""
+    import re
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+        blocks = re.findall(r"```python\n(.*?)```", f.read(), flags=re.S)
+    programs = [b for b in blocks if "lfm.parsl" in b and "parsl.load(" in b]
+    if not programs:
+        pytest.skip("README.md has no complete Parsl program yet")
+    script = tmp_path / "workflow.py"
+    script.write_text(programs[0])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
