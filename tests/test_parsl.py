@@ -14,7 +14,7 @@ import pytest
 
 parsl = pytest.importorskip("parsl", reason="Parsl is not installed (pip install 'lfm[parsl]')")
 
-from parsl import Config, bash_app, python_app  # noqa: E402
+from parsl import Config, bash_app, join_app, python_app  # noqa: E402
 from parsl.app.errors import BashExitFailure  # noqa: E402
 from parsl.dataflow.errors import DependencyError  # noqa: E402
 from parsl.executors.errors import InvalidResourceSpecification  # noqa: E402
@@ -43,6 +43,12 @@ def hold(mb, seconds=0.0, parsl_resource_specification={}):  # noqa: B006
     block = bytearray(int(mb * MB))
     time.sleep(seconds)
     return len(block) // MB
+
+
+@join_app
+def sum_of_squares(n):
+    """A join app: runs in Parsl's internal executor, its inner apps in lfm's."""
+    return add(square(n), square(n + 1))
 
 
 @python_app
@@ -136,6 +142,8 @@ def test_python_apps_with_dependencies(load):
     trace = rows(ex)
     assert sorted(r["category"] for r in trace) == ["add", "square", "square"]
     assert all(r["status"] == "ok" and r["memory"] > 0 for r in trace)
+    assert sum_of_squares(2).result(timeout=60) == 13
+    assert ex.stats().loc["square", "tasks"] == 4
 
 
 def test_failed_dependency_fails_the_dependent_app(load):
