@@ -1,6 +1,7 @@
 """The demo (``python -m lfm.demo``): a small run end to end, its workload and its options."""
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 import sys
@@ -123,3 +124,34 @@ def test_demo_on_local_work_queue_workers(tmp_path):
     assert set(rows) == {"greedy", "whole-machine"}
     assert all(int(cells[1]) == 6 and cells[-1] == "0" for cells in rows.values())
     assert (tmp_path / "out" / "efficiency-per-policy.png").stat().st_size > 20_000
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_line_redraws_in_place_on_a_terminal_and_throttles_elsewhere():
+    from lfm.demo.runs import Progress, describe_label
+
+    labels = {"simulate": describe_label(
+        {"memory": {"buckets": [(190.4, 0.5), (380.0, 0.3), (650.2, 0.2)]}, "cores": {"buckets": []}},
+        {"cores": 1.0, "memory": 1000.0})}
+    assert labels["simulate"] == "1.00 cores, memory ≤ 190/380/650 MB"
+
+    tty = _Terminal()
+    bar = Progress("greedy", 10, tty)
+    bar.update(3, 1, labels)
+    bar.update(10, 2, labels, final=True)
+    text = tty.getvalue()
+    assert text.count("\r\x1b[K") == 2 and text.endswith("\n") and text.count("\n") == 1
+    assert "3/10 tasks, 1 retries" in text and "10/10 tasks, 2 retries | simulate: 1.00 cores" in text
+
+    pipe = io.StringIO()
+    bar = Progress("greedy", 10, pipe, every=60)
+    for done in range(10):
+        bar.update(done, 0, labels)
+    bar.update(10, 0, labels, final=True)
+    lines = pipe.getvalue().splitlines()
+    assert len(lines) == 2 and "\r" not in pipe.getvalue()  # the first update, then the final one
+    assert lines[-1].startswith("greedy        [####################] 10/10 tasks")
