@@ -71,6 +71,9 @@ METHOD = "VmHWM+wait4+sampling"
 
 #: Seconds to wait for a killed call's process to be reported dead.
 KILL_GRACE = 10.0
+#: Seconds to wait for a call's process to start (the fork server may be
+#: importing the function's module) before the server is replaced.
+START_TIMEOUT = 120.0
 
 
 class _Zygote:
@@ -217,8 +220,10 @@ def _open_call(module: str, chunks: list) -> tuple[socket.socket, int, wire.Fram
             continue
         reader = wire.FrameReader()
         sock.setblocking(True)
+        deadline = time.monotonic() + START_TIMEOUT
         while not reader.messages and not reader.closed:
-            select.select([sock], [], [])
+            if not select.select([sock], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                break  # a wedged fork server: replace it
             reader.read_from(sock)
         if reader.messages and reader.messages[0][0] == b"P":
             kind, body, buffers = reader.messages.pop(0)
