@@ -81,28 +81,37 @@ def optimal_ladder(values: np.ndarray, weights: np.ndarray, max_levels: int = 96
     # every query in amortised O(1).
     best = [0.0] * m
     nxt = [m - 1] * m
-    hull: list[int] = []
+    slopes: list[float] = []
+    heights: list[float] = []
+    lines: list[int] = []
     head = 0
     for j in range(m - 2, -1, -1):
-        l3 = j + 1
-        s3, b3 = levels[l3], best[l3]
-        while len(hull) - head >= 2:
-            l1, l2 = hull[-2], hull[-1]
-            s1, b1, s2, b2 = levels[l1], best[l1], levels[l2], best[l2]
+        s3 = levels[j + 1]
+        b3 = best[j + 1]
+        while len(slopes) - head >= 2:
+            s1, b1, s2, b2 = slopes[-2], heights[-2], slopes[-1], heights[-1]
             if (b3 - b1) * (s1 - s2) <= (b2 - b1) * (s1 - s3):
-                hull.pop()
+                slopes.pop()
+                heights.pop()
+                lines.pop()
             else:
                 break
-        hull.append(l3)
-        if head > len(hull) - 1:
-            head = len(hull) - 1
+        slopes.append(s3)
+        heights.append(b3)
+        lines.append(j + 1)
+        last = len(slopes) - 1
+        if head > last:
+            head = last
         x = above[j]
-        while len(hull) - head >= 2 and \
-                levels[hull[head + 1]] * x + best[hull[head + 1]] <= levels[hull[head]] * x + best[hull[head]]:
+        value = slopes[head] * x + heights[head]
+        while head < last:
+            candidate = slopes[head + 1] * x + heights[head + 1]
+            if candidate > value:
+                break
             head += 1
-        l = hull[head]
-        best[j] = levels[l] * x + best[l]
-        nxt[j] = l
+            value = candidate
+        best[j] = value
+        nxt[j] = lines[head]
     start = [total * levels[j] + best[j] for j in range(m)]
     j = min(range(m), key=start.__getitem__)
     ladder = [levels[j]]
@@ -138,7 +147,7 @@ class _History:
     later tasks weigh more) and significance x wall time."""
 
     __slots__ = ("index", "vals", "sig", "sig_time", "sorted", "next_sig", "ladders", "prefixes",
-                 "scores", "computed_at", "recompute_growth", "max_levels", "growth", "scored", "cap")
+                 "scores", "best", "computed_at", "recompute_growth", "max_levels", "growth", "scored", "cap")
 
     def __init__(self, recompute_growth: float, max_levels: int, growth: float, scored: bool,
                  cap: float = math.inf) -> None:
@@ -151,6 +160,7 @@ class _History:
         self.ladders: list[list[float]] | None = None
         self.prefixes: list[list[float]] = []
         self.scores = [0.0] * len(EXPERTS)
+        self.best = 0  # index of the expert with the lowest score
         self.computed_at = 0
         self.recompute_growth = recompute_growth
         self.max_levels = max_levels
@@ -184,19 +194,21 @@ class _History:
         return self.ladders
 
     def leader(self) -> int:
-        scores = self.scores
-        return min(range(len(scores)), key=scores.__getitem__)
+        """Index in :data:`EXPERTS` of the ladder predictions come from."""
+        return self.best
 
     def ladder(self) -> list[float] | None:
         ladders = self._refresh()
-        return None if ladders is None else ladders[self.leader() if self.scored else 0]
+        return None if ladders is None else ladders[self.best]
 
     def add(self, value: float, wall: float) -> None:
         sig = float(self.next_sig)
         if self.scored and self._refresh() is not None:
             charge = sig * (wall if wall > 0 else 1.0)
+            scores = self.scores
             for e, (lad, pre) in enumerate(zip(self.ladders, self.prefixes)):
-                self.scores[e] += charge * ladder_charge(lad, pre, value, self.growth, self.cap)
+                scores[e] += charge * ladder_charge(lad, pre, value, self.growth, self.cap)
+            self.best = min(range(len(scores)), key=scores.__getitem__)
         i = self.index.get(value)
         if i is None:
             self.index[value] = len(self.vals)
