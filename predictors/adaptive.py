@@ -146,7 +146,7 @@ class _History:
     Each distinct value keeps two summed weights: significance (arrival index,
     later tasks weigh more) and significance x wall time."""
 
-    __slots__ = ("index", "vals", "sig", "sig_time", "sorted", "next_sig", "ladders", "prefixes",
+    __slots__ = ("index", "vals", "sig", "sig_time", "sorted", "order", "next_sig", "ladders", "prefixes",
                  "scores", "best", "computed_at", "recompute_growth", "max_levels", "growth", "scored", "cap")
 
     def __init__(self, recompute_growth: float, max_levels: int, growth: float, scored: bool,
@@ -156,6 +156,7 @@ class _History:
         self.sig: list[float] = []
         self.sig_time: list[float] = []
         self.sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.order: np.ndarray | None = None  # argsort of vals; kept until a new value arrives
         self.next_sig = 1
         self.ladders: list[list[float]] | None = None
         self.prefixes: list[list[float]] = []
@@ -174,7 +175,9 @@ class _History:
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.sorted is None:
             vals = np.array(self.vals)
-            order = np.argsort(vals, kind="stable")
+            if self.order is None:
+                self.order = np.argsort(vals, kind="stable")
+            order = self.order
             self.sorted = (vals[order], np.array(self.sig)[order], np.array(self.sig_time)[order])
         return self.sorted
 
@@ -215,6 +218,7 @@ class _History:
             self.vals.append(value)
             self.sig.append(sig)
             self.sig_time.append(sig * (wall if wall > 0 else 1.0))
+            self.order = None
         else:
             self.sig[i] += sig
             self.sig_time[i] += sig * (wall if wall > 0 else 1.0)
