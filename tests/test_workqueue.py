@@ -236,3 +236,27 @@ def test_work_queue_result_codes_become_clear_outcomes(tmp_path, result, status,
     outcome = backend._outcome(attempt, info)
     assert outcome.status == status and isinstance(outcome.error, error)
     assert words in str(outcome.error) and outcome.host == "node7"
+
+
+@pytest.mark.workqueue
+@pytest.mark.skipif(not AVAILABLE, reason=f"real Work Queue is not installed: {WHY}")
+def test_workers_started_by_the_user_with_the_printed_command(tmp_path, capfd):
+    import shlex
+    import subprocess
+    size = {"cores": 1, "memory": 800, "disk": 1000}
+    import sys
+    tests = os.path.dirname(os.path.abspath(__file__))
+    # what a user states for workers elsewhere: their largest size, and an
+    # interpreter there with lfm and the functions' modules importable
+    with AutolabelExecutor(backend="workqueue", predictor=Doubling(first=200), max_resources=size,
+                           python=sys.executable, env={"PYTHONPATH": tests}) as ex:
+        printed = capfd.readouterr().err
+        command = ex.backend.worker_command(size)
+        assert "work_queue_worker" in printed and str(ex.backend.port) in printed
+        worker = subprocess.Popen(shlex.split(command) + ["--workdir", str(tmp_path)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert ex.submit(hold, 10).result(timeout=60) == 10
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
