@@ -51,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"lfm demo: unknown predictor {args.predictor!r}; known: "
               f"{', '.join(predictors.available())}", file=sys.stderr)
         return 2
+    if args.predictor == "oracle":
+        print("lfm demo: the oracle is for replay only (it needs each task's usage in advance); "
+              "choose another predictor", file=sys.stderr)
+        return 2
     options, where = _backend(args.backend)
     if options is None:
         print(f"lfm demo: {where}", file=sys.stderr)
@@ -64,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
           f"on {where}", flush=True)
     started = time.monotonic()
     results = []
-    for name in (args.predictor, "whole-machine"):
+    for name in dict.fromkeys((args.predictor, "whole-machine")):
         print(f"\n== {name} labels ==", flush=True)
         results.append(run_policy(name, calls, backend=args.backend, backend_options=options,
                                   seed=args.seed))
