@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 BACKENDS = ("local", "workqueue")
+DESCRIPTION = ("Run a workflow of real Python calls with autolabel and with whole-machine labels, "
+               "compare the two and plot them.")
 DEFAULT_TASKS = 80
 #: Work Queue worker started for ``--backend workqueue``: this machine's cores,
 #: at most this much memory (MB) and disk (MB).
@@ -25,13 +27,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default="local",
                         help="run the calls on this machine (local, the default) or on "
                              "local Work Queue workers (workqueue; needs cctools)")
-    parser.add_argument("--tasks", type=int, default=DEFAULT_TASKS,
+    parser.add_argument("--tasks", type=int, default=DEFAULT_TASKS, metavar="N",
                         help=f"number of calls in the workflow (default {DEFAULT_TASKS})")
-    parser.add_argument("--out", default="demo-output",
+    parser.add_argument("--out", default="demo-output", metavar="DIR",
                         help="directory for the plots and tables (default demo-output)")
-    parser.add_argument("--predictor", default="greedy",
+    parser.add_argument("--predictor", default="greedy", metavar="NAME",
                         help="autolabel predictor (default greedy; see predictors.available())")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=int, default=0, metavar="S",
                         help="seed of the workflow and of the predictor (default 0)")
 
 
@@ -129,7 +131,7 @@ def _spotlight_molecules(molecules: list[int], memory_of) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m lfm.demo [--backend local|workqueue] [--tasks N] [--out DIR]``."""
-    parser = argparse.ArgumentParser(prog="python -m lfm.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lfm.demo", description=DESCRIPTION)
     configure(parser)
     args = parser.parse_args(argv)
     try:
