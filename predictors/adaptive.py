@@ -14,10 +14,10 @@ What it does differently from the published bucketing policies, and why:
   below the best fixed ladder.
 * **Several ladders, the one that would have cost least wins.**  The history
   is turned into candidate ladders ("experts"): the optimal ladder with tasks
-  weighted by recency x wall time (long tasks dominate allocated x time), the
-  optimal ladder weighted by recency alone (wall times are heavy-tailed and
-  can make the first one noisy), deterministic greedy buckets, and the maximum
-  seen.  Before each task is learned, every expert's ladder is charged what it
+  weighted by recency x wall time (long tasks dominate allocated x time),
+  deterministic greedy buckets (weighted by recency only: wall times are
+  heavy-tailed and can make the optimal ladder chase a few long tasks), and
+  the maximum seen.  Before each task is learned, every expert's ladder is charged what it
   would have cost on that task (its rungs up to the usage, times the wall
   time, times the task's recency); predictions come from the expert with the
   lowest accumulated charge (follow the leader).  This is online model
@@ -51,7 +51,7 @@ from .base import KNOWN_RESOURCES, Predictor
 from .registry import register
 
 #: The candidate ladders, in order of preference on ties.
-EXPERTS = ("optimal-time", "optimal", "greedy-det", "max")
+EXPERTS = ("optimal", "greedy-det", "max")
 
 
 def optimal_ladder(values: np.ndarray, weights: np.ndarray, max_levels: int = 96) -> list[float]:
@@ -144,10 +144,12 @@ class _History:
     """Binned history of one resource with candidate ladders and their scores.
 
     Each distinct value keeps two summed weights: significance (arrival index,
-    later tasks weigh more) and significance x wall time."""
+    later tasks weigh more) and significance x wall time.
+    """
 
-    __slots__ = ("index", "vals", "sig", "sig_time", "sorted", "order", "next_sig", "ladders", "prefixes",
-                 "scores", "best", "computed_at", "recompute_growth", "max_levels", "growth", "scored", "cap")
+    __slots__ = ("index", "vals", "sig", "sig_time", "sorted", "order", "next_sig", "top", "ladders",
+                 "prefixes", "scores", "best", "computed_at", "recompute_growth", "max_levels", "growth",
+                 "scored", "cap")
 
     def __init__(self, recompute_growth: float, max_levels: int, growth: float, scored: bool,
                  cap: float = math.inf) -> None:
@@ -158,6 +160,7 @@ class _History:
         self.sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.order: np.ndarray | None = None  # argsort of vals; kept until a new value arrives
         self.next_sig = 1
+        self.top = -math.inf
         self.ladders: list[list[float]] | None = None
         self.prefixes: list[list[float]] = []
         self.scores = [0.0] * len(EXPERTS)
@@ -166,7 +169,7 @@ class _History:
         self.recompute_growth = recompute_growth
         self.max_levels = max_levels
         self.growth = growth
-        self.scored = scored
+        self.scored = scored  # False for the pooled prior: only the first ladder is used
         self.cap = cap
 
     def __len__(self) -> int:
@@ -187,13 +190,14 @@ class _History:
             return None
         if self.ladders is None or n - self.computed_at >= max(1, int(self.recompute_growth * n)):
             values, sig, sig_time = self._arrays()
-            ladders = [optimal_ladder(values, sig_time, self.max_levels),
-                       optimal_ladder(values, sig, self.max_levels),
-                       [b.upper for b in greedy_binned(values, sig, deterministic=True)],
-                       [float(values[-1])]]
-            self.ladders = ladders
-            self.prefixes = [np.cumsum(lad).tolist() for lad in ladders]
+            time_ladder = optimal_ladder(values, sig_time, self.max_levels)
+            greedy_ladder = [b.upper for b in greedy_binned(values, sig, deterministic=True)] \
+                if self.scored else time_ladder
+            self.ladders = [time_ladder, greedy_ladder, [self.top]]
+            self.prefixes = [np.cumsum(lad).tolist() for lad in self.ladders]
             self.computed_at = n
+        elif self.ladders[2][0] != self.top:  # the "max" ladder follows every new maximum
+            self.ladders[2] = self.prefixes[2] = [self.top]
         return self.ladders
 
     def leader(self) -> int:
@@ -222,6 +226,8 @@ class _History:
         else:
             self.sig[i] += sig
             self.sig_time[i] += sig * (wall if wall > 0 else 1.0)
+        if value > self.top:
+            self.top = value
         self.sorted = None
         self.next_sig += 1
 
