@@ -48,7 +48,7 @@ def test_small_demo_prints_the_comparison_and_writes_the_files(tmp_path):
         assert cells[-1] == "0", f"{policy}: calls failed for good\n{done.stdout}"
     assert rows["whole-machine"][3] == "0"  # the whole machine never runs out
     # the whole machine (GBs) for calls of tens to hundreds of MB: a few percent at most
-    assert float(rows["whole-machine"][4]) < 0.1
+    assert float(rows["whole-machine"][4]) < 0.2
     assert float(rows["greedy"][4]) > 2 * float(rows["whole-machine"][4])
 
     out = tmp_path / "out"
