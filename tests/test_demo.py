@@ -53,6 +53,7 @@ def test_small_demo_prints_the_comparison_and_writes_the_files(tmp_path):
 
     out = tmp_path / "out"
     assert str(out.resolve()) in done.stdout
+    assert re.search(r"greedy: makespan [\d.]+x (shorter|longer) than with whole-machine labels", done.stdout)
     for name in ("labels-over-time-greedy.png", "memory-of-calls.png", "efficiency-per-policy.png"):
         png = out / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000, name
