@@ -72,7 +72,11 @@ def no_children_left():
     descendants = psutil.Process().children(recursive=True)
     assert len(descendants) <= 2, [(p.pid, p.cmdline()) for p in descendants]
     for proc in descendants:
-        assert "lfm.monitor.zygote" in " ".join(proc.cmdline()), proc.cmdline()
+        try:
+            cmdline = proc.cmdline()
+        except psutil.ZombieProcess:  # a call process that just ended, not yet reaped
+            raise AssertionError(f"zombie {proc.pid} not reaped yet") from None
+        assert "lfm.monitor.zygote" in " ".join(cmdline), cmdline
 
 
 @pytest.mark.parametrize("name,limit,fn,extra", [

@@ -4,21 +4,33 @@
 stats and the trace; a backend runs attempts: :class:`LocalBackend` (this
 machine, the default) or :class:`WorkQueueBackend` (a real Work Queue manager).
 """
-from lfm.executors.backend import Attempt, Backend, Outcome, limits_from_label
-from lfm.executors.executor import DEFAULT_CATEGORY, AutolabelExecutor
-from lfm.executors.local import LocalBackend, machine_capacity
-from lfm.executors.wqimport import load_work_queue, work_queue_available
+from __future__ import annotations
 
-__all__ = [
-    "AutolabelExecutor", "Attempt", "Backend", "DEFAULT_CATEGORY", "LocalBackend", "Outcome",
-    "WorkQueueBackend", "WorkQueueTaskError", "limits_from_label", "load_work_queue",
-    "machine_capacity", "work_queue_available",
-]
+import importlib
+
+#: public name -> the module that defines it; each is imported on first use, so
+#: the Work Queue runner (``lfm.executors.runner``, started once per task) does
+#: not pay for the executor, the predictors and pandas
+_HOMES = {
+    "Attempt": "backend", "Backend": "backend", "Outcome": "backend",
+    "limits_from_label": "backend",
+    "AutolabelExecutor": "executor", "DEFAULT_CATEGORY": "executor",
+    "LocalBackend": "local", "machine_capacity": "local",
+    "load_work_queue": "wqimport", "work_queue_available": "wqimport",
+    "WorkQueueBackend": "workqueue", "WorkQueueTaskError": "workqueue",
+}
+
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str):
-    # the Work Queue backend is imported on first use only (it is not needed locally)
-    if name in ("WorkQueueBackend", "WorkQueueTaskError"):
-        from lfm.executors import workqueue
-        return getattr(workqueue, name)
-    raise AttributeError(f"module 'lfm.executors' has no attribute {name!r}")
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'lfm.executors' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lfm.executors.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

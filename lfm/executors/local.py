@@ -21,8 +21,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-import psutil
-
 from lfm.executors.backend import Attempt, Outcome, limits_from_label
 from lfm.resources import MB, CallKilled, ResourceExhaustion, Resources
 
@@ -33,6 +31,7 @@ PACKED = ("cores", "memory", "disk")
 def machine_capacity(workdir: str | os.PathLike | None = None) -> dict[str, float]:
     """This machine's size: ``cores`` (logical CPUs), ``memory`` (total RAM, MB),
     ``disk`` (free space of ``workdir`` or the current directory, MB)."""
+    import psutil  # here: the Work Queue runner imports this module and needs no psutil
     return {"cores": float(os.cpu_count() or 1),
             "memory": psutil.virtual_memory().total / MB,
             "disk": shutil.disk_usage(os.fspath(workdir or os.getcwd())).free / MB}
@@ -165,9 +164,11 @@ class LocalBackend:
 
 
 def run_attempt(fn: Callable, args: tuple, kwargs: dict, limits: Mapping[str, float], *,
-                interval: float = 0.1, should_stop: Callable[[], bool] | None = None) -> Outcome:
+                interval: float = 0.1, should_stop: Callable[[], bool] | None = None,
+                isolate: bool | str = True) -> Outcome:
     """Run one call in lfm's isolated monitored process under ``limits`` and
-    describe how it ended (used by the local backend and the Work Queue runner)."""
+    describe how it ended (used by the local backend and the Work Queue runner,
+    which passes ``isolate="fork"``: see ``lfm.monitor.run_call``)."""
     from lfm.monitor import run_call
 
     callback = None
@@ -176,7 +177,7 @@ def run_attempt(fn: Callable, args: tuple, kwargs: dict, limits: Mapping[str, fl
             if should_stop():
                 raise _Stop("the executor was killed while the call ran")
     try:
-        value, res = run_call(fn, args, kwargs, limits=dict(limits), isolate=True,
+        value, res = run_call(fn, args, kwargs, limits=dict(limits), isolate=isolate,
                               callback=callback, interval=interval)
         return Outcome("ok", value=value, resources=res)
     except ResourceExhaustion as exc:

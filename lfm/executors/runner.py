@@ -16,10 +16,12 @@ import socket
 import sys
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lfm.executors.backend import Outcome
 from lfm.resources import RemoteTraceback, Resources, SerializationError
+
+if TYPE_CHECKING:
+    from lfm.executors.backend import Outcome
 
 
 def write_call(path: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
@@ -40,6 +42,7 @@ def write_call(path: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
 def read_outcome(path: str) -> Outcome:
     """The :class:`Outcome` the runner wrote to ``path`` (the call's exception
     gets its remote traceback back as ``__cause__``)."""
+    from lfm.executors.backend import Outcome
     with open(path, "rb") as f:
         record = pickle.load(f)
     error = record.get("error")
@@ -66,8 +69,10 @@ def run(in_path: str, out_path: str) -> None:
                                                       f"from {in_path}: {exc!r}"),
                           "traceback": traceback.format_exc()})
         return
+    # this process is small and fresh: fork the call's process from it rather
+    # than start lfm's fork server (a second interpreter) for a single call
     outcome = run_attempt(payload["fn"], payload["args"], payload["kwargs"], payload["limits"],
-                          interval=payload.get("interval", 0.1))
+                          interval=payload.get("interval", 0.1), isolate="fork")
     cause = outcome.error.__cause__ if outcome.error is not None else None
     record = {"status": outcome.status, "value": outcome.value, "error": outcome.error,
               "traceback": cause.tb if isinstance(cause, RemoteTraceback) else None,

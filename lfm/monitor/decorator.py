@@ -18,14 +18,19 @@ def _label(fn: Callable) -> str:
 
 
 def run_call(fn: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = None, *,
-             limits: Mapping[str, float] | None = None, isolate: bool = True,
+             limits: Mapping[str, float] | None = None, isolate: bool | str = True,
              callback: Callable[[dict], Any] | None = None, interval: float = 1.0,
              keep_snapshots: bool = False) -> tuple[Any, Resources]:
     """Run ``fn(*args, **kwargs)`` and measure it; returns ``(result, Resources)``.
 
     ``isolate=True`` (default) runs it in its own process (see
-    :mod:`lfm.monitor.isolated` for what each resource means); ``False`` runs it
-    here (see :mod:`lfm.monitor.inline`). ``limits`` maps resource -> maximum
+    :mod:`lfm.monitor.isolated` for what each resource means), forked from lfm's
+    fork server; ``isolate="fork"`` forks that process straight from this one,
+    which saves starting the fork server's interpreter: for a small, fresh,
+    single-threaded process that makes one or a few calls (as the Work Queue
+    runner does; this process becomes a child subreaper and its memory is
+    shared with the call's process); ``False`` runs it here (see
+    :mod:`lfm.monitor.inline`). ``limits`` maps resource -> maximum
     (MB, s, cores; see :mod:`lfm.monitor.limits`). ``callback`` receives a
     snapshot dict every ``interval`` seconds (``time`` s since the start,
     ``memory`` MB resident, ``memory_peak`` MB, ``virtual_memory`` MB,
@@ -46,11 +51,13 @@ def run_call(fn: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = 
         raise TypeError(f"run_call needs a callable, got {type(fn).__name__}")
     if interval != 1.0 and not (isinstance(interval, (int, float)) and interval > 0):
         raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
+    if isolate not in (True, False, "fork"):
+        raise ValueError(f"isolate must be True, False or 'fork', got {isolate!r}")
     label = _label(fn)
     if isolate:
         return isolated.execute({"fn": fn, "args": tuple(args), "kwargs": kwargs}, label=label,
                                 limits=limits, callback=callback, interval=interval,
-                                keep_snapshots=keep_snapshots)
+                                keep_snapshots=keep_snapshots, direct=isolate == "fork")
     return inline.execute(getattr(fn, "__lfm_unwrapped__", fn), tuple(args), kwargs,
                           label=label, limits=limits, callback=callback, interval=interval,
                           keep_snapshots=keep_snapshots)

@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import Any
 
 from lfm.monitor import limits as limits_mod
-from lfm.monitor import wire
+from lfm.monitor import procfs, wire, worker
 from lfm.monitor.tree import CoresWindow, TreeSampler
 from lfm.resources import (CallKilled, MonitorError, RemoteTraceback, ResourceExhaustion,
                            Resources, SerializationError)
@@ -135,20 +135,13 @@ class _Zygote:
                 if conn is not None:
                     conn.close()
                 return None
-        header = pickle.dumps(sys.path)
-        try:
-            size = struct.pack("!I", len(header))
-            try:
-                socket.send_fds(conn, [size], [0, 1, 2])
-            except OSError as exc:
-                if isinstance(exc, (BrokenPipeError, ConnectionError)):
-                    raise
-                socket.send_fds(conn, [size], [])  # stdio closed here: keep the server's
-            conn.sendall(header)
-            wire.send(conn, chunks)
-        except OSError:
-            pass  # the process died: the frames tell
+        _send_call(conn, chunks)
         return conn
+
+    def reap(self, pid: int) -> None:
+        """Nothing to do: the fork server reaps the call's process and reports
+        how it ended in an ``X`` frame."""
+        return None
 
     def close(self) -> None:
         if self.owner != os.getpid():
@@ -161,6 +154,96 @@ class _Zygote:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def _send_call(conn: socket.socket, chunks: list) -> None:
+    """Send a call process this thread's stdin/stdout/stderr, ``sys.path`` and
+    the call (``chunks``)."""
+    header = pickle.dumps(sys.path)
+    try:
+        size = struct.pack("!I", len(header))
+        try:
+            socket.send_fds(conn, [size], [0, 1, 2])
+        except OSError as exc:
+            if isinstance(exc, (BrokenPipeError, ConnectionError)):
+                raise
+            socket.send_fds(conn, [size], [])  # stdio closed here: keep the server's
+        conn.sendall(header)
+        wire.send(conn, chunks)
+    except OSError:
+        pass  # the process died: the frames tell
+
+
+class _DirectFork:
+    """Forks each call's process straight from this process, which plays the
+    fork server's part itself (it becomes a child subreaper, reaps the call's
+    process and kills what the call left behind). Meant for a small, fresh,
+    single-threaded process such as a Work Queue task's runner: it saves
+    starting a second interpreter, but its own memory is shared with (and
+    counted in) the call's process, as the fork server's is."""
+
+    env = None  # the call's process inherits this process's environment
+
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        worker.prctl(worker.PR_SET_CHILD_SUBREAPER, 1)
+
+    def open_call(self, module: str, chunks: list) -> socket.socket | None:  # noqa: ARG002
+        mine, theirs = socket.socketpair()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the call's process
+            try:
+                mine.close()
+                os.setpgid(0, 0)
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                worker.prepare(parent, warm_up=False)
+            finally:
+                worker.serve(theirs.detach(), parent)
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass  # the child did it first (or already exited)
+        theirs.close()
+        _send_call(mine, chunks)
+        return mine
+
+    def reap(self, pid: int) -> dict:
+        """Wait for the call's process to end (it does right after its outcome,
+        or was killed) and say how it ended, as the fork server's ``X`` frame."""
+        try:
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+            # a zombie's pid (its group id) cannot be reused: the kill is safe
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            _, status, usage = os.wait4(pid, 0)
+        except ChildProcessError:
+            return {"status": 0, "cpu_time": 0.0, "maxrss": 0.0}
+        if status != 0:
+            # descendants of a call process that died abruptly came back to us
+            me = os.getpid()
+            for orphan, ppid in procfs.all_parents().items():
+                if ppid == me:
+                    try:
+                        os.kill(orphan, signal.SIGKILL)
+                    except OSError:
+                        pass
+        return {"status": status, "cpu_time": usage.ru_utime + usage.ru_stime,
+                "maxrss": usage.ru_maxrss / 1024}
+
+
+_direct: _DirectFork | None = None
+
+
+def _get_spawner(direct: bool) -> _Zygote | _DirectFork:
+    global _direct
+    if not direct:
+        return _get_zygote()
+    if _direct is None or _direct.owner != os.getpid():
+        _direct = _DirectFork()
+    return _direct
 
 
 _zygote: _Zygote | None = None
@@ -210,12 +293,14 @@ def _fresh(conn: socket.socket) -> bool:
     return kind == b"P" and len(data) <= wire.HEADER.size + size
 
 
-def _open_call(module: str, chunks: list) -> tuple[socket.socket, int, wire.FrameReader]:
+def _open_call(module: str, chunks: list, spawner: _Zygote | _DirectFork
+               ) -> tuple[socket.socket, int, wire.FrameReader]:
     """Start the call; returns its socket, pid and the reader holding any frame
     that came after the pid."""
     for attempt in range(2):
-        # a dead fork server is replaced once
-        sock = _get_zygote(restart=attempt > 0).open_call(module, chunks)
+        if attempt and isinstance(spawner, _Zygote):
+            spawner = _get_zygote(restart=True)  # a dead fork server is replaced once
+        sock = spawner.open_call(module, chunks)
         if sock is None:
             continue
         reader = wire.FrameReader()
@@ -260,13 +345,15 @@ def _kill(pid: int, sampler: TreeSampler) -> None:
 
 def execute(job: dict, *, label: str, limits: Mapping[str, float], include_root: bool = True,
             callback: Callable[[dict], Any] | None = None, interval: float = 1.0,
-            keep_snapshots: bool = False) -> tuple[Any, Resources]:
+            keep_snapshots: bool = False, direct: bool = False) -> tuple[Any, Resources]:
     """Run ``job`` (``fn``, ``args``, ``kwargs``) in a new process and return
-    ``(result, Resources)``; raises like :func:`lfm.monitor.run_call`."""
-    env = dict(os.environ)
-    zygote = _get_zygote()
-    job = {**job, "cwd": os.getcwd(), "env": None if env == zygote.env else env,
-           "include_root": include_root}
+    ``(result, Resources)``; raises like :func:`lfm.monitor.run_call`.
+    ``direct``: fork that process from this one (see :class:`_DirectFork`)
+    instead of from the fork server."""
+    spawner = _get_spawner(direct)
+    env = None if direct else dict(os.environ)
+    job = {**job, "cwd": None if direct else os.getcwd(),
+           "env": None if env == spawner.env else env, "include_root": include_root}
     try:
         parts = wire.dumps(job)
     except Exception:  # noqa: BLE001
@@ -275,7 +362,7 @@ def execute(job: dict, *, label: str, limits: Mapping[str, float], include_root:
     module = getattr(getattr(fn, "__lfm_unwrapped__", fn), "__module__", None) or ""
     t0 = time.monotonic()
     started = time.time()
-    sock, pid, reader = _open_call(module, wire.frames(b"C", parts))
+    sock, pid, reader = _open_call(module, wire.frames(b"C", parts), spawner)
     del parts
     sampler = TreeSampler(pid, include_root=include_root)
     ended: dict | None = None
@@ -339,6 +426,8 @@ def execute(job: dict, *, label: str, limits: Mapping[str, float], include_root:
         if ended is None and killed_at is None and raw_outcome is None:
             _kill(pid, sampler)  # interrupted, or a callback raised
         sock.close()
+        if direct:
+            ended = spawner.reap(pid)
     stopped = time.monotonic()
 
     outcome = None

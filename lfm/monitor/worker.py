@@ -109,14 +109,16 @@ def serve(conn_fd: int, zygote_pid: int) -> None:
         os._exit(code)
 
 
-def prepare(zygote_pid: int) -> None:
+def prepare(zygote_pid: int, warm_up: bool = True) -> None:
     """Set up a freshly forked call process (before it is given a call): it dies
-    with the fork server and adopts its orphaned descendants."""
+    with the fork server (or the process that forked it) and adopts its
+    orphaned descendants. ``warm_up`` when the call will come later."""
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != zygote_pid:  # the fork server died before we could notice
         os._exit(71)
     prctl(PR_SET_CHILD_SUBREAPER, 1)
-    _warm_up()
+    if warm_up:
+        _warm_up()
 
 
 def _warm_up() -> None:
