@@ -1,0 +1,148 @@
+"""The Work Queue runner (``python -m lfm.executors.runner IN OUT``) and the
+``isolate="fork"`` mode of ``run_call`` it uses: same measurements, limits and
+clean-up as the fork server's mode, without a second interpreter.
+
+Each check runs the runner (or a small script) as its own process, as Work
+Queue would: fork mode makes its caller a child subreaper, which the test
+process must not become.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from lfm import CallKilled, ResourceExhaustion
+from lfm.executors.runner import read_outcome, write_call
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MB = 2 ** 20
+
+
+def allocate(mb: int) -> int:
+    data = bytearray(b"\x01") * (mb * MB)
+    return len(data) // MB
+
+
+def fail() -> None:
+    raise KeyError("no such sample")
+
+
+def exit_abruptly() -> None:
+    os._exit(3)
+
+
+def leave_children(pid_file: str) -> str:
+    """A child in the call's process group and one in a session of its own."""
+    procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]),
+             subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                              start_new_session=True)]
+    with open(pid_file, "w") as f:
+        f.write(" ".join(str(p.pid) for p in procs))
+    return "left"
+
+
+def run_runner(tmp_path, fn, args=(), limits=None):
+    """Write the call, run the runner in a fresh interpreter, read its outcome."""
+    in_path, out_path = str(tmp_path / "in.pkl"), str(tmp_path / "out.pkl")
+    write_call(in_path, fn, args, {}, limits or {}, interval=0.05)
+    # the runner imports this module (its functions travel by reference), as a
+    # worker imports the user's modules
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, here, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "lfm.executors.runner", in_path, out_path],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return read_outcome(out_path)
+
+
+def test_runner_measures_an_exact_peak_in_a_forked_process(tmp_path):
+    outcome = run_runner(tmp_path, allocate, (200,))
+    assert outcome.status == "ok" and outcome.value == 200
+    res = outcome.resources
+    # 200 MB plus the runner's small interpreter, which the forked call shares
+    assert 200 <= res["memory"] < 200 + 120, dict(res)
+    assert res["wall_time"] > 0 and res["cpu_time"] > 0 and res["total_processes"] >= 1
+
+
+def test_runner_kills_a_call_over_its_memory_label(tmp_path):
+    outcome = run_runner(tmp_path, allocate, (400,), limits={"memory": 150})
+    assert outcome.status == "exhausted"
+    assert outcome.exceeded == {"memory": 150}
+    assert isinstance(outcome.error, ResourceExhaustion)
+    assert outcome.resources["memory"] > 150
+
+
+def test_runner_returns_the_call_exception_and_an_abrupt_exit(tmp_path):
+    outcome = run_runner(tmp_path, fail)
+    assert outcome.status == "error" and isinstance(outcome.error, KeyError)
+    assert "no such sample" in outcome.error.__cause__.tb
+    outcome = run_runner(tmp_path, exit_abruptly)
+    assert outcome.status == "error" and isinstance(outcome.error, CallKilled)
+    assert outcome.error.exit_code == 3
+
+
+def test_runner_leaves_no_process_behind(tmp_path):
+    pid_file = str(tmp_path / "pids")
+    outcome = run_runner(tmp_path, leave_children, (pid_file,))
+    assert outcome.status == "ok" and outcome.value == "left"
+    pids = [int(p) for p in open(pid_file).read().split()]
+    deadline = time.monotonic() + 5
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in pids if psutil.pid_exists(p)
+                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        time.sleep(0.05)
+    assert not alive
+
+
+def test_runner_does_not_import_the_executor_or_heavy_modules():
+    code = ("import sys, lfm.executors.runner as r; "
+            "print(' '.join(m for m in ('pandas', 'numpy', 'psutil', 'predictors', "
+            "'lfm.executors.executor', 'lfm.executors.workqueue', 'lfm.monitor.zygote') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
+
+
+def test_fork_mode_in_a_script_same_semantics_as_the_fork_server(tmp_path):
+    script = tmp_path / "calls.py"
+    script.write_text(textwrap.dedent("""
+        import os, sys
+        from lfm import ResourceExhaustion
+        from lfm.monitor import run_call
+
+        def grow(mb):
+            data = bytearray(b"\\x01") * (mb * 2 ** 20)
+            return len(data)
+
+        for mode in (True, "fork"):
+            _, res = run_call(grow, (150,), isolate=mode)
+            assert 150 <= res["memory"] < 300, (mode, dict(res))
+            try:
+                run_call(grow, (300,), limits={"memory": 100}, isolate=mode)
+            except ResourceExhaustion as exc:
+                assert exc.exceeded == {"memory": 100}
+            else:
+                raise AssertionError("no exhaustion")
+            assert run_call(lambda: os.getpid(), isolate=mode)[0] != os.getpid()
+        print("ok")
+    """))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_bad_isolate_value_is_rejected():
+    from lfm.monitor import run_call
+    with pytest.raises(ValueError, match="isolate must be True, False or 'fork'"):
+        run_call(len, ("x",), isolate="thread")
