@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from lfm.executors.backend import Attempt, Outcome, limits_from_label
-from lfm.resources import MB, CallKilled, ResourceExhaustion, Resources
+from lfm.resources import MB
 
 #: Resources the local backend packs by.
 PACKED = ("cores", "memory", "disk")
@@ -167,29 +167,7 @@ def run_attempt(fn: Callable, args: tuple, kwargs: dict, limits: Mapping[str, fl
                 interval: float = 0.1, should_stop: Callable[[], bool] | None = None,
                 isolate: bool | str = True) -> Outcome:
     """Run one call in lfm's isolated monitored process under ``limits`` and
-    describe how it ended (used by the local backend and the Work Queue runner,
-    which passes ``isolate="fork"``: see ``lfm.monitor.run_call``)."""
-    from lfm.monitor import run_call
-
-    callback = None
-    if should_stop is not None:
-        def callback(snapshot):  # noqa: ARG001 - the monitor passes a snapshot
-            if should_stop():
-                raise _Stop("the executor was killed while the call ran")
-    try:
-        value, res = run_call(fn, args, kwargs, limits=dict(limits), isolate=isolate,
-                              callback=callback, interval=interval)
-        return Outcome("ok", value=value, resources=res)
-    except ResourceExhaustion as exc:
-        return Outcome("exhausted", error=exc, resources=exc.resources, exceeded=dict(exc.exceeded))
-    except CallKilled as exc:
-        return Outcome("error", error=exc, resources=exc.resources)
-    except _Stop as exc:
-        return Outcome("error", error=CallKilled(str(exc)))
-    except Exception as exc:
-        res = getattr(exc, "lfm_resources", None)
-        return Outcome("error", error=exc, resources=res if isinstance(res, Resources) else Resources())
-
-
-class _Stop(Exception):
-    pass
+    describe how it ended (see :func:`lfm.executors.runner.run_monitored`)."""
+    from lfm.executors.runner import run_monitored
+    return Outcome(**run_monitored(fn, args, kwargs, limits, interval=interval,
+                                   should_stop=should_stop, isolate=isolate))

@@ -14,7 +14,6 @@ import os
 import pickle
 import socket
 import sys
-import traceback
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -55,15 +54,53 @@ def read_outcome(path: str) -> Outcome:
                    granted=dict(record.get("granted") or {}))
 
 
+def run_monitored(fn: Callable, args: tuple, kwargs: dict, limits: Mapping[str, float], *,
+                  interval: float = 0.1, should_stop: Callable[[], bool] | None = None,
+                  isolate: bool | str = True) -> dict[str, Any]:
+    """Run one call in lfm's isolated monitored process under ``limits``
+    (``lfm.monitor.run_call``; ``isolate="fork"`` forks it from this process)
+    and describe how it ended: the fields of an
+    :class:`~lfm.executors.backend.Outcome` (``status``, ``value``, ``error``,
+    ``resources``, ``exceeded``). ``should_stop`` is asked at every snapshot;
+    True kills the call. Used by the local backend and by this runner (which
+    must stay light to import: no dataclasses here)."""
+    from lfm.monitor import run_call
+    from lfm.resources import CallKilled, ResourceExhaustion
+
+    callback = None
+    if should_stop is not None:
+        def callback(snapshot):  # noqa: ARG001 - the monitor passes a snapshot
+            if should_stop():
+                raise _Stop("the executor was killed while the call ran")
+    try:
+        value, res = run_call(fn, args, kwargs, limits=dict(limits), isolate=isolate,
+                              callback=callback, interval=interval)
+        return {"status": "ok", "value": value, "resources": res}
+    except ResourceExhaustion as exc:
+        return {"status": "exhausted", "error": exc, "resources": exc.resources,
+                "exceeded": dict(exc.exceeded)}
+    except CallKilled as exc:
+        return {"status": "error", "error": exc, "resources": exc.resources}
+    except _Stop as exc:
+        return {"status": "error", "error": CallKilled(str(exc)), "resources": Resources()}
+    except Exception as exc:
+        res = getattr(exc, "lfm_resources", None)
+        return {"status": "error", "error": exc,
+                "resources": res if isinstance(res, Resources) else Resources()}
+
+
+class _Stop(Exception):
+    pass
+
+
 def run(in_path: str, out_path: str) -> None:
     """Execute the call in ``in_path``; write its outcome to ``out_path``."""
-    from lfm.executors.local import run_attempt
-
     host = socket.gethostname()
     try:
         with open(in_path, "rb") as f:
             payload = pickle.load(f)
     except Exception as exc:
+        import traceback
         _write(out_path, {"status": "error", "host": host,
                           "error": SerializationError(f"the runner on {host} could not load the call "
                                                       f"from {in_path}: {exc!r}"),
@@ -71,17 +108,18 @@ def run(in_path: str, out_path: str) -> None:
         return
     # this process is small and fresh: fork the call's process from it rather
     # than start lfm's fork server (a second interpreter) for a single call
-    outcome = run_attempt(payload["fn"], payload["args"], payload["kwargs"], payload["limits"],
-                          interval=payload.get("interval", 0.1), isolate="fork")
-    cause = outcome.error.__cause__ if outcome.error is not None else None
-    record = {"status": outcome.status, "value": outcome.value, "error": outcome.error,
+    outcome = run_monitored(payload["fn"], payload["args"], payload["kwargs"], payload["limits"],
+                            interval=payload.get("interval", 0.1), isolate="fork")
+    error = outcome.get("error")
+    cause = error.__cause__ if error is not None else None
+    record = {"status": outcome["status"], "value": outcome.get("value"), "error": error,
               "traceback": cause.tb if isinstance(cause, RemoteTraceback) else None,
-              "resources": dict(outcome.resources), "exceeded": dict(outcome.exceeded), "host": host,
-              "granted": granted()}
+              "resources": dict(outcome["resources"]), "exceeded": outcome.get("exceeded", {}),
+              "host": host, "granted": granted()}
     try:
         _write(out_path, record)
     except Exception as exc:  # the result or the exception cannot be pickled
-        what = "result" if outcome.status == "ok" else f"exception {outcome.error!r}"
+        what = "result" if outcome["status"] == "ok" else f"exception {error!r}"
         record.update(status="error", value=None,
                       error=SerializationError(f"the call's {what} cannot be sent back from {host}: "
                                                f"{exc}"))
@@ -101,8 +139,8 @@ def granted() -> dict[str, float]:
 
 
 def _write(path: str, record: dict[str, Any]) -> None:
-    import cloudpickle
-    data = cloudpickle.dumps(record)
+    from lfm.monitor.wire import to_bytes
+    data = to_bytes(record)
     tmp = f"{path}.tmp"
     with open(tmp, "wb") as f:
         f.write(data)

@@ -98,10 +98,17 @@ class WorkQueueBackend:
             paths = [p for p in sys.path if p and os.path.exists(p)]
             self.env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *paths])
         self.interval = float(interval)
+        self._staging = tempfile.mkdtemp(prefix="lfm-wq-", dir=staging_dir)
+        if self.worker_sizes and "PYTHONPYCACHEPREFIX" not in self.env:
+            # every task starts a runner: let them share compiled bytecode in the
+            # staging directory (written even where PYTHONDONTWRITEBYTECODE, as
+            # in many container images, keeps it out of the source tree), or
+            # each would compile lfm and the user's modules from source again
+            self.env["PYTHONPYCACHEPREFIX"] = os.path.join(self._staging, "pycache")
+            self.env.setdefault("PYTHONDONTWRITEBYTECODE", "")
         self.task_retries = int(task_retries)
         self.verbose = verbose
         self.debug_log = debug_log
-        self._staging = tempfile.mkdtemp(prefix="lfm-wq-", dir=staging_dir)
         self.port: int | None = None
         self._proc: subprocess.Popen | None = None
         self._workers: list[subprocess.Popen] = []

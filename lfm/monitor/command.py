@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,6 +15,7 @@ def spawn_and_wait(argv: list[str], cwd: str | None, env: Mapping[str, str] | No
     its return code as :mod:`subprocess` does (negative: killed by that signal).
     Runs inside the monitor's call process, which is a subreaper, so the
     command's orphaned descendants are reaped (and measured) there too."""
+    import subprocess  # here: the Work Queue runner imports lfm.monitor, not this
     proc = subprocess.Popen(argv, cwd=cwd, env=None if env is None else dict(env))
     _, status, _ = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)

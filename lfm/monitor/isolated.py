@@ -53,7 +53,6 @@ import select
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -83,6 +82,7 @@ class _Zygote:
         self.owner = os.getpid()
         self.lock = threading.Lock()
         self.ctrl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        import subprocess  # here: a process that forks its calls directly never needs it
         root = str(Path(__file__).resolve().parents[2])
         code = (f"import sys; sys.path.insert(0, {root!r}); "
                 f"from lfm.monitor.zygote import main; main({theirs.fileno()})")
@@ -149,6 +149,7 @@ class _Zygote:
         for conn in self.ready:
             conn.close()
         self.ctrl.close()
+        import subprocess
         try:
             self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -188,7 +189,8 @@ class _DirectFork:
         self.owner = os.getpid()
         worker.prctl(worker.PR_SET_CHILD_SUBREAPER, 1)
 
-    def open_call(self, module: str, chunks: list) -> socket.socket | None:  # noqa: ARG002
+    def open_call(self, module: str, job: dict) -> socket.socket | None:  # noqa: ARG002
+        """Fork the call's process holding ``job`` (nothing to pickle)."""
         mine, theirs = socket.socketpair()
         parent = os.getpid()
         pid = os.fork()
@@ -199,13 +201,12 @@ class _DirectFork:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 worker.prepare(parent, warm_up=False)
             finally:
-                worker.serve(theirs.detach(), parent)
+                worker.serve(theirs.detach(), parent, job)
         try:
             os.setpgid(pid, pid)
         except OSError:
             pass  # the child did it first (or already exited)
         theirs.close()
-        _send_call(mine, chunks)
         return mine
 
     def reap(self, pid: int) -> dict:
@@ -293,14 +294,15 @@ def _fresh(conn: socket.socket) -> bool:
     return kind == b"P" and len(data) <= wire.HEADER.size + size
 
 
-def _open_call(module: str, chunks: list, spawner: _Zygote | _DirectFork
+def _open_call(module: str, call: Any, spawner: _Zygote | _DirectFork
                ) -> tuple[socket.socket, int, wire.FrameReader]:
-    """Start the call; returns its socket, pid and the reader holding any frame
+    """Start the call (frames for the fork server's process, the job itself for
+    a direct fork); returns its socket, pid and the reader holding any frame
     that came after the pid."""
     for attempt in range(2):
         if attempt and isinstance(spawner, _Zygote):
             spawner = _get_zygote(restart=True)  # a dead fork server is replaced once
-        sock = spawner.open_call(module, chunks)
+        sock = spawner.open_call(module, call)
         if sock is None:
             continue
         reader = wire.FrameReader()
@@ -354,16 +356,19 @@ def execute(job: dict, *, label: str, limits: Mapping[str, float], include_root:
     env = None if direct else dict(os.environ)
     job = {**job, "cwd": None if direct else os.getcwd(),
            "env": None if env == spawner.env else env, "include_root": include_root}
-    try:
-        parts = wire.dumps(job)
-    except Exception:  # noqa: BLE001
-        raise SerializationError(f"cannot send {_culprit(job, label)}") from None
+    if direct:
+        call: Any = job  # the forked process holds it already
+    else:
+        try:
+            call = wire.frames(b"C", wire.dumps(job))
+        except Exception:  # noqa: BLE001
+            raise SerializationError(f"cannot send {_culprit(job, label)}") from None
     fn = job["fn"]
     module = getattr(getattr(fn, "__lfm_unwrapped__", fn), "__module__", None) or ""
     t0 = time.monotonic()
     started = time.time()
-    sock, pid, reader = _open_call(module, wire.frames(b"C", parts), spawner)
-    del parts
+    sock, pid, reader = _open_call(module, call, spawner)
+    del call
     sampler = TreeSampler(pid, include_root=include_root)
     ended: dict | None = None
     raw_outcome: tuple[bytearray, list[bytearray]] | None = None

@@ -18,7 +18,6 @@ import socket
 import struct
 import sys
 import time
-import traceback
 
 from lfm.monitor import procfs, wire
 
@@ -80,24 +79,28 @@ def _exact(sock: socket.socket, size: int) -> bytes:
 
 
 def _exception_outcome(exc: BaseException) -> dict:
+    import traceback  # here: most calls never need it (its imports cost ~5 ms)
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     outcome = {"status": "error", "traceback": tb,
                "type": f"{type(exc).__module__}.{type(exc).__qualname__}", "message": str(exc)}
     try:
         exc.__traceback__ = None
-        wire.dumps(exc)
+        wire.dumps(exc, by_reference=True)
         outcome["exception"] = exc
     except Exception:  # noqa: BLE001 - an exception that cannot travel: send its text
         pass
     return outcome
 
 
-def serve(conn_fd: int, zygote_pid: int) -> None:
-    """Entry point of a call's process, right after the fork. Never returns."""
+def serve(conn_fd: int, zygote_pid: int, job: dict | None = None) -> None:
+    """Entry point of a call's process, right after the fork. Never returns.
+    ``job``: the call, when the process was forked holding it (otherwise it is
+    read from the socket)."""
     code = 0
     try:
-        _serve(conn_fd, zygote_pid)
+        _serve(conn_fd, zygote_pid, job)
     except BaseException:  # noqa: BLE001 - report on stderr, the caller sees the exit code
+        import traceback
         traceback.print_exc()
         code = 70
     finally:
@@ -134,7 +137,8 @@ def _warm_up() -> None:
         _cpu(resource.RUSAGE_CHILDREN)
         time.time()
         time.perf_counter()
-        wire.frames(b"R", wire.dumps({"status": "ok", "result": None, "measured": {"x": 0.0}}))
+        wire.frames(b"R", wire.dumps({"status": "ok", "result": None, "measured": {"x": 0.0}},
+                                     by_reference=True))
         pickle.loads(pickle.dumps(sys.path))
     except Exception:  # noqa: BLE001 - only an optimisation
         pass
@@ -146,17 +150,26 @@ def _split(parts: list) -> tuple[bytearray, list]:
     return body, []
 
 
-def _serve(conn_fd: int, zygote_pid: int) -> None:
+def _serve(conn_fd: int, zygote_pid: int, job: dict | None) -> None:
     sock = socket.socket(fileno=conn_fd)
     sock.sendall(wire.small_frame(b"P", os.getpid()))
+    if job is None:
+        job = _receive(sock)
+        if job is None:
+            return
+    _run(sock, job)
+
+
+def _receive(sock: socket.socket) -> dict | None:
+    """The call sent by the caller; None when there is none to run."""
     # the call: first the caller's stdio (as passed descriptors) with the size
     # of its sys.path, then sys.path, then the call itself
     try:
         head, stdio, _, _ = socket.recv_fds(sock, 4, 3)
     except OSError:
-        return
+        return None
     if len(head) < 4:
-        return  # the caller went away without a call
+        return None  # the caller went away without a call
     head += _exact(sock, 4 - len(head))
     for target, fd in enumerate(stdio):
         os.dup2(fd, target)
@@ -165,15 +178,18 @@ def _serve(conn_fd: int, zygote_pid: int) -> None:
     sys.path[:] = pickle.loads(_exact(sock, size))
     message = wire.read_message(sock)
     if message is None:
-        return
+        return None
     try:
-        job = wire.load(message[1], message[2])
+        return wire.load(message[1], message[2])
     except BaseException as exc:  # noqa: BLE001
         outcome = _exception_outcome(exc)
         outcome["status"] = "load_error"
-        wire.send(sock, wire.frames(b"R", wire.dumps(outcome)))
-        return
-    del message
+        wire.send(sock, wire.frames(b"R", wire.dumps(outcome, by_reference=True)))
+        return None
+
+
+def _run(sock: socket.socket, job: dict) -> None:
+    """Run the call, measure it, send the outcome."""
     if job.get("cwd"):
         try:
             os.chdir(job["cwd"])
@@ -213,14 +229,14 @@ def _serve(conn_fd: int, zygote_pid: int) -> None:
         "disk": max(0.0, io1.get("disk", 0.0) - io0.get("disk", 0.0)),
     }
     try:
-        parts = wire.dumps(outcome)
+        parts = wire.dumps(outcome, by_reference=True)
     except Exception as exc:  # noqa: BLE001 - the result (or exception) cannot be pickled
         what = "result" if outcome["status"] == "ok" else "exception"
         value = outcome.get("result", outcome.get("exception"))
         outcome = {"status": "unpicklable", "what": what,
                    "message": f"{type(value).__name__} object: {type(exc).__name__}: {exc}",
                    "measured": outcome["measured"]}
-        parts = wire.dumps(outcome)
+        parts = wire.dumps(outcome, by_reference=True)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
