@@ -15,7 +15,8 @@ short peaks; Work Queue's failed attempts are not visible to the caller, so its 
 counts only final attempts and flatters it), retries (attempts beyond the first).
 
 Then trivial-call throughput (tasks/s): the adapter (AutolabelExecutor on Work Queue)
-versus raw Work Queue running the same function as a ``python -c`` command.
+versus raw Work Queue running the same function as a ``python -c`` command, in
+:data:`ROUNDS` alternating rounds (the best of each is compared: the machine is shared).
 
 ``--quick``: 40 calls and 30 trivial calls instead of 200 and 100.
 """
@@ -29,6 +30,8 @@ import tempfile
 import time
 
 MB = 2 ** 20
+#: alternating throughput rounds of the adapter and of raw Work Queue
+ROUNDS = 2
 WORKERS = [{"cores": 2, "memory": 2000, "disk": 4000}, {"cores": 4, "memory": 4000, "disk": 4000}]
 
 
@@ -235,10 +238,18 @@ def main(argv: list[str]) -> None:
     print(f"target: lfm greedy makespan <= WQ MAX_THROUGHPUT's: "
           f"{greedy['makespan_s']:.1f} vs {wq_mt['makespan_s']:.1f} s; "
           f"AE memory {greedy['ae_memory']:.3f} vs {wq_mt['ae_memory']:.3f}", flush=True)
-    adapter, raw = throughput_adapter(n_trivial), throughput_raw(n_trivial)
-    print(f"\n{'trivial calls':<28} {'tasks/s':>8}\n{'adapter (AutolabelExecutor)':<28} {adapter:>8.2f}\n"
-          f"{'raw Work Queue python -c':<28} {raw:>8.2f}\nratio adapter/raw: {adapter / raw:.2f} "
-          f"(target >= 0.80)", flush=True)
+    # this machine is shared: alternate the two, report each one's best round
+    rounds: dict[str, list[float]] = {"adapter": [], "raw": []}
+    for _ in range(ROUNDS):
+        rounds["adapter"].append(throughput_adapter(n_trivial))
+        rounds["raw"].append(throughput_raw(n_trivial))
+    adapter, raw = max(rounds["adapter"]), max(rounds["raw"])
+    def show(values: list[float]) -> str:
+        return " ".join(f"{v:.2f}" for v in values)
+    print(f"\n{'trivial calls':<28} {'tasks/s':>8}   rounds (load average {os.getloadavg()[0]:.1f})\n"
+          f"{'adapter (AutolabelExecutor)':<28} {adapter:>8.2f}   {show(rounds['adapter'])}\n"
+          f"{'raw Work Queue python -c':<28} {raw:>8.2f}   {show(rounds['raw'])}\n"
+          f"ratio adapter/raw (best rounds): {adapter / raw:.2f} (target >= 0.80)", flush=True)
 
 
 if __name__ == "__main__":
