@@ -119,6 +119,10 @@ def test_fork_mode_in_a_script_same_semantics_as_the_fork_server(tmp_path):
         from lfm import ResourceExhaustion
         from lfm.monitor import run_call
 
+        class Point:
+            def __init__(self, x, y):
+                self.x, self.y = x, y
+
         def grow(mb):
             data = bytearray(b"\\x01") * (mb * 2 ** 20)
             return len(data)
@@ -133,6 +137,11 @@ def test_fork_mode_in_a_script_same_semantics_as_the_fork_server(tmp_path):
             else:
                 raise AssertionError("no exhaustion")
             assert run_call(lambda: os.getpid(), isolate=mode)[0] != os.getpid()
+            # results whose class or function lives only here (sent by value)
+            # come back by value: the standard pickler refuses them in the call
+            point = run_call(lambda: Point(1, 2), isolate=mode)[0]
+            assert type(point).__name__ == "Point" and (point.x, point.y) == (1, 2), mode
+            assert run_call(lambda: (lambda v: v + 1), isolate=mode)[0](1) == 2
         print("ok")
     """))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
