@@ -32,6 +32,8 @@ import signal
 import socket
 import sys
 
+import cloudpickle  # noqa: F401 - imported once here, not by every call process (wire imports it lazily)
+
 from lfm.monitor import procfs, wire
 from lfm.monitor.worker import PR_SET_CHILD_SUBREAPER, prctl, prepare, serve
 
