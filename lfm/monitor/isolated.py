@@ -1,4 +1,6 @@
-"""Isolated mode: run a call in its own process, forked from lfm's fork server.
+"""Isolated mode: run a call in its own process, forked from lfm's fork server
+(or, with ``run_call(..., isolate="fork")``, straight from the caller: see
+:class:`_DirectFork`; same measurements, limits and clean-up).
 
 The caller's thread sends the call, then waits for the outcome while sampling the
 call's process tree every :data:`~lfm.monitor.limits.SAMPLE_INTERVAL` seconds for
@@ -15,7 +17,9 @@ What the returned :class:`~lfm.Resources` mean in this mode:
     child living 5 ms counts) and (b) the largest sum of high-water marks of the
     processes seen alive together by sampling (children running concurrently
     count as their sum). It includes the call process's interpreter (the fork
-    server's few tens of MB) but never the caller's memory.
+    server's few tens of MB) but never the caller's memory — except in
+    ``"fork"`` mode, where the caller is the fork server and its (small)
+    memory is the interpreter counted.
 ``virtual_memory``
     peak virtual size (MB): ``VmPeak`` of the call process or the largest
     sampled sum over the tree.
