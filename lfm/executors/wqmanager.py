@@ -57,8 +57,7 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def serve(port: int, name: str | None, poll: float, debug_log: str | None) -> int:
-    """Run the manager; ``poll``: seconds between passes of Work Queue while tasks are out."""
+def serve(port: int, name: str | None, wait_timeout: int, debug_log: str | None) -> int:
     from lfm.executors.wqimport import load_work_queue
 
     inp = os.fdopen(sys.stdin.fileno(), "rb", buffering=0)  # unbuffered, so select() tells the truth
@@ -79,12 +78,8 @@ def serve(port: int, name: str | None, poll: float, debug_log: str | None) -> in
     by_key: dict[Any, Any] = {}   # key -> task
     key_of: dict[int, Any] = {}   # Work Queue task id -> key
     while True:
-        # Work Queue's wait() cannot watch our stdin, and a submission (a new
-        # task, or a retry with a larger label) read only after a wait(1)
-        # timed out would idle for up to a second: so, while tasks are out,
-        # poll both — stdin for `poll` s, then one non-blocking pass of Work
-        # Queue, which dispatches tasks and collects every finished one
-        timeout = poll if by_key else 0.5
+        # commands: block briefly only when no task is outstanding
+        timeout = 0.0 if by_key else 0.5
         while select.select([inp], [], [], timeout)[0]:
             timeout = 0.0
             message = receive(inp)
@@ -101,27 +96,28 @@ def serve(port: int, name: str | None, poll: float, debug_log: str | None) -> in
                     key_of.pop(task.id, None)
                     queue.cancel_by_taskid(task.id)
                     send(out, ("cancelled", message[1]))
-        while by_key:
-            task = queue.wait(0)
-            if task is None:
-                break
-            key = key_of.pop(task.id, None)
-            if key is None:
-                continue
-            by_key.pop(key, None)
-            send(out, ("done", key, _info(task, names)))
-
-
-def _info(task: Any, names: dict[int, str]) -> dict[str, Any]:
-    """What the parent needs of a finished task."""
-    stdout = _get(task, "output", "") or ""
-    start, finish = _get(task, "execute_cmd_start", 0), _get(task, "execute_cmd_finish", 0)
-    result = _get(task, "result", -1)
-    return {"result": result, "result_name": names.get(result, str(result)),
+        if not by_key:
+            continue
+        # one task per wait, then our stdin again: the parent's reaction to a
+        # result (a retry) is read at once. wait() returns as soon as a task
+        # is done; with none done it blocks about a second whatever the
+        # timeout (even 0, measured with this binding), so it cannot be polled
+        task = queue.wait(wait_timeout)
+        if task is None:
+            continue
+        key = key_of.pop(task.id, None)
+        if key is None:
+            continue
+        by_key.pop(key, None)
+        stdout = _get(task, "output", "") or ""
+        start, finish = _get(task, "execute_cmd_start", 0), _get(task, "execute_cmd_finish", 0)
+        result = _get(task, "result", -1)
+        send(out, ("done", key, {
+            "result": result, "result_name": names.get(result, str(result)),
             "return_status": _get(task, "return_status", -1), "host": _get(task, "hostname", "") or "",
             "stdout": stdout[-4000:], "submissions": _get(task, "total_submissions", None),
             "wall_time": max(0.0, (finish - start) / 1e6) if start and finish else 0.0,
-            "finished": time.time()}
+            "finished": time.time()}))
 
 
 def _get(task: Any, name: str, default: Any) -> Any:
@@ -158,14 +154,13 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m lfm.executors.wqmanager")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--name", default=None)
-    parser.add_argument("--poll", type=float, default=0.01,
-                        help="seconds between passes of Work Queue while tasks are out")
+    parser.add_argument("--wait-timeout", type=int, default=1)
     parser.add_argument("--debug-log", default=None)
     args = parser.parse_args(argv)
     # The parent decides when to stop (it sends "stop", or its death closes our stdin):
     # a Ctrl-C in the terminal must not kill the manager under the parent's feet.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return serve(args.port, args.name, args.poll, args.debug_log)
+    return serve(args.port, args.name, args.wait_timeout, args.debug_log)
 
 
 if __name__ == "__main__":
