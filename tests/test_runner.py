@@ -155,3 +155,34 @@ def test_bad_isolate_value_is_rejected():
     from lfm.monitor import run_call
     with pytest.raises(ValueError, match="isolate must be True, False or 'fork'"):
         run_call(len, ("x",), isolate="thread")
+
+
+def test_fork_mode_after_a_crash_kills_the_orphans_but_not_the_callers_children(tmp_path):
+    script = tmp_path / "crash.py"
+    pid_file = tmp_path / "orphan.pid"
+    script.write_text(textwrap.dedent(f"""
+        import os, subprocess, sys, time
+        from lfm import CallKilled
+        from lfm.monitor import run_call
+
+        def crash():
+            p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                                 start_new_session=True)
+            open({str(pid_file)!r}, "w").write(str(p.pid))
+            time.sleep(0.2)
+            os._exit(9)
+
+        own = subprocess.Popen(["sleep", "30"])  # started by the caller itself
+        try:
+            run_call(crash, isolate="fork")
+        except CallKilled:
+            pass
+        orphan = int(open({str(pid_file)!r}).read())
+        print(os.path.exists(f"/proc/{{orphan}}"), own.poll() is None)
+        own.kill()
+    """))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]  # the orphan is gone and reaped; ours lives

@@ -192,11 +192,14 @@ class _DirectFork:
     def __init__(self) -> None:
         self.owner = os.getpid()
         worker.prctl(worker.PR_SET_CHILD_SUBREAPER, 1)
+        #: call pid -> this process's children before that call started
+        self.older: dict[int, set[int] | None] = {}
 
     def open_call(self, module: str, job: dict) -> socket.socket | None:  # noqa: ARG002
         """Fork the call's process holding ``job`` (nothing to pickle)."""
         mine, theirs = socket.socketpair()
         parent = os.getpid()
+        older = procfs.children(parent)
         pid = os.fork()
         if pid == 0:  # the call's process
             try:
@@ -211,11 +214,13 @@ class _DirectFork:
         except OSError:
             pass  # the child did it first (or already exited)
         theirs.close()
+        self.older[pid] = older
         return mine
 
     def reap(self, pid: int) -> dict:
         """Wait for the call's process to end (it does right after its outcome,
         or was killed) and say how it ended, as the fork server's ``X`` frame."""
+        older = self.older.pop(pid, None)
         try:
             os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
             # a zombie's pid (its group id) cannot be reused: the kill is safe
@@ -227,14 +232,19 @@ class _DirectFork:
         except ChildProcessError:
             return {"status": 0, "cpu_time": 0.0, "maxrss": 0.0}
         if status != 0:
-            # descendants of a call process that died abruptly came back to us
-            me = os.getpid()
-            for orphan, ppid in procfs.all_parents().items():
-                if ppid == me:
-                    try:
-                        os.kill(orphan, signal.SIGKILL)
-                    except OSError:
-                        pass
+            # descendants of a call process that died abruptly came back to us:
+            # kill our children that were not ours before the call (e.g. not a
+            # fork server, nor the user's own)
+            now = procfs.children(os.getpid())
+            if now is None:  # no children files: our children, as /proc says
+                me = os.getpid()
+                now = {p for p, ppid in procfs.all_parents().items() if ppid == me}
+            for orphan in now - (older or set()):
+                try:
+                    os.kill(orphan, signal.SIGKILL)
+                    os.waitpid(orphan, 0)  # a killed process ends at once: no zombie left
+                except OSError:
+                    pass
         return {"status": status, "cpu_time": usage.ru_utime + usage.ru_stime,
                 "maxrss": usage.ru_maxrss / 1024}
 

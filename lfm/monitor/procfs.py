@@ -52,6 +52,24 @@ def read_stat(pid: int | str) -> tuple[int, int, float, float] | None:
         return None
 
 
+def children(pid: int | str) -> set[int] | None:
+    """Pids of the direct children of a process (from each of its threads'
+    ``children`` file), or None where the kernel does not provide them."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    found: set[int] = set()
+    for tid in tids:
+        data = _read(f"/proc/{pid}/task/{tid}/children", 1 << 16)
+        if data is None:
+            if not os.path.exists(f"/proc/{pid}/task/{tid}"):
+                continue  # the thread ended meanwhile
+            return None
+        found.update(int(c) for c in data.split())
+    return found
+
+
 _STATUS_KEYS = {b"VmHWM": "hwm", b"VmRSS": "rss", b"VmPeak": "vm_peak", b"VmSize": "vm"}
 
 
