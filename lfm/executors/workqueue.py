@@ -99,11 +99,12 @@ class WorkQueueBackend:
             self.env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *paths])
         self.interval = float(interval)
         self._staging = tempfile.mkdtemp(prefix="lfm-wq-", dir=staging_dir)
-        if self.worker_sizes and "PYTHONPYCACHEPREFIX" not in self.env:
-            # every task starts a runner: let them share compiled bytecode in the
-            # staging directory (written even where PYTHONDONTWRITEBYTECODE, as
-            # in many container images, keeps it out of the source tree), or
-            # each would compile lfm and the user's modules from source again
+        if (self.worker_sizes and os.environ.get("PYTHONDONTWRITEBYTECODE")
+                and "PYTHONPYCACHEPREFIX" not in self.env):
+            # every task starts a runner, and PYTHONDONTWRITEBYTECODE (set in
+            # many container images) would make each compile lfm and the
+            # user's modules from source again: let them share bytecode in
+            # the staging directory instead, still outside the source tree
             self.env["PYTHONPYCACHEPREFIX"] = os.path.join(self._staging, "pycache")
             self.env.setdefault("PYTHONDONTWRITEBYTECODE", "")
         self.task_retries = int(task_retries)
