@@ -66,7 +66,7 @@ def run_call(fn: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = 
 def monitored(limits: Mapping[str, float] | None = None,
               callback: Callable[[dict], Any] | None = None, interval: float = 1.0,
               return_resources: bool = True, category: str | None = None,
-              record: Any = None, feed: Any = None, isolate: bool = True,
+              record: Any = None, feed: Any = None, isolate: bool | str = True,
               keep_snapshots: bool = False) -> Callable[[Callable], Callable]:
     """Decorator: every call of the function is run by :func:`run_call` and measured.
 
