@@ -69,14 +69,17 @@ def assert_gone(pid_file):
 
 def no_children_left():
     """Nothing but the fork server's spare remains under the caller."""
-    descendants = psutil.Process().children(recursive=True)
-    assert len(descendants) <= 2, [(p.pid, p.cmdline()) for p in descendants]
-    for proc in descendants:
+    descendants = []
+    for proc in psutil.Process().children(recursive=True):
         try:
-            cmdline = proc.cmdline()
+            descendants.append((proc.pid, " ".join(proc.cmdline())))
         except psutil.ZombieProcess:  # a call process that just ended, not yet reaped
             raise AssertionError(f"zombie {proc.pid} not reaped yet") from None
-        assert "lfm.monitor.zygote" in " ".join(cmdline), cmdline
+        except psutil.NoSuchProcess:
+            continue
+    assert len(descendants) <= 2, descendants
+    for pid, cmdline in descendants:
+        assert "lfm.monitor.zygote" in cmdline, cmdline
 
 
 @pytest.mark.parametrize("name,limit,fn,extra", [
@@ -156,8 +159,10 @@ def test_bad_limits_are_rejected(limits, match):
 def leave_child_behind(pid_file, crash):
     spawn_sleeper(pid_file)
     # a daemon-like grandchild in its own session escapes the process group
-    subprocess.Popen([PY, "-c", "import os, time; os.setsid(); time.sleep(60)"],
-                     start_new_session=True)
+    # (start_new_session already calls setsid() in the child)
+    escaped = subprocess.Popen([PY, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    with open(pid_file + ".escaped", "w") as f:
+        f.write(str(escaped.pid))
     time.sleep(0.2)
     if crash:
         os._exit(9)
@@ -175,6 +180,7 @@ def test_no_orphans_after_return_or_crash(tmp_path, crash):
     else:
         assert run_call(leave_child_behind, (pid_file, crash))[0] == "done"
     assert_gone(pid_file)
+    assert_gone(pid_file + ".escaped")
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
         try:
