@@ -176,7 +176,7 @@ def test_two_busy_children_use_two_cores():
     # both children's CPU is counted (cctools reports 0.29 cores here); how much
     # of it ran in parallel depends on the other load of this shared machine
     if os.getloadavg()[0] < 1.0:
-        assert res["cores"] > 1.5, res
+        assert res["cores"] > 1.3, res
 
 
 def test_sleep_uses_no_cores():
