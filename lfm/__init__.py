@@ -14,17 +14,11 @@ from lfm.resources import (
     Resources,
     SerializationError,
 )
+from lfm.monitor import monitored
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MB", "UNITS", "CallKilled", "MonitorError", "RemoteTraceback",
-    "ResourceExhaustion", "Resources", "SerializationError", "__version__",
+    "ResourceExhaustion", "Resources", "SerializationError", "__version__", "monitored",
 ]
-
-try:  # the monitor lands with its own module; keep `import lfm` working meanwhile
-    from lfm.monitor import monitored  # noqa: F401
-    __all__.append("monitored")
-except ModuleNotFoundError as exc:  # pragma: no cover - only while lfm.monitor is absent
-    if exc.name != "lfm.monitor":
-        raise
