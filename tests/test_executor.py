@@ -12,39 +12,10 @@ import pytest
 
 from lfm import ResourceExhaustion
 from lfm.executors import DEFAULT_CATEGORY, AutolabelExecutor, LocalBackend
-from predictors.base import Predictor
+from doubling import Doubling
 
 MB = 2 ** 20
 SMALL = {"cores": 2, "memory": 2000, "disk": 2000}
-
-
-class Doubling(Predictor):
-    """First allocation ``first`` MB (or the largest seen), doubled on each retry."""
-
-    def __init__(self, resources=("memory",), max_resources=None, seed=0, first=100.0):
-        super().__init__(resources, max_resources, seed)
-        self.first = first
-
-    def _new_state(self, resource):
-        return _State(self.first if resource == "memory" else 1.0)
-
-
-class _State:
-    def __init__(self, first):
-        self.start = first
-        self.seen = []
-
-    def first(self):
-        return max(self.seen, default=self.start)
-
-    def retry(self, previous):
-        return previous * 2
-
-    def observe(self, value):
-        self.seen.append(value)
-
-    def describe(self):
-        return {"first": self.first()}
 
 
 def hold(mb, seconds=0.0):

@@ -13,43 +13,13 @@ import pytest
 from lfm import CallKilled, ResourceExhaustion
 from lfm.executors import AutolabelExecutor, WorkQueueTaskError, work_queue_available
 from lfm.executors.wqimport import INSTALL_HINT, _load_by_path
-from predictors.base import Predictor
+from doubling import Doubling
 from test_workqueue_calls import boom, hold
 
 AVAILABLE, WHY = work_queue_available()
 
 SMALL_WORKER = {"cores": 1, "memory": 600, "disk": 2000}
 LARGE_WORKER = {"cores": 2, "memory": 1200, "disk": 2000}
-
-
-class Doubling(Predictor):
-    """Memory starts at ``first`` MB (or the largest seen) and doubles on each
-    retry; cores 1, disk 500 MB."""
-
-    def __init__(self, resources=("cores", "memory", "disk"), max_resources=None, seed=0, first=200.0):
-        super().__init__(resources, max_resources, seed)
-        self.first = first
-
-    def _new_state(self, resource):
-        return _State({"cores": 1.0, "memory": self.first, "disk": 500.0}[resource])
-
-
-class _State:
-    def __init__(self, first):
-        self.start = first
-        self.seen = []
-
-    def first(self):
-        return max(self.seen, default=self.start)
-
-    def retry(self, previous):
-        return previous * 2
-
-    def observe(self, value):
-        self.seen.append(value)
-
-    def describe(self):
-        return {"first": self.first()}
 
 
 def read_rows(path):
@@ -70,7 +40,7 @@ def wq_run(tmp_path_factory):
     if not AVAILABLE:
         pytest.skip(f"real Work Queue is not installed: {WHY}")
     trace = tmp_path_factory.mktemp("wq") / "trace.jsonl"
-    ex = AutolabelExecutor(backend="workqueue", predictor=Doubling(first=200), trace=trace,
+    ex = AutolabelExecutor(backend="workqueue", predictor=Doubling(resources=("cores", "memory", "disk"), first=200), trace=trace,
                            workers=[SMALL_WORKER, LARGE_WORKER])
     try:
         small = [ex.submit(hold, 30) for _ in range(3)]
@@ -145,7 +115,7 @@ def test_workers_stopped_at_shutdown(wq_run):
 def test_a_worker_killed_mid_task_does_not_lose_the_future():
     from lfm.executors.workqueue import kill_processes_under
     size = {"cores": 1, "memory": 1000, "disk": 2000}
-    with AutolabelExecutor(backend="workqueue", predictor=Doubling(first=300),
+    with AutolabelExecutor(backend="workqueue", predictor=Doubling(resources=("cores", "memory", "disk"), first=300),
                            workers=[size, size]) as ex:
         future = ex.submit(hold, 20, 3.0)
         victim = None
@@ -248,7 +218,7 @@ def test_workers_started_by_the_user_with_the_printed_command(tmp_path, capfd):
     tests = os.path.dirname(os.path.abspath(__file__))
     # what a user states for workers elsewhere: their largest size, and an
     # interpreter there with lfm and the functions' modules importable
-    with AutolabelExecutor(backend="workqueue", predictor=Doubling(first=200), max_resources=size,
+    with AutolabelExecutor(backend="workqueue", predictor=Doubling(resources=("cores", "memory", "disk"), first=200), max_resources=size,
                            python=sys.executable, env={"PYTHONPATH": tests}) as ex:
         printed = capfd.readouterr().err
         command = ex.backend.worker_command(size)
