@@ -27,11 +27,10 @@ What Parsl users should know:
   (``autocategory=True``), else one category for every app.
 * An app runs in lfm's isolated monitored process, so its whole process tree
   is measured with exact peaks (children and grandchildren count, as with
-  ``lfm run``). For a ``@bash_app`` the tree is the command plus the Python
-  process that runs Parsl's bash wrapper (it formats the command line, opens
-  stdout/stderr and waits): about 35-45 MB more memory than ``lfm run`` reports
-  for the command alone, as Parsl's Work Queue executor also measures a task.
-  The label is enforced on the same tree, so it stays consistent.
+  ``lfm run``). A ``@bash_app`` is measured like ``lfm run``: only the
+  command's processes count, not the Python process that runs Parsl's bash
+  wrapper (``run_call(..., include_root=False)``); its label is enforced on
+  the same figures.
 * An app that raises fails its ``AppFuture`` with its exception, and the
   attempt is recorded with status ``error`` (not learnt from); Parsl's own
   ``Config(retries=...)`` re-submits it. Exceeding a label is not a Parsl
@@ -247,12 +246,23 @@ class _RaiseAppErrors:
         self.func = func
         self.__name__ = parsl_category(func)
         self.__qualname__ = self.__name__
+        #: a bash app is measured like ``lfm run``: only the command's processes,
+        #: not the Python process running Parsl's bash wrapper (see run_call)
+        self.lfm_include_root = not _is_bash_app(func)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         result = self.func(*args, **kwargs)
         if isinstance(result, RemoteExceptionWrapper):
             result.reraise()
         return result
+
+
+def _is_bash_app(func: Callable[..., Any]) -> bool:
+    """True for the function Parsl submits for a ``@bash_app``: its error
+    wrapper around ``partial(remote_side_bash_executor, app)``."""
+    from parsl.app.bash import remote_side_bash_executor
+    inner = getattr(func, "__wrapped__", func)
+    return getattr(inner, "func", inner) is remote_side_bash_executor
 
 
 def _check_choice(what: str, value: Any, known: tuple[str, ...]) -> None:

@@ -20,7 +20,8 @@ def _label(fn: Callable) -> str:
 def run_call(fn: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = None, *,
              limits: Mapping[str, float] | None = None, isolate: bool | str = True,
              callback: Callable[[dict], Any] | None = None, interval: float = 1.0,
-             keep_snapshots: bool = False) -> tuple[Any, Resources]:
+             keep_snapshots: bool = False, include_root: bool | None = None
+             ) -> tuple[Any, Resources]:
     """Run ``fn(*args, **kwargs)`` and measure it; returns ``(result, Resources)``.
 
     ``isolate=True`` (default) runs it in its own process (see
@@ -38,6 +39,15 @@ def run_call(fn: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = 
     one holding the call's resources with ``final`` True; ``keep_snapshots``
     keeps them all in ``Resources.snapshots``.
 
+    ``include_root=False`` (isolated modes only) measures only the processes
+    the call starts, as ``run_command`` measures a command: memory is the peak
+    of the descendants' tree (without the call's own interpreter), cpu_time
+    their CPU seconds; wall_time and everything else are unchanged, and limits
+    apply to these figures. For a call that only runs a command (such as a
+    Parsl bash app's wrapper). ``None`` (default) takes the function's
+    ``lfm_include_root`` attribute, else True; the attribute travels with the
+    function, so every executor path (local, Work Queue) honours it.
+
     Raises ``ResourceExhaustion`` (``.resources``, ``.exceeded``, ``.limits``),
     ``CallKilled`` (``.signal``, ``.exit_code``, ``.resources``),
     ``SerializationError`` (naming what could not be sent), ``ValueError`` for bad
@@ -53,10 +63,14 @@ def run_call(fn: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = 
         raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
     if isolate not in (True, False, "fork"):
         raise ValueError(f"isolate must be True, False or 'fork', got {isolate!r}")
+    if include_root is None:
+        include_root = bool(getattr(fn, "lfm_include_root", True))
+    if not include_root and not isolate:
+        raise ValueError("include_root=False needs an isolated call (isolate=True or 'fork')")
     label = _label(fn)
     if isolate:
         return isolated.execute({"fn": fn, "args": tuple(args), "kwargs": kwargs}, label=label,
-                                limits=limits, callback=callback, interval=interval,
+                                limits=limits, include_root=include_root, callback=callback, interval=interval,
                                 keep_snapshots=keep_snapshots, direct=isolate == "fork")
     return inline.execute(getattr(fn, "__lfm_unwrapped__", fn), tuple(args), kwargs,
                           label=label, limits=limits, callback=callback, interval=interval,
