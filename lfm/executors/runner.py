@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import socket
 import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -95,7 +94,7 @@ class _Stop(Exception):
 
 def run(in_path: str, out_path: str) -> None:
     """Execute the call in ``in_path``; write its outcome to ``out_path``."""
-    host = socket.gethostname()
+    host = os.uname().nodename
     try:
         with open(in_path, "rb") as f:
             payload = pickle.load(f)
