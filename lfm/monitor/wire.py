@@ -170,22 +170,24 @@ def read_message(sock: socket.socket) -> tuple[bytes, bytearray, list[bytearray]
             filled += got
         return buf
 
-    header = exact(HEADER.size)
-    if header is None:
+    def frame() -> tuple[bytes, bytearray] | None:
+        """One header and the payload it announces."""
+        header = exact(HEADER.size)
+        if header is None:
+            return None
+        kind, size = HEADER.unpack(header)
+        payload = exact(size)
+        return None if payload is None else (kind, payload)
+
+    first = frame()
+    if first is None:
         return None
-    kind, size = HEADER.unpack(header)
-    body = exact(size)
-    if body is None:
-        return None
+    kind, body = first
     (count,) = struct.unpack_from("!I", body)
     buffers = []
     for _ in range(count):
-        bheader = exact(HEADER.size)
-        if bheader is None:
+        buffer = frame()
+        if buffer is None:
             return None
-        _, bsize = HEADER.unpack(bheader)
-        buf = exact(bsize)
-        if buf is None:
-            return None
-        buffers.append(buf)
+        buffers.append(buffer[1])
     return kind, body, buffers
