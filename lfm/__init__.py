@@ -14,9 +14,19 @@ from lfm.resources import (
     Resources,
     SerializationError,
 )
-from lfm.monitor import monitored
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # ``monitored`` on first use: ``import lfm.executors.runner`` (every Work
+    # Queue task) then imports only the monitor's fork path
+    if name == "monitored":
+        from lfm.monitor.decorator import monitored
+        globals()["monitored"] = monitored
+        return monitored
+    raise AttributeError(f"module 'lfm' has no attribute {name!r}")
+
 
 __all__ = [
     "MB", "UNITS", "CallKilled", "MonitorError", "RemoteTraceback",

@@ -47,15 +47,28 @@ def leave_children(pid_file: str) -> str:
     return "left"
 
 
-def run_runner(tmp_path, fn, args=(), limits=None):
-    """Write the call, run the runner in a fresh interpreter, read its outcome."""
+def site_view() -> tuple:
+    """What the call sees of site's set-up."""
+    import builtins
+    return (sys.flags.no_site, sys.prefix, sys.exec_prefix,
+            all(callable(getattr(builtins, n, None)) for n in ("exit", "quit", "help", "license")))
+
+
+def run_runner(tmp_path, fn, args=(), limits=None, flags=()):
+    """Write the call, run the runner in a fresh interpreter, read its outcome.
+    ``flags``: the interpreter's and the runner's options, as the Work Queue
+    backend gives them."""
     in_path, out_path = str(tmp_path / "in.pkl"), str(tmp_path / "out.pkl")
     write_call(in_path, fn, args, {}, limits or {}, interval=0.05)
     # the runner imports this module (its functions travel by reference), as a
     # worker imports the user's modules
     here = os.path.dirname(os.path.abspath(__file__))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, here, os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-m", "lfm.executors.runner", in_path, out_path],
+    paths = [ROOT, here, os.environ.get("PYTHONPATH", "")]
+    if "-S" in flags:  # as the backend does: this process's sys.path, site's work included
+        paths += [p for p in sys.path if p and os.path.exists(p)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    python, options = [sys.executable, *flags[:1]], list(flags[1:])
+    proc = subprocess.run([*python, "-m", "lfm.executors.runner", *options, in_path, out_path],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return read_outcome(out_path)
@@ -99,6 +112,36 @@ def test_runner_leaves_no_process_behind(tmp_path):
                  and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
         time.sleep(0.05)
     assert not alive
+
+
+def test_a_runner_started_without_site_restores_what_the_call_sees(tmp_path):
+    # how local workers start it when site only adds paths (lfm.executors.pystart)
+    flags = ("-S", "--prefix", sys.prefix, "--exec-prefix", sys.exec_prefix)
+    outcome = run_runner(tmp_path, site_view, flags=flags)
+    assert outcome.status == "ok", outcome.error
+    assert outcome.value == (1, sys.prefix, sys.exec_prefix, True)
+    # and it measures, and enforces labels, as when started normally
+    outcome = run_runner(tmp_path, allocate, (300,), limits={"memory": 150}, flags=flags)
+    assert outcome.status == "exhausted" and outcome.exceeded == {"memory": 150}
+    outcome = run_runner(tmp_path, site_view)
+    assert outcome.value == (0, sys.prefix, sys.exec_prefix, True)
+
+
+def test_a_bad_runner_command_line_is_a_usage_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lfm.executors.runner", "--prefix"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "usage: python -m lfm.executors.runner" in proc.stderr
+
+
+def test_the_runner_imports_only_the_fork_path():
+    # every task pays for what the runner imports: none of these is needed
+    code = ("import sys, lfm.executors.runner, lfm.monitor.decorator; "
+            "print(' '.join(m for m in ('typing', 'threading', 'pathlib', 'numbers', 'cloudpickle', "
+            "'lfm.monitor.inline', 'lfm.monitor.command', 'lfm.executors.pystart') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
 
 
 def test_runner_does_not_import_the_executor_or_heavy_modules():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 
 import psutil
@@ -14,7 +15,7 @@ from lfm import CallKilled, ResourceExhaustion
 from lfm.executors import AutolabelExecutor, WorkQueueTaskError, work_queue_available
 from lfm.executors.wqimport import INSTALL_HINT, _load_by_path
 from doubling import Doubling
-from test_workqueue_calls import boom, hold
+from test_workqueue_calls import boom, hold, site_view
 
 AVAILABLE, WHY = work_queue_available()
 
@@ -46,11 +47,13 @@ def wq_run(tmp_path_factory):
         small = [ex.submit(hold, 30) for _ in range(3)]
         large = [ex.options(category="large").submit(hold, 300, 0.2) for _ in range(2)]
         failing = ex.submit(boom)
+        site = ex.submit(site_view)
         # a declared first guess, still retried: 1000 MB, then the largest worker's 1200 MB
         too_big = ex.options(category="huge", resources={"memory": 1000}).submit(hold, 1500)
         results = {"small": [f.result(timeout=120) for f in small],
                    "large": [f.result(timeout=120) for f in large],
                    "failing": failing.exception(timeout=120),
+                   "site": site.result(timeout=120), "runner": ex.backend.runner,
                    "too_big": too_big.exception(timeout=120),
                    "stats": ex.stats(), "workers": list(ex.backend.worker_pids)}
     finally:
@@ -90,6 +93,16 @@ def test_errors_and_impossible_labels_on_real_workers(wq_run):
     assert isinstance(exhausted, ResourceExhaustion)
     assert "never fit" in str(exhausted)
     assert [a["label"]["memory"] for a in exhausted.attempts] == [1000, 1200]
+
+
+@pytest.mark.workqueue
+@pytest.mark.skipif(not AVAILABLE, reason=f"real Work Queue is not installed: {WHY}")
+def test_local_workers_start_the_runner_without_site_only_when_it_changes_nothing(wq_run):
+    from lfm.executors.pystart import site_free_paths
+    fast = site_free_paths() is not None
+    assert (" -S " in wq_run["runner"]) == fast
+    # either way the call sees this environment's prefix and site's builtins
+    assert wq_run["site"] == (int(fast), sys.prefix, sys.exec_prefix, True)
 
 
 @pytest.mark.workqueue

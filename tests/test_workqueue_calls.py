@@ -16,3 +16,12 @@ def hold(mb, seconds=0.0):
 
 def boom():
     raise KeyError("no such thing")
+
+
+def site_view():
+    """What a call sees of site's set-up: (no_site flag, prefix, exec_prefix,
+    site's builtins present)."""
+    import builtins
+    import sys
+    return (sys.flags.no_site, sys.prefix, sys.exec_prefix,
+            all(callable(getattr(builtins, n, None)) for n in ("exit", "quit", "help", "license")))

@@ -14,11 +14,14 @@ import os
 import pickle
 import sys
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
 
 from lfm.resources import RemoteTraceback, Resources, SerializationError
 
+# every Work Queue task imports this module: no typing (~3 ms) at run time
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from lfm.executors.backend import Outcome
 
 
@@ -63,7 +66,7 @@ def run_monitored(fn: Callable, args: tuple, kwargs: dict, limits: Mapping[str, 
     ``resources``, ``exceeded``). ``should_stop`` is asked at every snapshot;
     True kills the call. Used by the local backend and by this runner (which
     must stay light to import: no dataclasses here)."""
-    from lfm.monitor import run_call
+    from lfm.monitor.decorator import run_call
     from lfm.resources import CallKilled, ResourceExhaustion
 
     callback = None
@@ -146,10 +149,24 @@ def _write(path: str, record: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+USAGE = "usage: python -m lfm.executors.runner [--prefix DIR] [--exec-prefix DIR] IN OUT"
+
+
 def main(argv: list[str]) -> int:
+    """``IN OUT``; ``--prefix``/``--exec-prefix``: the virtual environment's
+    ``sys.prefix``/``sys.exec_prefix``, restored with ``site``'s builtins when
+    the runner was started with ``python -S`` (see :mod:`lfm.executors.pystart`)."""
+    options: dict[str, str] = {}
+    argv = list(argv)
+    while argv and argv[0] in ("--prefix", "--exec-prefix") and len(argv) > 1:
+        name = argv.pop(0)
+        options[name] = argv.pop(0)
     if len(argv) != 2:
-        print("usage: python -m lfm.executors.runner IN OUT", file=sys.stderr)
+        print(USAGE, file=sys.stderr)
         return 2
+    if sys.flags.no_site:
+        from lfm.executors.pystart import restore_site
+        restore_site(options.get("--prefix"), options.get("--exec-prefix"))
     run(argv[0], argv[1])
     return 0
 

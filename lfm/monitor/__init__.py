@@ -12,8 +12,27 @@ Modules: :mod:`~lfm.monitor.procfs` (reading /proc), :mod:`~lfm.monitor.tree`
 :mod:`~lfm.monitor.isolated`, :mod:`~lfm.monitor.inline`,
 :mod:`~lfm.monitor.command`, :mod:`~lfm.monitor.decorator`.
 """
-from lfm.monitor.command import run_command
-from lfm.monitor.decorator import monitored, run_call
+from __future__ import annotations
+
+import importlib
+
 from lfm.monitor.limits import SAMPLE_INTERVAL, validate_limits
 
+# imported on first use, so that a process needing one engine (the Work Queue
+# runner forks its call) does not import the others
+_HOMES = {"monitored": "decorator", "run_call": "decorator", "run_command": "command"}
+
 __all__ = ["monitored", "run_call", "run_command", "SAMPLE_INTERVAL", "validate_limits"]
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'lfm.monitor' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lfm.monitor.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

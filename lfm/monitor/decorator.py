@@ -5,11 +5,14 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs each Work Queue task ~3 ms
 
-from lfm.monitor import inline, isolated
+from lfm.monitor import isolated
 from lfm.monitor.limits import validate_limits
 from lfm.resources import CallKilled, ResourceExhaustion, Resources
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _label(fn: Callable) -> str:
@@ -72,6 +75,7 @@ def run_call(fn: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = 
         return isolated.execute({"fn": fn, "args": tuple(args), "kwargs": kwargs}, label=label,
                                 limits=limits, include_root=include_root, callback=callback, interval=interval,
                                 keep_snapshots=keep_snapshots, direct=isolate == "fork")
+    from lfm.monitor import inline  # here: the Work Queue runner only forks
     return inline.execute(getattr(fn, "__lfm_unwrapped__", fn), tuple(args), kwargs,
                           label=label, limits=limits, callback=callback, interval=interval,
                           keep_snapshots=keep_snapshots)

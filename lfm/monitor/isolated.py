@@ -58,17 +58,21 @@ import signal
 import socket
 import struct
 import sys
-import threading
 import time
+from _thread import allocate_lock
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
 
 from lfm.monitor import limits as limits_mod
 from lfm.monitor import procfs, wire, worker
 from lfm.monitor.tree import CoresWindow, TreeSampler
 from lfm.resources import (CallKilled, MonitorError, RemoteTraceback, ResourceExhaustion,
                            Resources, SerializationError)
+
+# the Work Queue runner imports this module in every task: keep typing,
+# threading and pathlib out of its imports
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 METHOD = "VmHWM+wait4+sampling"
 
@@ -84,10 +88,10 @@ class _Zygote:
 
     def __init__(self) -> None:
         self.owner = os.getpid()
-        self.lock = threading.Lock()
+        self.lock = allocate_lock()
         self.ctrl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         import subprocess  # here: a process that forks its calls directly never needs it
-        root = str(Path(__file__).resolve().parents[2])
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
         code = (f"import sys; sys.path.insert(0, {root!r}); "
                 f"from lfm.monitor.zygote import main; main({theirs.fileno()})")
         self.proc = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()],
@@ -262,7 +266,7 @@ def _get_spawner(direct: bool) -> _Zygote | _DirectFork:
 
 
 _zygote: _Zygote | None = None
-_zygote_lock = threading.Lock()
+_zygote_lock = allocate_lock()
 
 
 def _get_zygote(restart: bool = False) -> _Zygote:
@@ -280,7 +284,7 @@ def _after_fork_in_child() -> None:
     # handle (and a lock another thread may have held) must not be touched
     global _zygote, _zygote_lock
     _zygote = None
-    _zygote_lock = threading.Lock()
+    _zygote_lock = allocate_lock()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from numbers import Real
 
 from lfm.resources import LIMITABLE
 
@@ -50,13 +49,20 @@ def validate_limits(limits: Mapping[str, float] | None) -> dict[str, float]:
             raise ValueError(f"unknown limit {name!r}; known limits: {', '.join(LIMITABLE)}")
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, Real):
+        if isinstance(value, bool) or not _is_real(value):
             raise ValueError(f"limit {name} must be a number, got {value!r}")
         value = float(value)
         if math.isnan(value) or math.isinf(value) or value <= 0:
             raise ValueError(f"limit {name} must be a positive finite number, got {value!r}")
         clean[name] = value
     return clean
+
+
+def _is_real(value: object) -> bool:
+    if isinstance(value, (int, float)):
+        return True
+    from numbers import Real  # here: numpy scalars and the like are rare, and every task imports this
+    return isinstance(value, Real)
 
 
 def exceeded(measured: Mapping[str, float], limits: Mapping[str, float],
