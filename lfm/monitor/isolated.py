@@ -55,10 +55,10 @@ import os
 import pickle
 import select
 import signal
-import socket
 import struct
 import sys
 import time
+from _socket import MSG_DONTWAIT, MSG_PEEK, socketpair
 from _thread import allocate_lock
 from collections.abc import Callable, Mapping
 
@@ -69,9 +69,11 @@ from lfm.resources import (CallKilled, MonitorError, RemoteTraceback, ResourceEx
                            Resources, SerializationError)
 
 # the Work Queue runner imports this module in every task: keep typing,
-# threading and pathlib out of its imports
+# threading, pathlib and socket (its enums cost ~3 ms; _socket does for the
+# direct fork) out of its imports
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from typing import Any
 
 METHOD = "VmHWM+wait4+sampling"
@@ -88,6 +90,7 @@ class _Zygote:
 
     def __init__(self) -> None:
         self.owner = os.getpid()
+        import socket
         self.lock = allocate_lock()
         self.ctrl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         import subprocess  # here: a process that forks its calls directly never needs it
@@ -109,6 +112,7 @@ class _Zygote:
     def _request(self, module: str) -> socket.socket:
         """Have the server fork a call process on a new socket (call with the
         lock held); the process sends its pid, then waits for a call."""
+        import socket
         mine, theirs = socket.socketpair()
         try:
             path = list(sys.path)
@@ -168,6 +172,7 @@ class _Zygote:
 def _send_call(conn: socket.socket, chunks: list) -> None:
     """Send a call process this thread's stdin/stdout/stderr, ``sys.path`` and
     the call (``chunks``)."""
+    import socket
     header = pickle.dumps(sys.path)
     try:
         size = struct.pack("!I", len(header))
@@ -201,7 +206,7 @@ class _DirectFork:
 
     def open_call(self, module: str, job: dict) -> socket.socket | None:  # noqa: ARG002
         """Fork the call's process holding ``job`` (nothing to pickle)."""
-        mine, theirs = socket.socketpair()
+        mine, theirs = socketpair()
         parent = os.getpid()
         older = procfs.children(parent)
         pid = os.fork()
@@ -300,7 +305,7 @@ def _fresh(conn: socket.socket) -> bool:
     """True unless a waiting call process is known to be dead (end of stream,
     or its exit already reported)."""
     try:
-        data = conn.recv(1 << 16, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        data = conn.recv(1 << 16, MSG_PEEK | MSG_DONTWAIT)
     except BlockingIOError:
         return True  # nothing yet: its pid is still to come
     except OSError:

@@ -12,11 +12,12 @@ process ended (fork server -> caller), ``B`` an out-of-band buffer.
 from __future__ import annotations
 
 import pickle
-import socket
 import struct
+from _socket import MSG_DONTWAIT
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs each Work Queue task ~3 ms
 
 if TYPE_CHECKING:
+    import socket
     from typing import Any
 
 HEADER = struct.Struct("!cQ")
@@ -109,7 +110,7 @@ class FrameReader:
         while True:
             try:
                 if self._body is None:
-                    chunk = sock.recv(HEADER.size - len(self._header), socket.MSG_DONTWAIT)
+                    chunk = sock.recv(HEADER.size - len(self._header), MSG_DONTWAIT)
                     if not chunk:
                         self.closed = True
                         return
@@ -123,7 +124,7 @@ class FrameReader:
                             self._complete()
                     continue
                 view = memoryview(self._body)[self._filled:]
-                got = sock.recv_into(view, len(view), socket.MSG_DONTWAIT)
+                got = sock.recv_into(view, len(view), MSG_DONTWAIT)
                 view.release()
                 if got == 0:
                     self.closed = True

@@ -14,12 +14,18 @@ import os
 import pickle
 import resource
 import signal
-import socket
 import struct
 import sys
 import time
 
+from _socket import socket as _socket
+
 from lfm.monitor import procfs, wire
+
+# every Work Queue task imports this module: _socket, not socket (whose enums cost ~3 ms)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -151,7 +157,7 @@ def _split(parts: list) -> tuple[bytearray, list]:
 
 
 def _serve(conn_fd: int, zygote_pid: int, job: dict | None) -> None:
-    sock = socket.socket(fileno=conn_fd)
+    sock = _socket(fileno=conn_fd)
     sock.sendall(wire.small_frame(b"P", os.getpid()))
     if job is None:
         job = _receive(sock)
@@ -164,6 +170,7 @@ def _receive(sock: socket.socket) -> dict | None:
     """The call sent by the caller; None when there is none to run."""
     # the call: first the caller's stdio (as passed descriptors) with the size
     # of its sys.path, then sys.path, then the call itself
+    import socket  # here: only calls from the fork server come this way
     try:
         head, stdio, _, _ = socket.recv_fds(sock, 4, 3)
     except OSError:
