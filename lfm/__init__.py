@@ -16,16 +16,11 @@ from lfm.resources import (
 )
 
 __version__ = "0.1.0"
+from lfm.lazy import lazy_exports
 
-
-def __getattr__(name: str):
-    # ``monitored`` on first use: ``import lfm.executors.runner`` (every Work
-    # Queue task) then imports only the monitor's fork path
-    if name == "monitored":
-        from lfm.monitor.decorator import monitored
-        globals()["monitored"] = monitored
-        return monitored
-    raise AttributeError(f"module 'lfm' has no attribute {name!r}")
+# ``monitored`` on first use: ``import lfm.executors.runner`` (every Work Queue
+# task) then imports only the monitor's fork path
+__getattr__, __dir__ = lazy_exports(__name__, {"monitored": "monitor.decorator"}, globals())
 
 
 __all__ = [

@@ -6,7 +6,7 @@ machine, the default) or :class:`WorkQueueBackend` (a real Work Queue manager).
 """
 from __future__ import annotations
 
-import importlib
+from lfm.lazy import lazy_exports
 
 #: public name -> the module that defines it; each is imported on first use, so
 #: the Work Queue runner (``lfm.executors.runner``, started once per task) does
@@ -22,15 +22,4 @@ _HOMES = {
 
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str):
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'lfm.executors' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"lfm.executors.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals())

@@ -14,8 +14,7 @@ Modules: :mod:`~lfm.monitor.procfs` (reading /proc), :mod:`~lfm.monitor.tree`
 """
 from __future__ import annotations
 
-import importlib
-
+from lfm.lazy import lazy_exports
 from lfm.monitor.limits import SAMPLE_INTERVAL, validate_limits
 
 # imported on first use, so that a process needing one engine (the Work Queue
@@ -24,15 +23,4 @@ _HOMES = {"monitored": "decorator", "run_call": "decorator", "run_command": "com
 
 __all__ = ["monitored", "run_call", "run_command", "SAMPLE_INTERVAL", "validate_limits"]
 
-
-def __getattr__(name: str):
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'lfm.monitor' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"lfm.monitor.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals())
