@@ -14,14 +14,13 @@ from lfm.resources import (
     Resources,
     SerializationError,
 )
+from lfm.lazy import lazy_exports
 
 __version__ = "0.1.0"
-from lfm.lazy import lazy_exports
 
 # ``monitored`` on first use: ``import lfm.executors.runner`` (every Work Queue
 # task) then imports only the monitor's fork path
 __getattr__, __dir__ = lazy_exports(__name__, {"monitored": "monitor.decorator"}, globals())
-
 
 __all__ = [
     "MB", "UNITS", "CallKilled", "MonitorError", "RemoteTraceback",

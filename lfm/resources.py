@@ -8,8 +8,9 @@ epoch); ``cores`` as a float (cpu_time / wall_time); ``total_processes`` a count
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs each Work Queue task ~3 ms
 
+# not typing.TYPE_CHECKING: importing typing costs each Work Queue task ~3 ms
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 

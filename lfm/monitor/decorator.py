@@ -5,12 +5,13 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Mapping
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs each Work Queue task ~3 ms
 
 from lfm.monitor import isolated
 from lfm.monitor.limits import validate_limits
 from lfm.resources import CallKilled, ResourceExhaustion, Resources
 
+# not typing.TYPE_CHECKING: importing typing costs each Work Queue task ~3 ms
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 

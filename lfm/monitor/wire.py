@@ -14,8 +14,9 @@ from __future__ import annotations
 import pickle
 import struct
 from _socket import MSG_DONTWAIT
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs each Work Queue task ~3 ms
 
+# not typing.TYPE_CHECKING: importing typing costs each Work Queue task ~3 ms
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
     from typing import Any
