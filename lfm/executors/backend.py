@@ -35,6 +35,16 @@ class Attempt:
     #: the backend calls it right before the attempt runs; False means the call
     #: was cancelled meanwhile: drop the attempt without calling ``done``
     on_start: Callable[[], bool] | None = None
+    #: what is known before the call runs: name -> float (``input_size`` in MB)
+    features: dict[str, float] = field(default_factory=dict)
+    #: files staged to the worker before the call: (local path, name in the
+    #: task's sandbox, cache on the worker); backends without staging ignore them
+    inputs: list[tuple[str, str, bool]] = field(default_factory=list)
+    #: files staged back after the call: (local path, name in the sandbox, cache)
+    outputs: list[tuple[str, str, bool]] = field(default_factory=list)
+    #: backend-specific task options, e.g. Work Queue's ``gpus``, ``priority``,
+    #: ``running_time_min`` (s); a backend ignores the keys it does not know
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def starting(self) -> bool:
         """Mark the attempt started (``started`` = now); False if it must not run."""

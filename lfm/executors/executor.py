@@ -93,20 +93,34 @@ class AutolabelExecutor(cf.Executor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
         """Run ``fn(*args, **kwargs)``; a Future of its result. ``kwargs`` all go to
         ``fn``: use :meth:`options` to give a category or resources."""
-        return self._submit(fn, args, kwargs, None, None)
+        return self._submit(fn, args, kwargs, None, None, None)
 
     def options(self, category: str | None = None,
-                resources: Mapping[str, float] | None = None) -> "_Options":
+                resources: Mapping[str, float] | None = None, *,
+                features: Mapping[str, float] | Callable[..., Mapping[str, float]] | None = None,
+                inputs: Iterable[tuple[str, str, bool]] | None = None,
+                outputs: Iterable[tuple[str, str, bool]] | None = None,
+                extra: Mapping[str, Any] | None = None) -> "_Options":
         """An executor view whose ``submit``/``map`` use this category and these
         declared resources (cores, memory MB, disk MB, wall_time s), e.g.
         ``ex.options(category="sim", resources={"memory": 800}).submit(f, x)``.
+
+        ``features``: what is known about a call before it runs, a mapping
+        name -> float (``input_size`` in MB) or a callable of the call's
+        arguments returning one. ``inputs`` / ``outputs``: files staged to and
+        from the worker, ``(local path, name in the task's sandbox, cache)``
+        (Work Queue; the local backend shares this filesystem and ignores
+        them). ``extra``: backend-specific task options (Work Queue:
+        ``gpus``, ``priority``, ``running_time_min`` in s).
 
         A view instead of reserved keyword arguments, so that no name of the
         user function's own keyword arguments is ever taken by the executor.
         """
         if resources is not None:
             resources = _check_declared(resources)
-        return _Options(self, category, resources)
+        how = _How(features=features, inputs=list(inputs or ()), outputs=list(outputs or ()),
+                   extra=dict(extra or {}))
+        return _Options(self, category, resources, how)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """No new submissions. ``cancel_futures``: cancel calls that have not
@@ -169,14 +183,15 @@ class AutolabelExecutor(cf.Executor):
         return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
 
     def _submit(self, fn: Callable[..., Any], args: tuple, kwargs: dict, category: str | None,
-                declared: dict[str, float] | None) -> cf.Future:
+                declared: dict[str, float] | None, how: "_How | None") -> cf.Future:
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, got {type(fn).__name__}")
         category = self._category(fn, category)
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot submit to an AutolabelExecutor after shutdown()")
-            task = _Task(next(self._ids), category, fn, args, dict(kwargs), declared or {})
+            task = _Task(next(self._ids), category, fn, args, dict(kwargs), declared or {},
+                         how or _How())
             label = self._first_label(task)
             self._tasks[task.id] = task
         self._stats.task_submitted(category)
@@ -199,7 +214,9 @@ class AutolabelExecutor(cf.Executor):
 
     def _launch(self, task: "_Task", label: dict[str, float]) -> None:
         number = len(task.attempts) + 1
-        attempt = Attempt(task.id, number, task.category, task.fn, task.args, task.kwargs, label)
+        attempt = Attempt(task.id, number, task.category, task.fn, task.args, task.kwargs, label,
+                          features=task.features, inputs=task.how.inputs,
+                          outputs=task.how.outputs, extra=task.how.extra)
         attempt.on_start = lambda t=task: t.start()
         task.current = attempt
         self.backend.submit(attempt)
@@ -343,22 +360,40 @@ class _Options(cf.Executor):
     """``AutolabelExecutor.options(...)``: submit/map with a category and declared resources."""
 
     def __init__(self, executor: AutolabelExecutor, category: str | None,
-                 resources: dict[str, float] | None) -> None:
+                 resources: dict[str, float] | None, how: "_How") -> None:
         self._executor = executor
         self._category = category
         self._resources = resources
+        self._how = how
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
-        return self._executor._submit(fn, args, kwargs, self._category, self._resources)
+        return self._executor._submit(fn, args, kwargs, self._category, self._resources, self._how)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Does nothing: shut down the executor this view came from."""
 
 
+class _How:
+    """How to run a call, beside its category and declared resources (see
+    :meth:`AutolabelExecutor.options`)."""
+
+    __slots__ = ("features", "inputs", "outputs", "extra")
+
+    def __init__(self, features: Any = None, inputs: list | None = None,
+                 outputs: list | None = None, extra: dict | None = None) -> None:
+        self.features = features
+        self.inputs = inputs or []
+        self.outputs = outputs or []
+        self.extra = extra or {}
+
+
 class _Task:
     def __init__(self, task_id: int, category: str, fn: Callable[..., Any], args: tuple,
-                 kwargs: dict, declared: dict[str, float]) -> None:
+                 kwargs: dict, declared: dict[str, float], how: _How) -> None:
         self.id = task_id
+        self.how = how
+        #: name -> float, filled at submission (see lfm.executors.features)
+        self.features: dict[str, float] = {}
         self.category = category
         self.fn = fn
         self.args = args

@@ -187,7 +187,9 @@ class WorkQueueBackend:
         attempt.handle = (key, directory, out_path)
         label = attempt.label
         spec = {"command": f"{self.runner} in.pkl out.pkl",
-                "inputs": [(in_path, "in.pkl")], "outputs": [(out_path, "out.pkl")],
+                "inputs": [(in_path, "in.pkl", False), *attempt.inputs],
+                "outputs": [(out_path, "out.pkl", False), *attempt.outputs],
+                "extra": dict(attempt.extra),
                 "cores": max(1, math.ceil(label["cores"] - 1e-9)) if "cores" in label else None,
                 "memory": math.ceil(label["memory"]) if "memory" in label else None,
                 "disk": math.ceil(label["disk"]) if "disk" in label else None,

@@ -9,8 +9,9 @@ parent -> manager: ``("submit", key, spec)``, ``("cancel", key)``, ``("stop",)``
 manager -> parent: ``("started", port, name)``, ``("done", key, info)``,
 ``("cancelled", key)``, ``("fatal", message)``
 
-``spec``: command, inputs/outputs as (local path, remote name), cores, memory
-(MB), disk (MB), category, env, max_retries. ``info``: result code and its name,
+``spec``: command, inputs/outputs as (local path, remote name, cache), cores,
+memory (MB), disk (MB), category, env, max_retries, extra (gpus, priority,
+running_time_min s). ``info``: result code and its name,
 return_status, host, stdout (last 4000 characters), exhausted attempts.
 The manager exits when its stdin closes (the parent died) or on "stop".
 """
@@ -130,10 +131,10 @@ def _get(task: Any, name: str, default: Any) -> Any:
 
 def _task(wq: Any, spec: dict[str, Any]) -> Any:
     task = wq.Task(spec["command"])
-    for local, remote in spec.get("inputs", ()):
-        task.specify_input_file(local, remote, cache=False)
-    for local, remote in spec.get("outputs", ()):
-        task.specify_output_file(local, remote, cache=False)
+    for local, remote, cache in spec.get("inputs", ()):
+        task.specify_input_file(local, remote, cache=bool(cache))
+    for local, remote, cache in spec.get("outputs", ()):
+        task.specify_output_file(local, remote, cache=bool(cache))
     if spec.get("cores") is not None:
         task.specify_cores(int(spec["cores"]))
     if spec.get("memory") is not None:
@@ -144,6 +145,13 @@ def _task(wq: Any, spec: dict[str, Any]) -> Any:
         task.specify_category(str(spec["category"]))
     if spec.get("max_retries"):
         task.specify_max_retries(int(spec["max_retries"]))
+    extra = spec.get("extra") or {}
+    if extra.get("gpus") is not None:
+        task.specify_gpus(int(extra["gpus"]))
+    if extra.get("priority") is not None:
+        task.specify_priority(float(extra["priority"]))
+    if extra.get("running_time_min") is not None:
+        task.specify_running_time_min(int(extra["running_time_min"]))
     for name, value in (spec.get("env") or {}).items():
         task.specify_environment_variable(name, value)
     return task
