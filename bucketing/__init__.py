@@ -13,7 +13,7 @@ from .greedy import greedy
 from .kmeans import kmeans
 from .points import Bucket, Points
 from .quantile import quantile
-from .state import BucketingState
+from .state import BucketingState, recompute_due
 
 __all__ = ["Bucket", "BucketingState", "Points", "exhaustive", "greedy", "kmeans", "ladder_cost", "ladder_costs",
-           "quantile", "split_costs"]
+           "quantile", "recompute_due", "split_costs"]

@@ -64,28 +64,47 @@ def bin_points(values: np.ndarray, significance: np.ndarray) -> tuple[np.ndarray
 
 
 class Points:
-    """Growing binned history: ``add(value, sig)`` in O(bins) worst case,
+    """Growing binned history: ``add(value, sig)`` in O(1) amortised,
     ``arrays()`` gives (values, significance) ascending by value, ready for the
-    algorithms.  ``len()`` is the number of points added (not bins)."""
+    algorithms.  ``len()`` is the number of points added (not bins).
 
-    __slots__ = ("_index", "_vals", "_sigs", "_n", "_max", "_arrays")
+    ``channels`` > 1 keeps that many summed weights per bin (e.g. significance
+    and significance x wall time): ``add(value, w0, w1, ...)`` and ``arrays()``
+    returns ``(values, w0, w1, ...)``.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_index", "_vals", "_weights", "_n", "_max", "_arrays", "_order", "channels")
+
+    def __init__(self, channels: int = 1) -> None:
+        if not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"channels must be an integer >= 1, got {channels!r}")
+        self.channels = channels
         self._index: dict[float, int] = {}
         self._vals: list[float] = []
-        self._sigs: list[float] = []
+        self._weights: list[list[float]] = [[] for _ in range(channels)]
         self._n = 0
         self._max = -math.inf
-        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+        self._arrays: tuple[np.ndarray, ...] | None = None
+        self._order: np.ndarray | None = None  # argsort of the values, kept until a new value arrives
 
-    def add(self, value: float, significance: float) -> None:
+    def add(self, value: float, significance: float, *more: float) -> None:
+        """Add one point: ``value`` with its weight in each channel."""
+        if len(more) != self.channels - 1:
+            raise ValueError(f"Points with {self.channels} channel(s) needs {self.channels} weight(s), "
+                             f"got {1 + len(more)}")
         i = self._index.get(value)
+        weights = self._weights
         if i is None:
             self._index[value] = len(self._vals)
             self._vals.append(value)
-            self._sigs.append(significance)
+            weights[0].append(significance)
+            for c, w in enumerate(more, 1):
+                weights[c].append(w)
+            self._order = None
         else:
-            self._sigs[i] += significance
+            weights[0][i] += significance
+            for c, w in enumerate(more, 1):
+                weights[c][i] += w
         self._n += 1
         if value > self._max:
             self._max = value
@@ -103,11 +122,13 @@ class Points:
     def bins(self) -> int:
         return len(self._vals)
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """(distinct values ascending, summed significance per value)."""
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """(distinct values ascending, summed weight per value of each channel)."""
         if self._arrays is None:
-            vals = np.fromiter(self._vals, float, len(self._vals))
-            sigs = np.fromiter(self._sigs, float, len(self._sigs))
-            order = np.argsort(vals, kind="stable")
-            self._arrays = (vals[order], sigs[order])
+            k = len(self._vals)
+            if self._order is None:
+                self._order = np.argsort(np.fromiter(self._vals, float, k), kind="stable")
+            order = self._order
+            self._arrays = (np.fromiter(self._vals, float, k)[order],) + tuple(
+                np.fromiter(w, float, k)[order] for w in self._weights)
         return self._arrays

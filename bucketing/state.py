@@ -48,6 +48,13 @@ _METHODS = {
 }
 
 
+def recompute_due(n: int, computed_at: int, growth: float) -> bool:
+    """The recompute schedule: with ``n`` points now and a computation made at
+    ``computed_at`` points, is another one due? (after every point while
+    ``growth * n < 1``, then every ``growth`` fraction of growth)."""
+    return n - computed_at >= max(1, int(growth * n))
+
+
 class BucketingState:
     """History of one resource of one category, with cached buckets.
 
@@ -101,7 +108,7 @@ class BucketingState:
         n = len(self._points)
         if self._buckets is None:
             return n > 0
-        return n - self._computed_at >= max(1, int(self.recompute_growth * n))
+        return recompute_due(n, self._computed_at, self.recompute_growth)
 
     def buckets(self) -> list[Bucket]:
         """Current buckets (ascending uppers, probabilities summing to 1);

@@ -70,35 +70,44 @@ from typing import Any
 
 import numpy as np
 
+from bucketing import Points, recompute_due
 from bucketing.greedy import greedy_binned
 
-from .base import KNOWN_RESOURCES, Predictor
+from .base import KNOWN_RESOURCES, Observation, Predictor
 from .registry import register
 
 #: The candidate ladders, in order of preference on ties.
 EXPERTS = ("optimal", "greedy-det", "max")
 
 
-def optimal_ladder(values: np.ndarray, weights: np.ndarray, max_levels: int = 96) -> list[float]:
+def optimal_ladder(values: np.ndarray, weights: np.ndarray, max_levels: int = 96,
+                   fail_weights: np.ndarray | None = None, retry_cost: float = 0.0) -> list[float]:
     """The ladder (ascending allocations, the last one = the largest value)
-    minimising ``sum_j a_j * W(value > a_{j-1})`` (with ``W(value > a_0)`` the
-    total weight) over the binned history ``values`` (ascending, distinct) with
-    ``weights`` (> 0).  When there are more than ``max_levels`` distinct values
-    the rungs are chosen among ``max_levels`` weighted quantiles (always
-    including the maximum)."""
+    minimising ``sum_j a_j * (W(value > a_{j-1}) + retry_cost * F(value > a_j))``
+    (with ``W(value > a_0)`` the total weight) over the binned history
+    ``values`` (ascending, distinct) with ``weights`` (> 0, e.g. significance x
+    wall time); ``F`` sums ``fail_weights`` (e.g. significance alone): every
+    failed attempt at a rung is charged ``retry_cost`` seconds at that rung.
+    When there are more than ``max_levels`` distinct values the rungs are
+    chosen among ``max_levels`` weighted quantiles (always including the maximum)."""
     k = values.size
     cum = np.cumsum(weights)
     total = float(cum[-1])
+    fcum = np.cumsum(fail_weights) if fail_weights is not None and retry_cost > 0 else None
     if k > max_levels:
         idx = np.searchsorted(cum, np.arange(1, max_levels + 1) * (total * (1 - 1e-12) / max_levels))
         idx[-1] = k - 1
         idx = idx[np.concatenate(([True], idx[1:] != idx[:-1]))]  # targets ascend, so idx does
         levels = values[idx].tolist()
         above = (total - cum[idx]).tolist()
+        fail = None if fcum is None else ((fcum[-1] - fcum[idx]) * retry_cost).tolist()
     else:
         levels = values.tolist()
         above = (total - cum).tolist()
+        fail = None if fcum is None else ((fcum[-1] - fcum) * retry_cost).tolist()
     m = len(levels)
+    # the retry charge of a rung (its failures) is part of the line's height
+    extra = [0.0] * m if fail is None else [levels[j] * fail[j] for j in range(m)]
     # best[j]: cost still to pay once every task <= levels[j] has succeeded
     #        = min over l > j of above[j] * levels[l] + best[l].
     # Each l is a line x -> levels[l] * x + best[l]; lines arrive with decreasing
@@ -112,7 +121,7 @@ def optimal_ladder(values: np.ndarray, weights: np.ndarray, max_levels: int = 96
     head = 0
     for j in range(m - 2, -1, -1):
         s3 = levels[j + 1]
-        b3 = best[j + 1]
+        b3 = best[j + 1] + extra[j + 1]
         while len(slopes) - head >= 2:
             s1, b1, s2, b2 = slopes[-2], heights[-2], slopes[-1], heights[-1]
             if (b3 - b1) * (s1 - s2) <= (b2 - b1) * (s1 - s3):
@@ -137,7 +146,7 @@ def optimal_ladder(values: np.ndarray, weights: np.ndarray, max_levels: int = 96
             value = candidate
         best[j] = value
         nxt[j] = lines[head]
-    start = [total * levels[j] + best[j] for j in range(m)]
+    start = [total * levels[j] + extra[j] + best[j] for j in range(m)]
     j = min(range(m), key=start.__getitem__)
     ladder = [levels[j]]
     while j != m - 1:
@@ -147,45 +156,38 @@ def optimal_ladder(values: np.ndarray, weights: np.ndarray, max_levels: int = 96
 
 
 def ladder_charge(ladder: list[float], prefix: list[float], usage: float, growth: float,
-                  cap: float = math.inf) -> float:
-    """What a task using ``usage`` is charged climbing ``ladder`` (``prefix``:
-    its running sums): every rung up to the first that fits, and past the top
-    rung ``growth`` steps, each at most ``cap`` (the machine size)."""
+                  cap: float = math.inf, wall: float = 1.0, retry_cost: float = 0.0) -> float:
+    """What a task using ``usage`` for ``wall`` s is charged climbing ``ladder``
+    (``prefix``: its running sums): every rung up to the first that fits, and
+    past the top rung ``growth`` steps, each at most ``cap`` (the machine
+    size); each rung times ``wall``, plus ``retry_cost`` s at every failed rung."""
     i = bisect_left(ladder, usage)
     if i < len(ladder):
-        return prefix[i]
+        return prefix[i] * wall + (prefix[i - 1] * retry_cost if i > 0 and retry_cost else 0.0)
     total, a = prefix[-1], ladder[-1]
+    failed = total
     if a <= 0:
-        return total + usage
+        return (total + usage) * wall + total * retry_cost
     while a < usage:
         if a >= cap:
-            return total  # cannot run anywhere; every policy pays the same
+            return total * wall  # cannot run anywhere; every policy pays the same
+        failed = total
         a = min(a * growth, cap)
         total += a
-    return total
+    return total * wall + failed * retry_cost
 
 
 class _History:
-    """Binned history of one resource with candidate ladders and their scores.
+    """Binned history of one resource (``bucketing.Points`` with two channels:
+    significance, later tasks weigh more, and significance x wall time) with
+    candidate ladders and their scores."""
 
-    Each distinct value keeps two summed weights: significance (arrival index,
-    later tasks weigh more) and significance x wall time.
-    """
-
-    __slots__ = ("index", "vals", "sig", "sig_time", "sorted", "order", "next_sig", "top", "ladders",
-                 "prefixes", "scores", "best", "computed_at", "recompute_growth", "max_levels", "growth",
-                 "scored", "cap")
+    __slots__ = ("points", "ladders", "prefixes", "scores", "best", "computed_at", "recompute_growth",
+                 "max_levels", "growth", "scored", "cap", "retry_cost")
 
     def __init__(self, recompute_growth: float, max_levels: int, growth: float, scored: bool,
-                 cap: float = math.inf) -> None:
-        self.index: dict[float, int] = {}
-        self.vals: list[float] = []
-        self.sig: list[float] = []
-        self.sig_time: list[float] = []
-        self.sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self.order: np.ndarray | None = None  # argsort of vals; kept until a new value arrives
-        self.next_sig = 1
-        self.top = -math.inf
+                 cap: float = math.inf, retry_cost: float = 0.0) -> None:
+        self.points = Points(channels=2)
         self.ladders: list[list[float]] | None = None
         self.prefixes: list[list[float]] = []
         self.scores = [0.0] * len(EXPERTS)
@@ -196,33 +198,25 @@ class _History:
         self.growth = growth
         self.scored = scored  # False for the pooled prior: only the first ladder is used
         self.cap = cap
+        self.retry_cost = retry_cost
 
     def __len__(self) -> int:
-        return self.next_sig - 1
-
-    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self.sorted is None:
-            vals = np.array(self.vals)
-            if self.order is None:
-                self.order = np.argsort(vals, kind="stable")
-            order = self.order
-            self.sorted = (vals[order], np.array(self.sig)[order], np.array(self.sig_time)[order])
-        return self.sorted
+        return len(self.points)
 
     def _refresh(self) -> list[list[float]] | None:
-        n = self.next_sig - 1
+        n = len(self.points)
         if n == 0:
             return None
-        if self.ladders is None or n - self.computed_at >= max(1, int(self.recompute_growth * n)):
-            values, sig, sig_time = self._arrays()
-            time_ladder = optimal_ladder(values, sig_time, self.max_levels)
+        if self.ladders is None or recompute_due(n, self.computed_at, self.recompute_growth):
+            values, sig, sig_time = self.points.arrays()
+            time_ladder = optimal_ladder(values, sig_time, self.max_levels, sig, self.retry_cost)
             greedy_ladder = [b.upper for b in greedy_binned(values, sig, deterministic=True)] \
                 if self.scored else time_ladder
-            self.ladders = [time_ladder, greedy_ladder, [self.top]]
+            self.ladders = [time_ladder, greedy_ladder, [self.points.max]]
             self.prefixes = [np.cumsum(lad).tolist() for lad in self.ladders]
             self.computed_at = n
-        elif self.ladders[2][0] != self.top:  # the "max" ladder follows every new maximum
-            self.ladders[2] = self.prefixes[2] = [self.top]
+        elif self.ladders[2][0] != self.points.max:  # the "max" ladder follows every new maximum
+            self.ladders[2] = self.prefixes[2] = [self.points.max]
         return self.ladders
 
     def leader(self) -> int:
@@ -234,58 +228,44 @@ class _History:
         return None if ladders is None else ladders[self.best]
 
     def add(self, value: float, wall: float) -> None:
-        sig = float(self.next_sig)
+        """Learn ``value`` of a task that ran ``wall`` s (> 0)."""
+        sig = float(len(self.points) + 1)
         if self.scored and self._refresh() is not None:
-            charge = sig * (wall if wall > 0 else 1.0)
             scores = self.scores
             for e, (lad, pre) in enumerate(zip(self.ladders, self.prefixes)):
-                scores[e] += charge * ladder_charge(lad, pre, value, self.growth, self.cap)
+                scores[e] += sig * ladder_charge(lad, pre, value, self.growth, self.cap, wall, self.retry_cost)
             self.best = min(range(len(scores)), key=scores.__getitem__)
-        i = self.index.get(value)
-        if i is None:
-            self.index[value] = len(self.vals)
-            self.vals.append(value)
-            self.sig.append(sig)
-            self.sig_time.append(sig * (wall if wall > 0 else 1.0))
-            self.order = None
-        else:
-            self.sig[i] += sig
-            self.sig_time[i] += sig * (wall if wall > 0 else 1.0)
-        if value > self.top:
-            self.top = value
-        self.sorted = None
-        self.next_sig += 1
+        self.points.add(value, sig, sig * wall)
 
 
 class AdaptiveState:
     """Per-(category, resource) state of :class:`AdaptivePredictor`."""
 
-    __slots__ = ("own", "pool", "cold", "growth", "owner")
+    __slots__ = ("own", "pool", "cold", "growth", "time_weighted")
 
-    def __init__(self, own: _History, pool: _History, cold: float, growth: float,
-                 owner: "AdaptivePredictor") -> None:
+    def __init__(self, own: _History, pool: _History, cold: float, growth: float, time_weighted: bool) -> None:
         self.own = own
         self.pool = pool
         self.cold = cold
         self.growth = growth
-        self.owner = owner
+        self.time_weighted = time_weighted
 
     def _ladder(self) -> list[float] | None:
         ladder = self.own.ladder()
         return ladder if ladder is not None else self.pool.ladder()
 
-    def first(self) -> float:
+    def first(self, features: Mapping[str, float] | None = None) -> float:
         ladder = self._ladder()
         return self.cold if ladder is None else ladder[0]
 
-    def retry(self, previous: float) -> float:
+    def retry(self, previous: float, features: Mapping[str, float] | None = None) -> float:
         for rung in self._ladder() or ():
             if rung > previous:
                 return rung
         return previous * self.growth if previous > 0 else self.cold
 
-    def observe(self, value: float) -> None:
-        wall = self.owner._wall
+    def observe(self, value: float, obs: Observation) -> None:
+        wall = obs.wall_time if self.time_weighted else 1.0
         self.own.add(value, wall)
         self.pool.add(value, wall)
 
@@ -300,59 +280,69 @@ class AdaptivePredictor(Predictor):
     """lfm's own predictor: cost-optimal retry ladders per category, the best
     one chosen online (see the module docstring).
 
-    Parameters: ``resources``, ``max_resources``, ``seed`` (see ``Predictor``;
-    this predictor draws no random numbers);
+    Parameters (keyword-only): ``resources``, ``max_resources``, ``seed`` (see
+    ``Predictor``; this predictor draws no random numbers);
     ``cold_start`` (None): first allocation per resource when nothing at all is
     known - a mapping resource -> value, by default 1/16 of
     ``KNOWN_RESOURCES`` (1 core for cores);
     ``growth`` (2.0): factor applied to a failed allocation past the ladder;
     ``time_weighted`` (True): use an observation's ``wall_time`` (seconds) for
     the time-weighted ladder and for scoring (False: every task counts 1 s);
+    ``retry_cost`` (0.0): seconds each failed attempt costs on top of its wall
+    time (dispatch and queue latency), charged at its allocation; ladders and
+    scores minimise allocation x (wall time + retry_cost per failure);
     ``max_levels`` (96): candidate rungs for the dynamic programme;
     ``recompute_growth`` (0.01): ladder recompute schedule (0 = every task).
     """
 
-    def __init__(self, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
+    def __init__(self, *, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
                  seed: int = 0, cold_start: Mapping[str, float] | None = None, growth: float = 2.0,
-                 time_weighted: bool = True, max_levels: int = 96, recompute_growth: float = 0.01) -> None:
-        super().__init__(resources, max_resources, seed)
-        if not isinstance(growth, (int, float)) or not growth > 1 or math.isinf(growth):
-            raise ValueError(f"growth must be a number > 1, got {growth!r}")
-        if not isinstance(max_levels, (int, np.integer)) or max_levels < 2:
-            raise ValueError(f"max_levels must be an integer >= 2, got {max_levels!r}")
-        if not isinstance(recompute_growth, (int, float)) or not 0 <= recompute_growth < 1:
-            raise ValueError(f"recompute_growth must be a fraction in [0, 1), got {recompute_growth!r}")
-        cold = {r: (1.0 if r == "cores" else v / 16) for r, v in KNOWN_RESOURCES.items()}
-        for r, v in (cold_start or {}).items():
-            if r not in KNOWN_RESOURCES:
-                raise ValueError(f"cold_start: unknown resource {r!r}; known resources: {', '.join(KNOWN_RESOURCES)}")
-            if not isinstance(v, (int, float)) or not v > 0 or math.isinf(v):
-                raise ValueError(f"cold_start[{r!r}] must be a number > 0, got {v!r}")
-            cold[r] = float(v)
+                 time_weighted: bool = True, retry_cost: float = 0.0, max_levels: int = 96,
+                 recompute_growth: float = 0.01) -> None:
+        super().__init__(resources=resources, max_resources=max_resources, seed=seed)
         self.cold_start = cold_start
         self.growth = growth
         self.time_weighted = time_weighted
+        self.retry_cost = retry_cost
         self.max_levels = max_levels
         self.recompute_growth = recompute_growth
-        self._cold = cold
-        self._pool = {r: _History(recompute_growth, max_levels, growth, scored=False) for r in self.resources}
-        self._cap = {r: (self.max_resources or {}).get(r, math.inf) for r in self.resources}
-        self._wall = 0.0
+
+    def _setup(self) -> None:
+        super()._setup()
+        growth, levels, rg = self.growth, self.max_levels, self.recompute_growth
+        if not isinstance(growth, (int, float)) or not growth > 1 or math.isinf(growth):
+            raise ValueError(f"growth must be a number > 1, got {growth!r}")
+        if not isinstance(levels, (int, np.integer)) or isinstance(levels, bool) or levels < 2:
+            raise ValueError(f"max_levels must be an integer >= 2, got {levels!r}")
+        if not isinstance(rg, (int, float)) or not 0 <= rg < 1:
+            raise ValueError(f"recompute_growth must be a fraction in [0, 1), got {rg!r}")
+        self._retry_cost = check_retry_cost(self.retry_cost)
+        self._cold = cold_start_values(self.cold_start)
+        self._pool = {r: _History(rg, levels, growth, scored=False, retry_cost=self._retry_cost)
+                      for r in self._resources}
 
     def _new_state(self, resource: str) -> AdaptiveState:
-        own = _History(self.recompute_growth, self.max_levels, self.growth, scored=True, cap=self._cap[resource])
-        return AdaptiveState(own, self._pool[resource], self._cold[resource], self.growth, self)
+        own = _History(self.recompute_growth, self.max_levels, self.growth, scored=True,
+                       cap=self._caps.get(resource, math.inf), retry_cost=self._retry_cost)
+        return AdaptiveState(own, self._pool[resource], self._cold[resource], self.growth,
+                             bool(self.time_weighted))
 
-    def observe(self, category: Any, resources: Mapping[str, float]) -> None:
-        """Learn from a successful task (see ``Predictor.observe``); a
-        ``wall_time`` entry (seconds) weighs it when ``time_weighted``."""
-        wall = 0.0
-        if self.time_weighted and hasattr(resources, "get") and resources.get("wall_time") is not None:
-            try:
-                wall = float(resources["wall_time"])
-            except (TypeError, ValueError):
-                raise ValueError(f"observed wall_time must be a number, got {resources['wall_time']!r}") from None
-            if not (wall > 0 and math.isfinite(wall)):
-                wall = 0.0
-        self._wall = wall
-        super().observe(category, resources)
+
+def check_retry_cost(value: Any) -> float:
+    """``retry_cost`` validated: seconds >= 0 charged per failed attempt."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < math.inf:
+        raise ValueError(f"retry_cost must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def cold_start_values(cold_start: Mapping[str, float] | None) -> dict[str, float]:
+    """First allocation per resource with nothing known: 1/16 of
+    ``KNOWN_RESOURCES`` (1 core), overridden by ``cold_start``."""
+    cold = {r: (1.0 if r == "cores" else v / 16) for r, v in KNOWN_RESOURCES.items()}
+    for r, v in (cold_start or {}).items():
+        if r not in KNOWN_RESOURCES:
+            raise ValueError(f"cold_start: unknown resource {r!r}; known resources: {', '.join(KNOWN_RESOURCES)}")
+        if not isinstance(v, (int, float)) or not v > 0 or math.isinf(v):
+            raise ValueError(f"cold_start[{r!r}] must be a number > 0, got {v!r}")
+        cold[r] = float(v)
+    return cold

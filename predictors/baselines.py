@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from predictors.base import KNOWN_RESOURCES, Predictor, _check_value
+
+_NONE: dict[str, float] = {}
 from predictors.registry import register
 
 
@@ -29,18 +31,18 @@ class _MaxSeenState:
         self.cold = cold
         self.max_seen: float | None = None
 
-    def first(self) -> float:
+    def first(self, features: Mapping[str, float]) -> float:
         return self.cold if self.max_seen is None else self.max_seen
 
-    def retry(self, previous: float) -> float:
+    def retry(self, previous: float, features: Mapping[str, float]) -> float:
         return previous * 2 if previous > 0 else self.cold
 
-    def observe(self, value: float) -> None:
+    def observe(self, value: float, obs: Any) -> None:
         if self.max_seen is None or value > self.max_seen:
             self.max_seen = value
 
     def describe(self) -> dict[str, Any]:
-        return {"allocation": self.first()}
+        return {"allocation": self.first(_NONE)}
 
 
 @register("max-seen")
@@ -51,9 +53,9 @@ class MaxSeen(Predictor):
     Parameters: see :class:`predictors.base.Predictor`.
     """
 
-    def __init__(self, resources: Iterable[str] = ("memory",),
+    def __init__(self, *, resources: Iterable[str] = ("memory",),
                  max_resources: Mapping[str, float] | None = None, seed: int = 0) -> None:
-        super().__init__(resources, max_resources, seed)
+        super().__init__(resources=resources, max_resources=max_resources, seed=seed)
 
     def _new_state(self, resource: str) -> _MaxSeenState:
         return _MaxSeenState(KNOWN_RESOURCES[resource])
@@ -69,7 +71,7 @@ class _WholeMachineState(_MaxSeenState):
         super().__init__(cold)
         self.machine = machine
 
-    def first(self) -> float:
+    def first(self, features: Mapping[str, float]) -> float:
         if self.machine is not None:
             return self.machine
         return max(self.cold, self.max_seen or 0.0)
@@ -84,12 +86,12 @@ class WholeMachine(Predictor):
     Parameters: see :class:`predictors.base.Predictor`.
     """
 
-    def __init__(self, resources: Iterable[str] = ("memory",),
+    def __init__(self, *, resources: Iterable[str] = ("memory",),
                  max_resources: Mapping[str, float] | None = None, seed: int = 0) -> None:
-        super().__init__(resources, max_resources, seed)
+        super().__init__(resources=resources, max_resources=max_resources, seed=seed)
 
     def _new_state(self, resource: str) -> _WholeMachineState:
-        return _WholeMachineState(KNOWN_RESOURCES[resource], (self.max_resources or {}).get(resource))
+        return _WholeMachineState(KNOWN_RESOURCES[resource], self._caps.get(resource))
 
 
 class _QuantileState:
@@ -100,20 +102,20 @@ class _QuantileState:
         self.q = q
         self.sorted: list[float] = []
 
-    def first(self) -> float:
+    def first(self, features: Mapping[str, float]) -> float:
         n = len(self.sorted)
         if n == 0:
             return self.cold
         return self.sorted[max(0, math.ceil(self.q * n) - 1)]
 
-    def retry(self, previous: float) -> float:
+    def retry(self, previous: float, features: Mapping[str, float]) -> float:
         return previous * 2 if previous > 0 else self.cold
 
-    def observe(self, value: float) -> None:
+    def observe(self, value: float, obs: Any) -> None:
         bisect.insort(self.sorted, value)
 
     def describe(self) -> dict[str, Any]:
-        return {"allocation": self.first()}
+        return {"allocation": self.first(_NONE)}
 
 
 @register("quantile")
@@ -126,15 +128,19 @@ class Quantile(Predictor):
     Other parameters: see :class:`predictors.base.Predictor`.
     """
 
-    def __init__(self, q: float = 0.95, resources: Iterable[str] = ("memory",),
+    def __init__(self, *, q: float = 0.95, resources: Iterable[str] = ("memory",),
                  max_resources: Mapping[str, float] | None = None, seed: int = 0) -> None:
-        if not (isinstance(q, (int, float)) and 0 < q <= 1):
+        super().__init__(resources=resources, max_resources=max_resources, seed=seed)
+        self.q = q
+
+    def _setup(self) -> None:
+        super()._setup()
+        q = self.q
+        if not (isinstance(q, (int, float)) and not isinstance(q, bool) and 0 < q <= 1):
             raise ValueError(f"quantile q must be a number in (0, 1], got {q!r}")
-        self.q = float(q)
-        super().__init__(resources, max_resources, seed)
 
     def _new_state(self, resource: str) -> _QuantileState:
-        return _QuantileState(KNOWN_RESOURCES[resource], self.q)
+        return _QuantileState(KNOWN_RESOURCES[resource], float(self.q))
 
 
 class _OracleState(_MaxSeenState):
@@ -144,8 +150,8 @@ class _OracleState(_MaxSeenState):
         super().__init__(cold)
         self.revealed: float | None = None
 
-    def first(self) -> float:
-        return self.revealed if self.revealed is not None else super().first()
+    def first(self, features: Mapping[str, float]) -> float:
+        return self.revealed if self.revealed is not None else super().first(features)
 
 
 @register("oracle")
@@ -158,9 +164,9 @@ class Oracle(Predictor):
     Parameters: see :class:`predictors.base.Predictor`.
     """
 
-    def __init__(self, resources: Iterable[str] = ("memory",),
+    def __init__(self, *, resources: Iterable[str] = ("memory",),
                  max_resources: Mapping[str, float] | None = None, seed: int = 0) -> None:
-        super().__init__(resources, max_resources, seed)
+        super().__init__(resources=resources, max_resources=max_resources, seed=seed)
 
     def _new_state(self, resource: str) -> _OracleState:
         return _OracleState(KNOWN_RESOURCES[resource])
@@ -168,7 +174,8 @@ class Oracle(Predictor):
     def reveal(self, category: Any, usage: Mapping[str, float]) -> None:
         """Make the next first allocation of ``category`` equal ``usage`` (a mapping
         resource -> value, in the resource's unit)."""
+        self._check()
         states = self._category(category)
-        for r in self.resources:
+        for r in self._resources:
             if r in usage:
                 states[r].revealed = _check_value(r, usage[r], what="revealed usage")

@@ -94,13 +94,13 @@ class BucketState:
                 return uppers[i]
         return uppers[-1]
 
-    def first(self) -> float:
+    def first(self, features: Mapping[str, float] | None = None) -> float:
         if len(self.history) < self.sampling:
             return self.default
         uppers, cum = self._ladder()
         return self._draw(uppers, cum, 0)
 
-    def retry(self, previous: float) -> float:
+    def retry(self, previous: float, features: Mapping[str, float] | None = None) -> float:
         if len(self.history) < self.sampling:
             return next_step(previous, self.default, self.rate)
         uppers, cum = self._ladder()
@@ -109,7 +109,7 @@ class BucketState:
                 return self._draw(uppers, cum, i)
         return next_step(previous, self.default, self.rate)
 
-    def observe(self, value: float) -> None:
+    def observe(self, value: float, obs: Any = None) -> None:
         self.history.add(value)
 
     def describe(self) -> dict[str, Any]:
@@ -124,25 +124,34 @@ class _BucketPredictor(Predictor):
     method = "greedy"
     deterministic = False
 
-    def __init__(self, resources: Iterable[str], max_resources: Mapping[str, float] | None, seed: int,
+    def __init__(self, *, resources: Iterable[str], max_resources: Mapping[str, float] | None, seed: int,
                  num_sampling_points: int, increase_rate: float, recompute_growth: float) -> None:
-        super().__init__(resources, max_resources, seed)
-        if not isinstance(num_sampling_points, (int, np.integer)) or num_sampling_points < 1:
-            raise ValueError(f"num_sampling_points must be an integer >= 1, got {num_sampling_points!r}")
-        if not isinstance(increase_rate, (int, float)) or not increase_rate > 1 or math.isinf(increase_rate):
-            raise ValueError(f"increase_rate must be a number > 1, got {increase_rate!r}")
+        super().__init__(resources=resources, max_resources=max_resources, seed=seed)
         self.num_sampling_points = num_sampling_points
         self.increase_rate = increase_rate
         self.recompute_growth = recompute_growth
-        BucketingState(self.method, recompute_growth=recompute_growth, **self._algorithm_params())  # validate
+
+    def _setup(self) -> None:
+        super()._setup()
+        n, rate = self.num_sampling_points, self.increase_rate
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"num_sampling_points must be an integer >= 1, got {n!r}")
+        if not isinstance(rate, (int, float)) or not rate > 1 or math.isinf(rate):
+            raise ValueError(f"increase_rate must be a number > 1, got {rate!r}")
+        algo = self._algorithm_params()
+        for key in ("max_buckets", "n_buckets"):
+            v = algo.get(key, 1)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{key} must be an integer >= 1, got {v!r}")
+        BucketingState(self.method, recompute_growth=self.recompute_growth, **algo)  # validates the rest
 
     def _algorithm_params(self) -> dict[str, Any]:
         return {}
 
     def _new_state(self, resource: str) -> BucketState:
         history = BucketingState(self.method, recompute_growth=self.recompute_growth, **self._algorithm_params())
-        return BucketState(history, KNOWN_RESOURCES[resource], self.num_sampling_points, self.increase_rate,
-                           self.deterministic, self._rng)
+        return BucketState(history, KNOWN_RESOURCES[resource], int(self.num_sampling_points),
+                           float(self.increase_rate), self.deterministic, self._rng)
 
 
 @register("greedy")
@@ -161,10 +170,12 @@ class GreedyPredictor(_BucketPredictor):
 
     method = "greedy"
 
-    def __init__(self, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
+    def __init__(self, *, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
                  seed: int = 0, num_sampling_points: int = 10, increase_rate: float = 2.0,
                  recompute_growth: float = 0.004) -> None:
-        super().__init__(resources, max_resources, seed, num_sampling_points, increase_rate, recompute_growth)
+        super().__init__(resources=resources, max_resources=max_resources, seed=seed,
+                         num_sampling_points=num_sampling_points, increase_rate=increase_rate,
+                         recompute_growth=recompute_growth)
 
     def _algorithm_params(self) -> dict[str, Any]:
         return {"deterministic": self.deterministic}
@@ -186,11 +197,13 @@ class ExhaustivePredictor(_BucketPredictor):
 
     method = "exhaustive"
 
-    def __init__(self, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
+    def __init__(self, *, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
                  seed: int = 0, num_sampling_points: int = 10, increase_rate: float = 2.0,
                  recompute_growth: float = 0.01, max_buckets: int = 10) -> None:
         self.max_buckets = max_buckets
-        super().__init__(resources, max_resources, seed, num_sampling_points, increase_rate, recompute_growth)
+        super().__init__(resources=resources, max_resources=max_resources, seed=seed,
+                         num_sampling_points=num_sampling_points, increase_rate=increase_rate,
+                         recompute_growth=recompute_growth)
 
     def _algorithm_params(self) -> dict[str, Any]:
         return {"deterministic": self.deterministic, "max_buckets": self.max_buckets}
@@ -211,11 +224,13 @@ class KMeansPredictor(_BucketPredictor):
 
     method = "kmeans"
 
-    def __init__(self, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
+    def __init__(self, *, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
                  seed: int = 0, num_sampling_points: int = 10, increase_rate: float = 2.0,
                  recompute_growth: float = 0.01, n_buckets: int = 4) -> None:
         self.n_buckets = n_buckets
-        super().__init__(resources, max_resources, seed, num_sampling_points, increase_rate, recompute_growth)
+        super().__init__(resources=resources, max_resources=max_resources, seed=seed,
+                         num_sampling_points=num_sampling_points, increase_rate=increase_rate,
+                         recompute_growth=recompute_growth)
 
     def _algorithm_params(self) -> dict[str, Any]:
         return {"n_buckets": self.n_buckets, "seed": self.seed}
@@ -228,11 +243,13 @@ class QuantileBucketsPredictor(_BucketPredictor):
 
     method = "quantile"
 
-    def __init__(self, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
+    def __init__(self, *, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
                  seed: int = 0, num_sampling_points: int = 10, increase_rate: float = 2.0,
                  recompute_growth: float = 0.01, n_buckets: int = 4) -> None:
         self.n_buckets = n_buckets
-        super().__init__(resources, max_resources, seed, num_sampling_points, increase_rate, recompute_growth)
+        super().__init__(resources=resources, max_resources=max_resources, seed=seed,
+                         num_sampling_points=num_sampling_points, increase_rate=increase_rate,
+                         recompute_growth=recompute_growth)
 
     def _algorithm_params(self) -> dict[str, Any]:
         return {"n_buckets": self.n_buckets}

@@ -64,18 +64,19 @@ def efficiency(allocation: np.ndarray, usage: np.ndarray, wall_time: np.ndarray,
 
 
 def summarize(attempts: pd.DataFrame, by: list[str], *, allocation: str = "allocation",
-              usage: str = "usage") -> pd.DataFrame:
+              usage: str = "usage", time: str = "wall_time") -> pd.DataFrame:
     """One row of :data:`SUMMARY_COLUMNS` per group of ``attempts`` (grouped by the
     columns ``by``, e.g. ``["predictor", "seed"]``), from the columns named
     ``allocation`` and ``usage`` (pass ``allocation_cores``/``usage_cores`` for
-    another resource of a multi-resource replay)."""
+    another resource of a multi-resource replay); ``time`` names the column of
+    each attempt's charged time (``charged_time``: wall time plus a retry cost)."""
     rows = []
     if attempts.empty:
         return pd.DataFrame(columns=by + SUMMARY_COLUMNS)
     for key, group in attempts.groupby(by, sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         metrics = efficiency(group[allocation].to_numpy(), group[usage].to_numpy(),
-                             group["wall_time"].to_numpy(), group["ok"].to_numpy(),
+                             group[time].to_numpy(), group["ok"].to_numpy(),
                              group["task"].to_numpy())
         rows.append(dict(zip(by, key)) | metrics)
     return pd.DataFrame(rows, columns=by + SUMMARY_COLUMNS)

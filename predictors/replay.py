@@ -12,6 +12,12 @@ so numbers compare):
   ``predict(category, previous=allocation, exceeded=...)``; on success the usage
   (and the task's wall time) is observed. Failed attempts are not observed.
 - Wall time 0 or missing counts as 1 s.
+- ``retry_cost=S`` (s, default 0): every failed attempt is charged S extra seconds
+  at its allocation (dispatch and queue latency of a retry); the summary then
+  holds ``AE_time`` with that charge and ``AE_time_plain`` without it.
+- Features: the trace's feature columns (``features``; by default
+  :data:`FEATURE_COLUMNS` that the trace has) are passed to every ``predict`` and
+  ``observe`` of their task as ``features={name: value}`` (missing values left out).
 - ``group_by="category"``: one model per category; ``None``: all tasks in one.
 
 Predictors given by name are created with ``max_resources`` = the whole machine W
@@ -25,7 +31,6 @@ import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from os import PathLike
 from typing import Any
 
 import numpy as np
@@ -39,6 +44,10 @@ from predictors.registry import create
 ROUNDED_RESOURCES = ("memory", "disk")
 #: Category given to every task with ``group_by=None``.
 ONE_GROUP = "all"
+#: Columns read as features by default: what is known before a task runs
+#: (``input_size`` in MB). Measured columns (cpu_time, bytes_read, ...) are not
+#: features: they are only known after the task ran.
+FEATURE_COLUMNS = ("input_size",)
 
 
 @dataclass
@@ -81,19 +90,10 @@ def machine_size(resource: str, values: Iterable[float]) -> float:
     return unit * 2 ** math.ceil(math.log2(top / unit) - 1e-12)
 
 
-def load_trace(trace: pd.DataFrame | str | PathLike) -> pd.DataFrame:
-    """A DataFrame as is, or a path read with :func:`lfm.trace.read_trace`."""
-    if isinstance(trace, pd.DataFrame):
-        return trace
-    if isinstance(trace, (str, PathLike)):
-        from lfm.trace import read_trace
-        return read_trace(trace)
-    raise TypeError(f"trace must be a pandas DataFrame or a path, got {type(trace).__name__}")
-
-
 def _task_columns(df: pd.DataFrame, resources: tuple[str, ...], group_by: str | None,
-                  round_usage: bool) -> tuple[list, dict[str, list[float]], list[float]]:
-    """Categories, usage per resource and effective wall times of every task, as lists."""
+                  round_usage: bool) -> tuple[list, dict[str, list[float]], list[float], pd.DataFrame]:
+    """Categories, usage per resource and effective wall times of every task, as
+    lists, and the replayed rows."""
     missing = [r for r in resources if r not in df.columns]
     if missing:
         raise ValueError(f"trace has no column {missing[0]!r} to replay (columns: {', '.join(map(str, df.columns))})")
@@ -123,7 +123,31 @@ def _task_columns(df: pd.DataFrame, resources: tuple[str, ...], group_by: str | 
         wall = np.where(np.isfinite(wall) & (wall > 0), wall, 1.0)
     else:
         wall = np.ones(n)
-    return cats, usage, wall.tolist()
+    return cats, usage, wall.tolist(), df
+
+
+def _feature_rows(df: pd.DataFrame, features: Iterable[str] | None) -> list[dict[str, float]] | None:
+    """One ``{name: value}`` per row of ``df`` for the feature columns (None when none)."""
+    if features is None:
+        names = [c for c in FEATURE_COLUMNS if c in df.columns]
+    else:
+        names = [features] if isinstance(features, str) else list(features)
+        missing = [c for c in names if c not in df.columns]
+        if missing:
+            raise ValueError(f"feature column {missing[0]!r} is not in the trace "
+                             f"(columns: {', '.join(map(str, df.columns))})")
+    if not names:
+        return None
+    cols = {c: pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float) for c in names}
+    rows = []
+    for i in range(len(df)):
+        row = {}
+        for c, v in cols.items():
+            x = v[i]
+            if x == x and abs(x) != math.inf:
+                row[c] = float(x)
+        rows.append(row)
+    return rows
 
 
 def _as_predictors(predictors: Any, seeds: tuple[int, ...], resources: tuple[str, ...],
@@ -170,7 +194,7 @@ class _Progress:
 
 def _run_one(predictor: Predictor, cats: list, usage: dict[str, list[float]], wall: list[float],
              resources: tuple[str, ...], record_state: int, progress: _Progress,
-             offset: int) -> tuple[dict[str, list], list[tuple], float]:
+             offset: int, feats: list[dict[str, float]] | None) -> tuple[dict[str, list], list[tuple], float]:
     """Replay every task through one predictor; per-attempt columns, state snapshots, seconds."""
     n = len(cats)
     reveal = getattr(predictor, "reveal", None)
@@ -190,9 +214,10 @@ def _run_one(predictor: Predictor, cats: list, usage: dict[str, list[float]], wa
         else:
             need = {r: usage[r][i] for r in resources}
             need.setdefault("wall_time", w)
+        f = None if feats is None else feats[i]
         if reveal is not None:
             reveal(cat, need)
-        alloc = predict(cat)
+        alloc = predict(cat, features=f)
         attempt = 0
         while True:
             if single:
@@ -205,12 +230,12 @@ def _run_one(predictor: Predictor, cats: list, usage: dict[str, list[float]], wa
                 col_alloc[r].append(alloc[r])
             if not exceeded:
                 col_ok.append(True)
-                observe(cat, need)
+                observe(cat, need, features=f)
                 break
             col_ok.append(False)
             attempt += 1
             try:
-                alloc = predict(cat, previous=alloc, exceeded=exceeded)
+                alloc = predict(cat, previous=alloc, exceeded=exceeded, features=f)
             except AllocationLimitReached:
                 break  # usage above the machine: the task cannot run; reported as unfinished
         if record_state and i % record_state == 0:
@@ -238,18 +263,19 @@ def _flatten_states(label: str, seed: int, snapshots: list[tuple]) -> list[tuple
     return rows
 
 
-def replay(trace: pd.DataFrame | str | PathLike, predictors: Any = "max-seen", *,
+def replay(trace: pd.DataFrame, predictors: Any = "max-seen", *,
            group_by: str | None = "category", resources: Iterable[str] = ("memory",),
            seeds: Iterable[int] | None = None, seed: int = 0,
            max_resources: Mapping[str, float] | None = None, round_usage: bool = True,
            progress: bool = False, record_state: int = 0,
            params: Mapping[str, Any] | None = None,
-           pool: int | tuple[int, float] | None = None) -> ReplayResult:
+           pool: int | tuple[int, float] | None = None, retry_cost: float = 0.0,
+           features: Iterable[str] | None = None) -> ReplayResult:
     """Replay ``trace`` task by task through each predictor (module docstring: semantics).
 
     trace : a DataFrame in the trace schema (``category``, resource columns in MB /
-        cores / s, optional ``wall_time`` and ``status``: only ``ok`` rows are replayed)
-        or a path read with :func:`lfm.trace.read_trace`.
+        cores / s, optional ``wall_time`` and ``status``: only ``ok`` rows are replayed);
+        read a file with :func:`lfm.trace.read_trace` first.
     predictors : a name, a Predictor instance, or a list of them. Names are created
         once per seed with ``resources``, ``max_resources`` and ``params``; instances
         are used as they are (their state is updated, their own seed reported).
@@ -267,6 +293,11 @@ def replay(trace: pd.DataFrame | str | PathLike, predictors: Any = "max-seen", *
         machine size, or ``(n, size)`` with size in the first resource's unit; adds
         ``makespan`` (s), ``throughput`` (tasks/h) and ``utilization`` to the summary
         (model: :func:`predictors.metrics.pool_makespan`).
+    retry_cost : seconds (>= 0) charged at its allocation to every failed attempt on
+        top of the task's wall time; the summary's ``AE_time`` includes it and
+        ``AE_time_plain`` does not (module docstring).
+    features : the columns passed to the predictors as each task's features;
+        default the :data:`FEATURE_COLUMNS` the trace has, ``()`` for none.
 
     A predictor that needs the usage before predicting (the ``oracle``) gets it
     through its ``reveal(category, usage)`` method, called before each first
@@ -281,8 +312,13 @@ def replay(trace: pd.DataFrame | str | PathLike, predictors: Any = "max-seen", *
         if r not in KNOWN_RESOURCES:
             raise ValueError(f"unknown resource {r!r}; known resources: {', '.join(KNOWN_RESOURCES)}")
     seeds = tuple(seeds) if seeds is not None else (seed,)
-    df = load_trace(trace)
-    cats, usage, wall = _task_columns(df, resources, group_by, round_usage)
+    if not isinstance(trace, pd.DataFrame):
+        raise TypeError(f"trace must be a pandas DataFrame (read a file with lfm.trace.read_trace), "
+                        f"got {type(trace).__name__}")
+    if not isinstance(retry_cost, (int, float)) or isinstance(retry_cost, bool) or not 0 <= retry_cost < math.inf:
+        raise ValueError(f"retry_cost must be a number of seconds >= 0, got {retry_cost!r}")
+    cats, usage, wall, df = _task_columns(trace, resources, group_by, round_usage)
+    feats = _feature_rows(df, features)
     machine = {r: machine_size(r, usage[r]) for r in resources}
     if max_resources is not None:
         machine.update(max_resources)
@@ -296,7 +332,7 @@ def replay(trace: pd.DataFrame | str | PathLike, predictors: Any = "max-seen", *
     for k, (label, s, predictor) in enumerate(runs):
         bar.label = f"replay {label} seed {s} ({k + 1}/{len(runs)})"
         cols, snapshots, seconds = _run_one(predictor, cats, usage, wall, resources,
-                                            record_state, bar, k * n)
+                                            record_state, bar, k * n, feats)
         task = np.asarray(cols["task"], dtype=np.int64)
         frame = pd.DataFrame({"predictor": label, "seed": s, "task": task,
                               "category": cat_array[task], "attempt": cols["attempt"]})
@@ -304,13 +340,15 @@ def replay(trace: pd.DataFrame | str | PathLike, predictors: Any = "max-seen", *
         frame["usage"] = np.asarray(usage[resources[0]])[task]
         frame["wall_time"] = wall_array[task]
         frame["ok"] = cols["ok"]
+        if retry_cost > 0:
+            frame["charged_time"] = frame["wall_time"] + np.where(frame["ok"], 0.0, float(retry_cost))
         if len(resources) > 1:
             for r in resources:
                 frame["allocation_" + r] = cols["allocation_" + r]
                 frame["usage_" + r] = np.asarray(usage[r])[task]
         attempt_frames.append(frame)
         if len(frame):
-            summ = _summaries(frame, ["predictor", "seed"], resources)
+            summ = _summaries(frame, ["predictor", "seed"], resources, retry_cost)
         else:  # an empty trace still gets its row (0 tasks, AE undefined)
             summ = pd.DataFrame([{"predictor": label, "seed": s} | efficiency([], [], [], [], [])])
         summ["seconds"] = seconds
@@ -323,7 +361,7 @@ def replay(trace: pd.DataFrame | str | PathLike, predictors: Any = "max-seen", *
             for key, value in sim.items():
                 summ[key] = value
         summaries.append(summ)
-        cat_summaries.append(_summaries(frame, ["predictor", "seed", "category"], resources))
+        cat_summaries.append(_summaries(frame, ["predictor", "seed", "category"], resources, retry_cost))
         state_rows.extend(_flatten_states(label, s, snapshots))
     bar.update(n * len(runs), force=True)
     attempts = pd.concat(attempt_frames, ignore_index=True) if attempt_frames else pd.DataFrame()
@@ -335,9 +373,16 @@ def replay(trace: pd.DataFrame | str | PathLike, predictors: Any = "max-seen", *
         resources=resources, machine=machine)
 
 
-def _summaries(frame: pd.DataFrame, by: list[str], resources: tuple[str, ...]) -> pd.DataFrame:
-    """Metrics of the first resource, plus ``<metric>_<r>`` columns per resource when several."""
-    out = summarize(frame, by)
+def _summaries(frame: pd.DataFrame, by: list[str], resources: tuple[str, ...],
+               retry_cost: float = 0.0) -> pd.DataFrame:
+    """Metrics of the first resource, plus ``<metric>_<r>`` columns per resource when
+    several; with a ``retry_cost``, time-based metrics charge it and ``AE_time_plain``
+    is the AE without it."""
+    if retry_cost > 0:
+        out = summarize(frame, by, time="charged_time")
+        out.insert(out.columns.get_loc("AE_time") + 1, "AE_time_plain", summarize(frame, by)["AE_time"].to_numpy())
+    else:
+        out = summarize(frame, by)
     if len(resources) > 1:
         for r in resources:
             extra = summarize(frame, by, allocation="allocation_" + r, usage="usage_" + r)

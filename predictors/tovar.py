@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from predictors.base import KNOWN_RESOURCES, Predictor
+from predictors.base import KNOWN_RESOURCES, Observation, Predictor
 from predictors.registry import register
 
 #: Width of the usage histogram's bins per resource (cctools' defaults).
@@ -53,7 +53,6 @@ class _TovarState:
         self.completions = 0        # since the last new maximum
         self.steady = False
         self.first_alloc: float | None = None
-        self.wall = 1.0             # wall time of the task being observed (set by the predictor)
 
     def _bin(self, value: float) -> float:
         return math.ceil(value / self.bin_width) * self.bin_width
@@ -65,19 +64,19 @@ class _TovarState:
         top = max(self.cold, self.max_seen)
         return self.cold * 2 ** math.ceil(math.log2(top / self.cold)) if top > self.cold else self.cold
 
-    def first(self) -> float:
+    def first(self, features: Mapping[str, float] | None = None) -> float:
         if self.steady and self.first_alloc is not None:
             return self.first_alloc
         return self._whole()
 
-    def retry(self, previous: float) -> float:
+    def retry(self, previous: float, features: Mapping[str, float] | None = None) -> float:
         if self.steady and self.first_alloc is not None and self.mode != "max":
             candidate = max(self.max_seen, self.first_alloc)
             if candidate > previous:
                 return candidate
         return self._whole()
 
-    def observe(self, value: float) -> None:
+    def observe(self, value: float, obs: Observation) -> None:
         if not self.steady and value > self._bin(self.hist_max):
             self.first_alloc = None
             self.completions = 0
@@ -85,7 +84,7 @@ class _TovarState:
         self.max_seen = max(self.max_seen, value)
         entry = self.bins.setdefault(self._bin(value), [0, 0.0])
         entry[0] += 1
-        entry[1] += self.wall
+        entry[1] += obs.wall_time
         if value > self.hist_max:
             self.hist_max = value
         self.completions += 1
@@ -128,32 +127,22 @@ class _TovarState:
 class _Tovar(Predictor):
     mode = ""
 
-    def __init__(self, every: int = 25, steady_after: int = 25, resources: Iterable[str] = ("memory",),
+    def __init__(self, *, every: int = 25, steady_after: int = 25, resources: Iterable[str] = ("memory",),
                  max_resources: Mapping[str, float] | None = None, seed: int = 0) -> None:
-        for name, v in (("every", every), ("steady_after", steady_after)):
-            if not isinstance(v, (int, np.integer)) or v < 0:
+        super().__init__(resources=resources, max_resources=max_resources, seed=seed)
+        self.every = every
+        self.steady_after = steady_after
+
+    def _setup(self) -> None:
+        super()._setup()
+        for name in ("every", "steady_after"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
-        self.every = int(every)
-        self.steady_after = int(steady_after)
-        super().__init__(resources, max_resources, seed)
 
     def _new_state(self, resource: str) -> _TovarState:
-        return _TovarState(self.mode, BIN_WIDTH[resource], (self.max_resources or {}).get(resource),
-                           KNOWN_RESOURCES[resource], self.every, self.steady_after)
-
-    def observe(self, category: Any, resources: Mapping[str, float]) -> None:
-        """As :meth:`Predictor.observe`; the task's ``wall_time`` (s; 0 or missing
-        counts as 1 s) weighs its histogram bin."""
-        wall = resources.get("wall_time", 1.0)
-        try:
-            wall = float(wall)
-        except (TypeError, ValueError):
-            raise ValueError(f"observed wall_time must be a number, got {wall!r}") from None
-        if not wall > 0 or math.isinf(wall):
-            wall = 1.0
-        for state in self._category(category).values():
-            state.wall = wall
-        super().observe(category, resources)
+        return _TovarState(self.mode, BIN_WIDTH[resource], self._caps.get(resource),
+                           KNOWN_RESOURCES[resource], int(self.every), int(self.steady_after))
 
 
 @register("min-waste")

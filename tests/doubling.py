@@ -7,8 +7,8 @@ from predictors.base import Predictor
 
 
 class Doubling(Predictor):
-    def __init__(self, resources=("memory",), max_resources=None, seed=0, first=100.0):
-        super().__init__(resources, max_resources, seed)
+    def __init__(self, *, resources=("memory",), max_resources=None, seed=0, first=100.0):
+        super().__init__(resources=resources, max_resources=max_resources, seed=seed)
         self.first = first
 
     def _new_state(self, resource):
@@ -20,13 +20,13 @@ class _State:
         self.start = first
         self.seen = []
 
-    def first(self):
+    def first(self, features=None):
         return max(self.seen, default=self.start)
 
-    def retry(self, previous):
+    def retry(self, previous, features=None):
         return previous * 2
 
-    def observe(self, value):
+    def observe(self, value, obs=None):
         self.seen.append(value)
 
     def describe(self):

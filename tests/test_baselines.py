@@ -60,7 +60,7 @@ def test_max_seen_and_quantile_by_hand() -> None:
     assert q.predict("a") == {"memory": 5.0}
     assert predictors.create("quantile").q == 0.95
     with pytest.raises(ValueError, match=r"q must be a number in \(0, 1\]"):
-        predictors.create("quantile", q=1.5)
+        predictors.create("quantile", q=1.5).predict("a")
 
 
 def test_whole_machine_and_oracle() -> None:

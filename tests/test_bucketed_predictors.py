@@ -110,8 +110,9 @@ def test_repr_shows_parameters():
 
 @pytest.mark.parametrize("name", BUCKET_NAMES + ["adaptive"])
 def test_bad_parameters_are_value_errors(name):
-    with pytest.raises(ValueError):
-        predictors.create(name, recompute_growth=2.0)
+    p = predictors.create(name, recompute_growth=2.0)   # stored as given, checked at first use
+    with pytest.raises(ValueError, match="recompute_growth"):
+        p.predict("a")
 
 
 # ---- adaptive ---------------------------------------------------------------------
@@ -157,7 +158,7 @@ def test_adaptive_cold_start_probes_then_uses_pooled_history():
     # an unseen category starts from what all categories used
     assert p.predict("second") == {"memory": 100.0}
     with pytest.raises(ValueError, match="cold_start"):
-        predictors.create("adaptive", cold_start={"gpus": 1})
+        predictors.create("adaptive", cold_start={"gpus": 1}).predict("a")
 
 
 def test_time_weights_move_the_optimal_ladder():

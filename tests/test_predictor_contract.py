@@ -127,12 +127,17 @@ def test_bad_input(name: str) -> None:
             p.predict("a", previous={"memory": bad, "cores": 1.0}, exceeded=["memory"])
     with pytest.raises(ValueError, match="lack 'cores'"):
         p.observe("a", {"memory": 10.0})
+    # parameters are validated at first use (scikit-learn style): create stores them
+    gpu = predictors.create(name, resources=("gpu",))
+    assert gpu.get_params()["resources"] == ("gpu",)
     with pytest.raises(ValueError, match="unknown resource 'gpu'.*known resources"):
-        predictors.create(name, resources=("gpu",))
+        gpu.predict("a")
     with pytest.raises(ValueError, match="unknown resource 'gpu'"):
         p.predict("a", previous={"memory": 1.0, "cores": 1.0}, exceeded=["gpu"])
     with pytest.raises(ValueError, match="max_resources"):
-        predictors.create(name, max_resources={"memory": float("nan")})
+        predictors.create(name, max_resources={"memory": float("nan")}).observe("a", {"memory": 1.0})
+    with pytest.raises(ValueError, match="features"):
+        p.predict("a", features=[1.0])
     with pytest.raises(ValueError, match="hashable"):
         p.predict(["not", "hashable"])
     with pytest.raises(TypeError, match="accepted parameters"):
@@ -144,3 +149,56 @@ def test_unknown_name_lists_known() -> None:
         predictors.create("nope")
     for name in ("whole-machine", "max-seen", "quantile", "min-waste", "max-throughput", "oracle"):
         assert name in str(info.value)
+
+
+def featured(seed: int, n: int = 80) -> list[tuple[str, dict[str, float], dict[str, float]]]:
+    """Events whose memory grows with an input size (a feature known in advance)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        size = float(rng.uniform(10, 1000))
+        out.append((str(rng.choice(["a", "b"])), {"memory": 200.0 + 3.0 * size + float(rng.normal(0, 20)),
+                                                   "wall_time": float(rng.uniform(1, 50))}, {"input_size": size}))
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_features_params_and_describe(name: str) -> None:
+    # features are accepted by predict and observe (keyword-only) and the retry rule holds with them
+    p = predictors.create(name, max_resources={"memory": 8192.0}, seed=2)
+    for cat, usage, feats in featured(4):
+        alloc = p.predict(cat, features=feats)
+        for _ in range(64):
+            if alloc["memory"] >= usage["memory"]:
+                break
+            nxt = p.predict(cat, previous=alloc, exceeded=["memory"], features=feats)
+            assert nxt["memory"] > alloc["memory"]
+            alloc = nxt
+        p.observe(cat, usage, features=feats)
+    valid(p.predict("a", features={}), ("memory",), {"memory": 8192.0})
+    valid(p.predict("a"), ("memory",), {"memory": 8192.0})      # features are optional
+    with pytest.raises(TypeError):
+        p.observe("a", {"memory": 1.0}, {"input_size": 1.0})    # keyword-only
+    with pytest.raises(TypeError):
+        type(p)(("memory",))                                     # parameters are keyword-only
+
+    # describe() changes nothing: no category appears, later answers are unchanged
+    q = predictors.clone(p)
+    assert q.get_params() == p.get_params() and q.categories() == []
+    twin = predictors.clone(p)
+    events = featured(5, 40)
+    for r in (q, twin):
+        for cat, usage, feats in events:
+            r.predict(cat, features=feats)
+            r.observe(cat, usage, features=feats)
+    before = q.categories()
+    assert isinstance(q.describe("never-seen"), dict)
+    assert q.describe("a") == q.describe("a")
+    assert q.categories() == before
+    assert [q.predict(c, features=f) for c, _, f in events] == [twin.predict(c, features=f) for c, _, f in events]
+
+    # set_params changes a parameter verbatim, forgets what was learnt; unknown names are refused
+    q.set_params(seed=9)
+    assert q.get_params()["seed"] == 9 and q.categories() == []
+    with pytest.raises(ValueError, match="accepted parameters"):
+        q.set_params(no_such_parameter=1)

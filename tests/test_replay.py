@@ -109,14 +109,76 @@ def test_bad_input() -> None:
         replay(tiny(), "nope")
     with pytest.raises(ValueError, match="unknown resource 'ram'"):
         replay(tiny(), "max-seen", resources=("ram",))
-    with pytest.raises(TypeError, match="DataFrame or a path"):
+    with pytest.raises(TypeError, match="DataFrame"):
         replay(42, "max-seen")
+    with pytest.raises(ValueError, match="retry_cost"):
+        replay(tiny(), "max-seen", retry_cost=-1)
+    with pytest.raises(ValueError, match="feature column 'size'"):
+        replay(tiny(), "max-seen", features=["size"])
 
 
-def test_path(tmp_path) -> None:
+def test_paths_are_read_by_the_caller(tmp_path) -> None:
+    # replay takes DataFrames only: reading files is lfm.trace's job (no package cycle)
     path = tmp_path / "t.csv"
     tiny().to_csv(path, index=False)
-    assert replay(path, "max-seen").summary.iloc[0]["retries"] == 2
+    with pytest.raises(TypeError, match="read_trace"):
+        replay(path, "max-seen")
+    from lfm.trace import read_trace
+    assert replay(read_trace(path), "max-seen").summary.iloc[0]["retries"] == 2
+
+
+def test_retry_cost_charges_failed_attempts() -> None:
+    # as test_hand_computed_max_seen, with 30 s more at the allocation of each of the two failures
+    s = replay(tiny(), "max-seen", retry_cost=30.0).summary.iloc[0]
+    used, allocated = 100 * 10 + 300 * 1 + 200 * 5, 1000 * 10 + 100 + 200 + 400 + 300 * 5
+    assert s["AE_time_plain"] == pytest.approx(used / allocated)
+    assert s["AE_time"] == pytest.approx(used / (allocated + 30 * (100 + 200)))
+    assert s["waste_failed"] == pytest.approx(31 * (100 + 200))
+    assert "AE_time_plain" not in replay(tiny(), "max-seen").summary
+
+
+class _Recorder(predictors.Predictor):
+    """Records the features it is given (a real predictor: max-seen's policy)."""
+
+    def __init__(self, *, resources=("memory",), max_resources=None, seed=0):
+        super().__init__(resources=resources, max_resources=max_resources, seed=seed)
+        self.seen = []
+
+    def _new_state(self, resource):
+        return _RecState(self)
+
+
+class _RecState:
+    def __init__(self, owner):
+        self.owner, self.top = owner, 1000.0
+
+    def first(self, features):
+        self.owner.seen.append(("predict", dict(features)))
+        return self.top
+
+    def retry(self, previous, features):
+        self.owner.seen.append(("retry", dict(features)))
+        return previous * 2
+
+    def observe(self, value, obs):
+        self.owner.seen.append(("observe", dict(obs.features), obs.wall_time))
+        self.top = value
+
+
+def test_features_reach_predict_and_observe() -> None:
+    df = pd.DataFrame({"category": ["a", "a", "a"], "memory": [100.0, 300.0, 50.0],
+                       "wall_time": [10.0, 0.0, 2.0], "input_size": [5.0, None, 7.0], "cpu_time": [1.0, 2.0, 3.0]})
+    rec = _Recorder()
+    replay(df, rec)
+    assert rec.seen == [("predict", {"input_size": 5.0}), ("observe", {"input_size": 5.0}, 10.0),
+                        ("predict", {}), ("retry", {}), ("retry", {}), ("observe", {}, 1.0),
+                        ("predict", {"input_size": 7.0}), ("observe", {"input_size": 7.0}, 2.0)]
+    rec = _Recorder()
+    replay(df, rec, features=["cpu_time"])        # explicit columns
+    assert rec.seen[0] == ("predict", {"cpu_time": 1.0})
+    rec = _Recorder()
+    replay(df, rec, features=())                  # none
+    assert rec.seen[0] == ("predict", {})
 
 
 def test_machine_size() -> None:
