@@ -201,7 +201,7 @@ class AutolabelExecutor(cf.Executor):
 
     def _first_label(self, task: "_Task") -> dict[str, float]:
         if self.autolabel:
-            label = self.predictor.predict(task.category)
+            label = self.predictor.predict(task.category, features=task.features)
             label.update(task.declared)
         elif task.declared:
             label = dict(task.declared)
@@ -247,7 +247,7 @@ class AutolabelExecutor(cf.Executor):
 
         if outcome.status == "ok":
             if self.autolabel:
-                self._observe(task.category, res)
+                self._observe(task.category, res, task.features)
             self._finish(task, value=outcome.value)
         elif outcome.status == "exhausted":
             next_label, why = self._next_label(task, attempt, outcome)
@@ -260,14 +260,14 @@ class AutolabelExecutor(cf.Executor):
         else:
             self._finish(task, error=outcome.error or RuntimeError("attempt failed without an error"))
 
-    def _observe(self, category: str, res: Resources) -> None:
+    def _observe(self, category: str, res: Resources, features: Mapping[str, float]) -> None:
         missing = [r for r in self.resources if r not in res]
         if missing:
             log.warning("lfm executor: measurement of a %r task lacks %s; not learnt from", category,
                         missing)
             return
         with self._lock:
-            self.predictor.observe(category, res)
+            self.predictor.observe(category, res, features=features)
 
     def _next_label(self, task: "_Task", attempt: Attempt,
                     outcome: Outcome) -> tuple[dict[str, float] | None, str]:
@@ -288,7 +288,8 @@ class AutolabelExecutor(cf.Executor):
         previous = {r: attempt.label[r] for r in self.resources if r in attempt.label}
         try:
             with self._lock:
-                label = self.predictor.predict(task.category, previous=previous, exceeded=exceeded)
+                label = self.predictor.predict(task.category, previous=previous, exceeded=exceeded,
+                                               features=task.features)
         except Exception as exc:  # AllocationLimitReached, or a predictor's own refusal
             return None, f"no larger label: {exc}"
         extra = {r: v for r, v in attempt.label.items() if r not in label}
