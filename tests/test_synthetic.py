@@ -6,6 +6,7 @@ import pytest
 
 import predictors
 from predictors import SYNTHETIC_KINDS, synthetic
+from predictors.synthetic import FEATURE_KINDS, SUITE
 
 
 @pytest.mark.parametrize("kind", list(SYNTHETIC_KINDS))
@@ -13,10 +14,16 @@ def test_schema_and_determinism(kind: str) -> None:
     df = synthetic(kind, 500, seed=3)
     assert len(df) == 500
     assert {"category", "memory", "cores", "disk", "wall_time", "cpu_time", "status"} <= set(df.columns)
-    assert (df["category"] == kind).all() and (df["status"] == "ok").all()
+    if kind != "many-categories":
+        assert (df["category"] == kind).all()
+    assert (df["status"] == "ok").all()
     for col in ("memory", "cores", "disk", "wall_time"):
         assert np.isfinite(df[col]).all() and (df[col] > 0).all(), col
     assert df.equals(synthetic(kind, 500, seed=3))
+    if kind in FEATURE_KINDS:
+        assert np.isfinite(df["input_size"]).all() and (df["input_size"] >= 1).all()
+    else:
+        assert "input_size" not in df.columns
     assert not df["memory"].equals(synthetic(kind, 500, seed=4)["memory"])
     # replayable as is
     assert predictors.replay(df, "oracle").summary.iloc[0]["AE_time"] == pytest.approx(1.0)
@@ -39,6 +46,63 @@ def test_distribution_shapes() -> None:
     beta = synthetic("beta", n)["memory"]
     assert beta.min() >= 100 and beta.max() <= 4000
     assert beta.mean() == pytest.approx(100 + 3900 * 2 / 7, rel=0.02)
+
+
+def test_non_stationary_kinds() -> None:
+    n = 30000
+    phases = synthetic("phases", n, seed=1)["memory"].to_numpy()
+    first, second = phases[: n // 2], phases[n // 2:]
+    # bimodal, then trimodal: the third mode (~3000 MB) and the lowest (~300 MB) appear only later
+    assert (first > 2500).mean() < 0.01 and (second > 2500).mean() == pytest.approx(1 / 3, abs=0.03)
+    assert (first < 380).mean() < 0.01 and (second < 380).mean() == pytest.approx(1 / 3, abs=0.03)
+    shifting = synthetic("shifting", n, seed=1)["memory"].to_numpy()
+    for part, (low, high) in zip(np.split(shifting, 3), [(500, 2000), (900, 1500), (300, 2600)]):
+        assert np.median(part[part < (low + high) / 2]) == pytest.approx(low, rel=0.03)
+        assert np.median(part[part >= (low + high) / 2]) == pytest.approx(high, rel=0.03)
+    growth = synthetic("growth", n, seed=1)["memory"].to_numpy()
+    assert growth[:1000].mean() == pytest.approx(820, rel=0.03)
+    assert growth[-1000:].mean() == pytest.approx(1980, rel=0.03)
+    # growth is slow: each tenth's mean above the previous one
+    assert (np.diff([p.mean() for p in np.split(growth, 10)]) > 0).all()
+    tail = synthetic("heavy-tail", n, seed=1)["memory"]
+    assert tail.min() >= 100 and tail.max() <= 32768
+    assert tail.quantile(0.999) > 20 * tail.median()      # heavy: rare tasks far above the median
+
+
+def test_many_categories_of_few_tasks() -> None:
+    df = synthetic("many-categories", 3000, seed=1)
+    sizes = df["category"].value_counts()
+    assert sizes.min() >= 1 and sizes.max() <= 30 and 100 <= len(sizes) <= 400
+    assert (sizes >= 3).mean() > 0.99                     # only the last one may be cut short
+    assert df["category"].str.fullmatch(r"p\d{3}").all()
+    # interleaved, not one category after another
+    assert (df["category"] != df["category"].shift()).mean() > 0.9
+    # each category is tight around its own median, the medians spread widely
+    spread = df.groupby("category")["memory"].agg(lambda m: np.log(m).std())
+    assert spread.median() < 0.35
+    assert df.groupby("category")["memory"].median().agg(lambda m: m.max() / m.min()) > 20
+    assert len(synthetic("many-categories", 0)) == 0
+    assert synthetic("many-categories", 1)["category"].tolist() == ["p000"]
+
+
+@pytest.mark.parametrize("kind", FEATURE_KINDS)
+def test_memory_follows_input_size(kind: str) -> None:
+    df = synthetic(kind, 5000, seed=2)
+    size, memory = df["input_size"].to_numpy(), df["memory"].to_numpy()
+    assert np.median(size) == pytest.approx(500, rel=0.1)
+    expected = 200 + 1.5 * size if kind == "input-linear" else 30 * size ** 0.7
+    ratio = np.log(memory / expected)
+    assert abs(ratio.mean()) < 0.01 and ratio.std() == pytest.approx(0.1, rel=0.1)
+    # the feature explains most of the variance in log memory
+    assert np.corrcoef(np.log(size), np.log(memory))[0, 1] > 0.9
+
+
+def test_suite_is_fixed_and_covers_every_kind() -> None:
+    assert {kind for kind, _, _ in SUITE} == set(SYNTHETIC_KINDS)
+    assert all(n == 3000 and seed in (0, 1) for _, n, seed in SUITE)
+    # the stationary kinds did not change with the new ones: same draws as before
+    assert synthetic("normal", 3, seed=0)["memory"].round(6).tolist() == \
+        pytest.approx([1025.146, 973.579, 1128.085], abs=1e-3)
 
 
 def test_bad_input() -> None:
