@@ -4,7 +4,8 @@ A trace is a table with one row per task attempt (schema in
 :mod:`lfm.trace.schema`). ``Trace(path).append(make_row(...))`` records rows in
 lfm's own JSON-lines format; ``read_trace(path)`` reads that format and the
 formats of other tools (CSV, cctools resource_monitor summaries, Work Queue /
-TaskVine transaction logs, Nextflow traces, WfCommons instances) into a pandas
+TaskVine transaction logs, Nextflow traces, WfCommons instances, the WORKS'21
+k-means artifact's ``resources_all.txt``) into a pandas
 DataFrame.
 
 Importing this package (to record rows) does not import pandas; reading does.

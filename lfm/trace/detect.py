@@ -7,9 +7,10 @@ import re
 from lfm.trace.errors import TraceFormatError
 from lfm.trace.jsonstream import first_json_value
 from lfm.trace.schema import STATUSES
+from lfm.trace.works21 import looks_like_works21
 
 #: Formats :func:`detect_format` can recognise, in the order it tries them.
-FORMATS: tuple[str, ...] = ("lfm", "csv", "cctools", "wq", "nextflow", "wfcommons")
+FORMATS: tuple[str, ...] = ("lfm", "csv", "cctools", "wq", "nextflow", "wfcommons", "works21")
 
 _HEAD_BYTES = 64 * 1024
 _WQ_LINE = re.compile(r"^\d+\s+\d+\s+(TASK|WORKER|MANAGER|MASTER|CATEGORY|TRANSFER|LIBRARY|CACHE_UPDATE)\b")
@@ -67,6 +68,8 @@ def detect_format(path: str | os.PathLike) -> str:
     elif any(_WQ_LINE.match(line) for line in lines[:50]) or \
             (first.startswith("#") and ("manager_pid" in first or "master_pid" in first)):
         return "wq"
+    elif looks_like_works21(first):
+        return "works21"
     else:
         fields = {f.strip().strip('"').lower() for f in re.split(r"[\t,]", first)}
         if ("process" in fields or "name" in fields) and "status" in fields \

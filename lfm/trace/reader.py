@@ -20,6 +20,7 @@ READERS: dict[str, tuple[str, str]] = {
     "wq": ("lfm.trace.wqlog", "read_wq_log"),
     "nextflow": ("lfm.trace.nextflow", "read_nextflow"),
     "wfcommons": ("lfm.trace.wfcommons", "read_wfcommons"),
+    "works21": ("lfm.trace.works21", "read_works21"),
 }
 assert tuple(READERS) == FORMATS
 
@@ -37,7 +38,8 @@ def read_trace(path: str | os.PathLike, format: str | None = None, **options) ->
     """Read a trace file into a pandas DataFrame in the trace schema.
 
     ``format`` is one of ``lfm``, ``csv``, ``cctools``, ``wq`` (Work Queue or
-    TaskVine transaction log), ``nextflow``, ``wfcommons``; None detects it from
+    TaskVine transaction log), ``nextflow``, ``wfcommons``, ``works21`` (the
+    WORKS'21 k-means artifact's ``resources_all.txt``); None detects it from
     the content. ``options`` go to that format's reader (e.g. ``category=`` for
     CSV without a category column). The frame has one row per task attempt:
     ``category``, the resource columns (float, lfm units, NaN where absent),
