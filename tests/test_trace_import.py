@@ -211,7 +211,7 @@ def test_format_override_and_unknown(traces_dir):
         read_trace(traces_dir / "bioblast.csv", colour="red")
     with pytest.raises(TraceFormatError, match="bioblast.csv:1: expected 'TIME MANAGER_PID EVENT"):
         read_trace(traces_dir / "bioblast.csv", format="wq")
-    assert FORMATS == ("lfm", "csv", "cctools", "wq", "nextflow", "wfcommons")
+    assert FORMATS == ("lfm", "csv", "cctools", "wq", "nextflow", "wfcommons", "works21")
 
 
 def test_csv_text_columns_stay_text(tmp_path):
