@@ -8,8 +8,12 @@ Unit-less resource columns are taken as already in lfm units (MB, s).
 ``category`` is optional: without it every row gets the ``category`` option,
 by default the file name without its extension. ``status`` is optional
 (default ``ok``); when present it must be ``ok``, ``exhausted`` or ``error``.
-Other columns are kept as features. Empty cells are NaN; negative numbers
-(e.g. a ``-1`` "not measured" sentinel) become NaN too.
+Other columns are kept as features: ``input_size`` (MB; also with a size suffix,
+``input_size_gb``, ``input_size_bytes``...) must hold numbers; any other column
+whose every non-empty cell is a number becomes a float column, except
+identifiers (``*id``, ``name``, ``host``, ``hash``, ``tag``...), which stay text as
+written (``0001``). Empty cells are NaN; negative numbers (e.g. a ``-1``
+"not measured" sentinel) become NaN too.
 """
 from __future__ import annotations
 
@@ -47,6 +51,26 @@ def column_meaning(name: str) -> tuple[str, float] | None:
     return None
 
 
+_IDENTIFIERS = {"name", "host", "hostname", "machine", "node", "hash", "tag", "label", "command", "process",
+                "workdir", "exceeded", "backend", "function"}
+
+
+def feature_meaning(name: str) -> tuple[str, float] | None:
+    """(feature column, factor to MB) for ``input_size`` and its unit-suffixed forms, else None."""
+    key = name.strip().lower().replace(" ", "_").replace("-", "_")
+    if key == "input_size":
+        return key, 1.0
+    base, _, suffix = key.rpartition("_")
+    if base == "input_size" and suffix in SIZE_UNITS and len(suffix) > 1:
+        return base, SIZE_UNITS[suffix]
+    return None
+
+
+def _identifier(name: str) -> bool:
+    key = name.strip().lower()
+    return key in _IDENTIFIERS or key.endswith("id") or key.endswith("_ids")
+
+
 def sniff_delimiter(header: str) -> str:
     """``\\t`` when the header line has tabs, else ``,``."""
     return "\t" if "\t" in header else ","
@@ -77,6 +101,26 @@ def read_csv_trace(path: str | os.PathLike, *, category: str | None = None,
     return _convert(raw, lines, path, category if category is not None else Path(path).stem)
 
 
+def _numbers(values: pd.Series, name: object, lines: np.ndarray, path: str) -> pd.Series:
+    """A column as float64 (empty cells NaN); TraceFormatError naming the first cell that is not a number."""
+    if not pd.api.types.is_numeric_dtype(values):  # pandas found a cell that is not a number
+        text = values.astype("string").str.strip()
+        values = pd.to_numeric(text, errors="coerce")
+        bad = values.isna() & text.notna() & (text != "")
+        if bad.any():
+            i = int(np.argmax(bad.to_numpy()))
+            raise TraceFormatError(path, int(lines[i]), f"expected a number in column {name!r}, "
+                                                        f"got {describe(text.iloc[i])}")
+    return values.astype("float64")
+
+
+def _all_numbers(values: pd.Series) -> bool:
+    """Does the (text) column hold numbers only, with at least one?"""
+    text = values.dropna().astype("string").str.strip()
+    text = text[text != ""]
+    return len(text) > 0 and bool(pd.to_numeric(text, errors="coerce").notna().all())
+
+
 def _convert(raw: pd.DataFrame, lines: np.ndarray, path: str, default_category: str) -> pd.DataFrame:
     out: dict[str, object] = {}
     seen: dict[str, str] = {}
@@ -90,6 +134,18 @@ def _convert(raw: pd.DataFrame, lines: np.ndarray, path: str, default_category: 
                     raise TraceFormatError(path, 1, f"expected one {lower!r} column, got {seen[lower]!r} and {name!r}")
                 seen[lower] = str(name)
                 out[lower] = raw[name]
+                continue
+            feature = feature_meaning(str(name))
+            if feature is not None:
+                column, factor = feature
+                if column in seen:
+                    raise TraceFormatError(path, 1, f"expected one column for {column!r}, got {seen[column]!r} "
+                                                    f"and {name!r}")
+                seen[column] = str(name)
+                values = _numbers(raw[name], name, lines, path) * factor
+                out[column] = values.where(values >= 0)
+            elif not _identifier(str(name)) and _all_numbers(raw[name]):
+                out[str(name).strip()] = pd.to_numeric(raw[name].astype("string").str.strip()).astype("float64")
             else:
                 out[str(name).strip()] = raw[name]
             continue
@@ -98,16 +154,7 @@ def _convert(raw: pd.DataFrame, lines: np.ndarray, path: str, default_category: 
             raise TraceFormatError(path, 1, f"expected one column for {column!r}, got {seen[column]!r} and {name!r}")
         seen[column] = str(name)
         known = known or not column.startswith(ALLOC_PREFIX)
-        values = raw[name]
-        if not pd.api.types.is_numeric_dtype(values):  # pandas found a cell that is not a number
-            text = values.astype("string").str.strip()
-            values = pd.to_numeric(text, errors="coerce")
-            bad = values.isna() & text.notna() & (text != "")
-            if bad.any():
-                i = int(np.argmax(bad.to_numpy()))
-                raise TraceFormatError(path, int(lines[i]), f"expected a number in column {name!r}, "
-                                                            f"got {describe(text.iloc[i])}")
-        values = values.astype("float64") * factor
+        values = _numbers(raw[name], name, lines, path) * factor
         out[column] = values.where(values >= 0)
     if not known:
         raise TraceFormatError(path, 1, "expected a CSV header with at least one resource column "

@@ -24,6 +24,12 @@ Nextflow       lfm column           conversion
 ``time``       ``alloc_wall_time``  requested time, duration -> s
 =============  ===================  ==========================================
 
+Feature: ``input_size`` (MB) = ``rchar``, the bytes the task read, as a proxy for
+the size of its inputs (as Sizey, Bader et al. CLUSTER 2024, uses it). It is only
+known after the task ran and includes everything read (libraries, references), so
+it approximates what a user would know beforehand; a pipeline that records its
+real input sizes should put them in an ``input_size`` column instead.
+
 Sizes are raw bytes (``trace.raw = true``) or human-readable (``1.2 GB``,
 ``512 MB``, ``10 KB``; binary multiples); durations raw milliseconds or
 human-readable (``1h 2m 3s``, ``1m 3.5s``, ``450ms``).
@@ -142,4 +148,6 @@ def _row(cells: dict[str, str], path: str, lineno: int) -> dict[str, Any] | None
         row[name] = value
     if "cores" in row and "wall_time" in row:
         row["cpu_time"] = row["cores"] * row["wall_time"]
+    if "bytes_read" in row and "input_size" not in cells:
+        row["input_size"] = row["bytes_read"]
     return row

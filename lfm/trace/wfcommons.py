@@ -19,7 +19,12 @@ wall_time; the requested ``cores`` (1.4) or ``coreCount`` (1.5+) ->
 ``alloc_cores``. ``category``: the task's own ``category`` when present, else
 its ``name`` without a trailing ``_ID0000012`` (or ``_00000012``) task number.
 Every task is ``ok`` (instances hold successful runs). Rows come in the file's
-task order; features: ``task_id``, ``name``, ``machine``. Errors give the JSON
+task order; features: ``task_id``, ``name``, ``machine`` and ``input_size``: the
+summed size in MB of the task's input files, known before it runs (1.4: its
+``files[]`` with ``link: "input"``, sized by ``sizeInBytes``, or by ``size`` in kB
+of 1000 bytes in files written before ``sizeInBytes``; 1.5+: its ``inputFiles``
+ids looked up in ``workflow.specification.files[]``); NaN for a task whose file
+list is not given, 0 when it has no inputs. Errors give the JSON
 path, e.g. ``workflow.tasks[3].memoryInBytes``.
 """
 from __future__ import annotations
@@ -51,6 +56,49 @@ def _number(task: dict, key: str, path: str, where: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TraceFormatError(path, f"{where}.{key}", f"expected a number, got {describe(value)}")
     return None if value < 0 else float(value)
+
+
+def _file_bytes(item: Any, path: str, where: str) -> float:
+    """Size in bytes of one WfCommons file object."""
+    if not isinstance(item, dict):
+        raise TraceFormatError(path, where, f"expected a file object, got {describe(item)}")
+    for key, factor in (("sizeInBytes", 1.0), ("size", 1000.0)):
+        if key in item:
+            value = _number(item, key, path, where)
+            if value is None:
+                raise TraceFormatError(path, f"{where}.{key}", f"expected a size >= 0, got {describe(item[key])}")
+            return value * factor
+    raise TraceFormatError(path, where, f"expected a file with 'sizeInBytes', got keys {', '.join(map(str, item))}")
+
+
+def input_size_14(task: dict, path: str, where: str) -> float | None:
+    """MB of the ``files[]`` with ``link: "input"`` of a 1.4 task; None without ``files``."""
+    files = task.get("files")
+    if files is None:
+        return None
+    if not isinstance(files, list):
+        raise TraceFormatError(path, f"{where}.files", f"expected a list of files, got {describe(files)}")
+    total = 0.0
+    for j, item in enumerate(files):
+        if isinstance(item, dict) and item.get("link") == "input":
+            total += _file_bytes(item, path, f"{where}.files[{j}]")
+    return total / MB
+
+
+def input_size_15(spec: dict, sizes: dict[str, float], path: str, where: str) -> float | None:
+    """MB of a 1.5+ specification task's ``inputFiles``; None without them."""
+    ids = spec.get("inputFiles")
+    if ids is None:
+        return None
+    if not isinstance(ids, list):
+        raise TraceFormatError(path, f"{where}.inputFiles", f"expected a list of file ids, got {describe(ids)}")
+    total = 0.0
+    for j, file_id in enumerate(ids):
+        if file_id not in sizes:
+            raise TraceFormatError(path, f"{where}.inputFiles[{j}]", f"expected a file id declared in "
+                                   f"workflow.specification.files, got {describe(file_id)}")
+        total += sizes[file_id]
+    return total / MB
 
 
 def _task_row(spec: dict, measured: dict, path: str, where: str) -> dict[str, Any]:
@@ -120,7 +168,9 @@ def read_wfcommons(path: str | os.PathLike) -> pd.DataFrame:
     rows = []
     if "tasks" in workflow:
         for i, task in enumerate(_tasks(workflow["tasks"], "workflow.tasks", path)):
-            rows.append(_task_row(task, task, path, f"workflow.tasks[{i}]"))
+            row = _task_row(task, task, path, f"workflow.tasks[{i}]")
+            row["input_size"] = input_size_14(task, path, f"workflow.tasks[{i}]")
+            rows.append(row)
     elif isinstance(workflow.get("specification"), dict):
         spec_tasks = _tasks(workflow["specification"].get("tasks"), "workflow.specification.tasks", path)
         execution = workflow.get("execution")
@@ -129,10 +179,20 @@ def read_wfcommons(path: str | os.PathLike) -> pd.DataFrame:
                                    "measured tasks, got none (a specification without execution data)")
         exec_tasks = _tasks(execution.get("tasks"), "workflow.execution.tasks", path)
         by_id = {task.get("id"): (i, task) for i, task in enumerate(exec_tasks)}
-        for spec in spec_tasks:
+        files = workflow["specification"].get("files") or []
+        if not isinstance(files, list):
+            raise TraceFormatError(path, "workflow.specification.files", f"expected a list of files, "
+                                                                         f"got {describe(files)}")
+        sizes = {}
+        for j, item in enumerate(files):
+            sizes[item.get("id") if isinstance(item, dict) else None] = _file_bytes(
+                item, path, f"workflow.specification.files[{j}]")
+        for k, spec in enumerate(spec_tasks):
             if spec.get("id") in by_id:
                 i, measured = by_id[spec.get("id")]
-                rows.append(_task_row(spec, measured, path, f"workflow.execution.tasks[{i}]"))
+                row = _task_row(spec, measured, path, f"workflow.execution.tasks[{i}]")
+                row["input_size"] = input_size_15(spec, sizes, path, f"workflow.specification.tasks[{k}]")
+                rows.append(row)
     else:
         raise TraceFormatError(path, "workflow", "expected 'workflow.tasks' (schema 1.4) or "
                                "'workflow.specification.tasks' (schema 1.5+), got keys "
