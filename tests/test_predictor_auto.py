@@ -1,0 +1,101 @@
+"""``auto`` and ``regression``: the feature-aware predictor and the online choice among policies."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import predictors
+
+
+def linear_in_size(n: int, seed: int = 0, noise: float = 0.05) -> pd.DataFrame:
+    """Memory = 100 MB + 4 x input_size, multiplicative noise; input sizes spread over 2 decades."""
+    rng = np.random.default_rng(seed)
+    size = np.exp(rng.uniform(np.log(10), np.log(1000), n))
+    mem = (100 + 4 * size) * np.exp(rng.normal(0, noise, n))
+    return pd.DataFrame({"category": "align", "memory": mem, "wall_time": rng.uniform(5, 50, n),
+                         "input_size": size})
+
+
+def ae(df: pd.DataFrame, p, **kw) -> float:
+    return float(predictors.replay(df, p, **kw).summary.iloc[0]["AE_time"])
+
+
+def test_regression_uses_features_where_they_pay() -> None:
+    df = linear_in_size(1500)
+    with_features = ae(df, "regression")
+    assert with_features > 0.8                                  # the noise is 5 %
+    assert with_features > ae(df, "adaptive") + 0.2            # memory spread 40x: no ladder comes close
+    # without the feature column it is exactly its fallback
+    assert ae(df, "regression", features=()) == pytest.approx(ae(df, "adaptive", features=()))
+    # features that carry no information: the regression does not beat the fallback, so the fallback answers
+    noise = df.assign(input_size=np.random.default_rng(5).uniform(10, 1000, len(df)))
+    noise["memory"] = np.random.default_rng(6).choice([500.0, 2000.0], len(df))
+    assert ae(noise, "regression") >= ae(noise, "adaptive", features=()) - 0.01
+
+
+def test_regression_state_reports_its_model() -> None:
+    p = predictors.create("regression")
+    predictors.replay(linear_in_size(200), p)
+    d = p.describe("align")["memory"]
+    assert d["featured_tasks"] == 200 and d["offset"] > 0
+    assert len(d["coef"]) == 3                                  # intercept, log size, its square
+
+
+def test_auto_picks_the_feature_aware_policy_when_features_exist() -> None:
+    p = predictors.create("auto")
+    got = ae(linear_in_size(1500), p)
+    assert p.leaders()["align"]["memory"] == "regression"
+    assert got > ae(linear_in_size(1500), "exhaustive") + 0.2
+
+
+def test_auto_follows_a_phase_change_without_thrashing() -> None:
+    rng = np.random.default_rng(2)
+    n = 3000
+    first = rng.choice([500.0, 3000.0], n // 2, p=[0.8, 0.2]) + rng.normal(0, 20, n // 2)
+    second = rng.choice([800.0, 1500.0, 6000.0], n // 2, p=[0.5, 0.4, 0.1]) + rng.normal(0, 20, n // 2)
+    df = pd.DataFrame({"category": "sim", "memory": np.concatenate([first, second]),
+                       "wall_time": rng.uniform(10, 100, n)})
+    p = predictors.create("auto")
+    got = ae(df, p)
+    for name in ("greedy", "greedy-det", "exhaustive", "exhaustive-det", "max-seen", "min-waste"):
+        assert got >= ae(df, name) - 0.005, name
+    assert p.switches()["sim"]["memory"] <= 10
+
+
+def test_pooled_prior_for_many_small_categories() -> None:
+    # 40 categories of 8 tasks with one shape (a small mode most of the time): categories seen
+    # late start from what worked on the others
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(320):
+        cat = f"proc{i % 40}"
+        rows.append((cat, float(rng.choice([200.0, 900.0], p=[0.9, 0.1]) * (1 + (i % 40) / 40)),
+                     float(rng.uniform(1, 20))))
+    df = pd.DataFrame(rows, columns=["category", "memory", "wall_time"])
+    got = ae(df, "auto")
+    assert got >= max(ae(df, n) for n in ("max-seen", "greedy-det", "exhaustive-det")) - 0.005
+    assert got >= ae(df, "auto", params={"prior_tasks": 0.0}) - 0.02
+
+
+def test_retry_cost_is_optimised_for() -> None:
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"category": "a", "memory": rng.choice([100.0, 400.0, 1600.0], 1500, p=[0.6, 0.3, 0.1]),
+                       "wall_time": 1.0})
+    cheap = predictors.replay(df, "auto", retry_cost=0.0).summary.iloc[0]
+    costly = predictors.replay(df, "auto", retry_cost=60.0, params={"retry_cost": 60.0}).summary.iloc[0]
+    assert costly["retries"] < cheap["retries"]
+    blind = predictors.replay(df, "auto", retry_cost=60.0).summary.iloc[0]   # not told the cost
+    assert costly["AE_time"] > blind["AE_time"]
+
+
+def test_bad_parameters() -> None:
+    for params, match in (({"candidates": ["oracle"]}, "candidate"), ({"candidates": ["nope"]}, "candidate"),
+                          ({"halflife": 0}, "halflife"), ({"margin": 1.5}, "margin"),
+                          ({"retry_cost": -1}, "retry_cost")):
+        with pytest.raises(ValueError, match=match):
+            predictors.create("auto", **params).predict("a")
+    with pytest.raises(ValueError, match="min_tasks"):
+        predictors.create("regression", min_tasks=1).predict("a")
+    with pytest.raises(ValueError, match="fallback"):
+        predictors.create("regression", fallback="regression").predict("a")
