@@ -12,7 +12,8 @@ from predictors.base import KNOWN_RESOURCES, AllocationLimitReached, Observation
 from predictors.registry import available, create, register
 
 # Importing a module registers its predictors.
-from predictors import adaptive, baselines, bucketed, tovar  # noqa: F401,E402
+from predictors import adaptive, baselines, bucketed, regression, tovar  # noqa: F401,E402
+from predictors import auto  # noqa: F401,E402  (after the candidates it chooses among)
 from predictors.metrics import SUMMARY_COLUMNS, efficiency, pool_makespan, summarize  # noqa: E402
 from predictors.replay import FEATURE_COLUMNS, ReplayResult, machine_size, replay  # noqa: E402
 from predictors.synthetic import KINDS as SYNTHETIC_KINDS, synthetic  # noqa: E402
