@@ -41,7 +41,8 @@ class AutolabelExecutor(cf.Executor):
         Queue manager) or a backend object (:class:`lfm.executors.backend.Backend`).
         ``**backend_options`` go to the backend's constructor (e.g. ``capacity=``
         for local; ``port=``, ``workers=``, ``project_name=`` for Work Queue).
-    predictor : a registered predictor name (``"greedy"``, ``"exhaustive"``,
+    predictor : a registered predictor name (default ``"auto"``: per category the
+        policy that would have cost least so far; also ``"greedy"``, ``"exhaustive"``,
         ``"max-seen"``, ...) created with ``resources`` and the backend's largest
         worker as ``max_resources``, or a ``predictors.base.Predictor`` object.
     autolabel : with True (default) labels come from the predictor and declared
@@ -65,7 +66,7 @@ class AutolabelExecutor(cf.Executor):
     are often wrong. With ``autolabel=False`` they are hard limits.
     """
 
-    def __init__(self, backend: str | Backend = "local", predictor: Any = "greedy",
+    def __init__(self, backend: str | Backend = "local", predictor: Any = "auto",
                  autolabel: bool = True, autocategory: bool = True,
                  resources: Iterable[str] = ("cores", "memory", "disk"), max_retries: int = 10,
                  trace: Any = None, **backend_options: Any) -> None:
