@@ -15,6 +15,7 @@ _HOMES = {
     "Attempt": "backend", "Backend": "backend", "Outcome": "backend",
     "limits_from_label": "backend",
     "AutolabelExecutor": "executor", "DEFAULT_CATEGORY": "executor",
+    "FeatureError": "features", "call_features": "features",
     "LocalBackend": "local", "machine_capacity": "local",
     "load_work_queue": "wqimport", "work_queue_available": "wqimport",
     "WorkQueueBackend": "workqueue", "WorkQueueTaskError": "workqueue",

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lfm.executors.backend import Attempt, Backend, Outcome
+from lfm.executors.features import call_features, trace_columns
 from lfm.executors.stats import StatsBook
 from lfm.resources import ResourceExhaustion, Resources
 
@@ -188,11 +189,13 @@ class AutolabelExecutor(cf.Executor):
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, got {type(fn).__name__}")
         category = self._category(fn, category)
+        features = call_features(fn, args, kwargs, how.features if how else None)  # FeatureError: bad user features
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot submit to an AutolabelExecutor after shutdown()")
             task = _Task(next(self._ids), category, fn, args, dict(kwargs), declared or {},
                          how or _How())
+            task.features = features
             label = self._first_label(task)
             self._tasks[task.id] = task
         self._stats.task_submitted(category)
@@ -317,6 +320,7 @@ class AutolabelExecutor(cf.Executor):
         from lfm.trace import make_row
         try:
             features = {f"granted_{r}": v for r, v in outcome.granted.items()}
+            features.update(trace_columns(task.features, set(features)))
             row = make_row(task.category, outcome.resources, outcome.status, alloc=attempt.label,
                            task_id=task.id, attempt=attempt.number, backend=self.backend.name,
                            host=outcome.host, exceeded=sorted(outcome.exceeded), **features)
