@@ -161,7 +161,7 @@ class AutoPredictor(Predictor):
     names of the policies to choose among, the first one leading a category
     nothing is known about; ``retry_cost`` (0.0): seconds each failed attempt
     costs on top of its wall time (dispatch, queueing), given to the candidates
-    that take it and charged in every counterfactual cost; ``halflife`` (300):
+    that take it and charged in every counterfactual cost; ``halflife`` (200):
     tasks of a category after which a past cost counts half; ``margin``
     (0.005): a challenger must be this fraction cheaper than the leader to take
     over; ``prior_tasks`` (5): weight, in tasks, of the pooled prior in a
@@ -170,7 +170,7 @@ class AutoPredictor(Predictor):
 
     def __init__(self, *, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
                  seed: int = 0, candidates: Iterable[str] | None = None, retry_cost: float = 0.0,
-                 halflife: float = 300.0, margin: float = 0.005, prior_tasks: float = 5.0) -> None:
+                 halflife: float = 200.0, margin: float = 0.005, prior_tasks: float = 5.0) -> None:
         super().__init__(resources=resources, max_resources=max_resources, seed=seed)
         self.candidates = candidates
         self.retry_cost = retry_cost

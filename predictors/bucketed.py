@@ -109,6 +109,38 @@ class BucketState:
                 return self._draw(uppers, cum, i)
         return next_step(previous, self.default, self.rate)
 
+    def expected_cost(self, value: float, wall: float, cap: float, retry_cost: float) -> float | None:
+        """Expected charge of a task using ``value`` for ``wall`` s under this
+        state's draws (failed attempts at wall + ``retry_cost``, allocations
+        capped at ``cap``), without drawing; None where the allocations are
+        deterministic (then the caller walks them)."""
+        if self.deterministic or len(self.history) < self.sampling:
+            return None
+        uppers, cum = self._ladder()
+        k = len(uppers)
+        # past the top bucket: the escalation ladder, deterministic
+        a, tail = uppers[-1], 0.0
+        fails = 0.0
+        while a < value and a < cap and fails < 64:
+            a = min(next_step(a, self.default, self.rate), cap)
+            if a < value and a < cap:
+                tail += a * (wall + retry_cost)
+            fails += 1
+        tail += a * wall if uppers[-1] < value else 0.0
+        # f[i]: expected charge when drawing among buckets i.. (renormalised)
+        f = [0.0] * (k + 1)
+        f[k] = tail
+        for i in range(k - 1, -1, -1):
+            base = cum[i - 1] if i > 0 else 0.0
+            span = cum[-1] - base
+            acc = 0.0
+            for j in range(i, k):
+                pj = (cum[j] - (cum[j - 1] if j > 0 else 0.0)) / span if span > 0 else (1.0 if j == i else 0.0)
+                u = min(uppers[j], cap)
+                acc += pj * (u * wall if u >= value or u >= cap else u * (wall + retry_cost) + f[j + 1])
+            f[i] = acc
+        return f[0]
+
     def observe(self, value: float, obs: Any = None) -> None:
         self.history.add(value)
 

@@ -230,8 +230,14 @@ def counterfactual(state: Any, value: float, features: Mapping[str, float], wall
                    retry_cost: float) -> float:
     """What ``state``'s allocations would have cost a task using ``value`` for
     ``wall`` s: every failed attempt at (wall + retry_cost), the successful one
-    at wall; allocations capped at ``cap``. (Draws of a probabilistic state are
-    real draws from its generator.)"""
+    at wall; allocations capped at ``cap``. A probabilistic state with an
+    ``expected_cost`` method gives its expectation over its draws (no draw is
+    made, so a lucky draw cannot make it look better than it is)."""
+    expected = getattr(state, "expected_cost", None)
+    if expected is not None:
+        e = expected(value, wall, cap, retry_cost)
+        if e is not None:
+            return e
     a = min(float(state.first(features)), cap)
     cost = 0.0
     for _ in range(64):
