@@ -11,7 +11,10 @@ Workers: ``workers=[{"cores": 2, "memory": 2000, "disk": 4000}, ...]`` starts
 local ``work_queue_worker`` processes of those sizes (stopped at shutdown);
 otherwise start workers yourself, on any machine, with the command printed at
 start (``work_queue_worker HOST PORT``, or ``-M PROJECT`` with
-``project_name``). A remote worker needs lfm (and the modules your functions
+``project_name``). Every manager requires a password (``lfm.executors.wqauth``):
+a random one made for it in its staging directory, or the user's
+``password_file``; local workers get it, and the printed command carries
+``--password FILE``. A remote worker needs lfm (and the modules your functions
 live in) installed for the Python it runs (option ``python``, default
 ``python3``; local workers use this interpreter and its ``sys.path``).
 """
@@ -35,6 +38,7 @@ from typing import Any
 from lfm.executors.backend import Attempt, Outcome, limits_from_label
 from lfm.executors.pystart import site_free_paths
 from lfm.executors.runner import read_outcome, write_call
+from lfm.executors.wqauth import copy_hint, manager_password, warn_open_manager, worker_argv
 from lfm.executors.wqimport import INSTALL_HINT, load_work_queue
 from lfm.executors.wqmanager import receive, send
 from lfm.resources import CallKilled, MonitorError, ResourceExhaustion
@@ -75,6 +79,12 @@ class WorkQueueBackend:
     task_retries : Work Queue's own retries of a task (worker lost, ...);
         0 = Work Queue's default (retry until it runs).
     verbose : print the worker command when no local workers are started.
+    password : require workers to present a password (default True). False
+        opens the manager to any host that can reach its port (a warning says
+        so, once): a worker can then send back a result that runs code here.
+    password_file : the user's own password file (kept at shutdown); default:
+        a random password made for this manager, mode 0600, in its staging
+        directory, removed at shutdown. Read the path back as ``.password_file``.
     """
 
     name = "workqueue"
@@ -84,7 +94,8 @@ class WorkQueueBackend:
                  max_resources: Mapping[str, float] | None = None, python: str | None = None,
                  env: Mapping[str, str] | None = None, interval: float = 0.1, task_retries: int = 0,
                  verbose: bool = True, staging_dir: str | None = None,
-                 debug_log: str | None = None) -> None:
+                 debug_log: str | None = None, password: bool = True,
+                 password_file: str | None = None) -> None:
         load_work_queue()  # fail here, with the install hint, when Work Queue is absent
         self.worker_sizes = [_check_worker(i, w) for i, w in enumerate(workers or [])]
         if shutil.which("work_queue_worker") is None and self.worker_sizes:
@@ -115,6 +126,13 @@ class WorkQueueBackend:
             self.env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *paths])
         self.interval = float(interval)
         self._staging = tempfile.mkdtemp(prefix="lfm-wq-", dir=staging_dir)
+        try:
+            self._password = manager_password(password, password_file, self._staging)
+        except BaseException:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            raise
+        #: the file workers present with ``--password`` (None: an open manager)
+        self.password_file = self._password.path if self._password else None
         if (self.worker_sizes and os.environ.get("PYTHONDONTWRITEBYTECODE")
                 and "PYTHONPYCACHEPREFIX" not in self.env):
             # every task starts a runner, and PYTHONDONTWRITEBYTECODE (set in
@@ -144,6 +162,8 @@ class WorkQueueBackend:
             command += ["--name", self.project_name]
         if self.debug_log:
             command += ["--debug-log", self.debug_log]
+        if self.password_file:
+            command += ["--password-file", self.password_file]
         env = dict(os.environ)
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
@@ -155,13 +175,15 @@ class WorkQueueBackend:
             detail = first[1] if first else "it exited without a word (see stderr above)"
             raise RuntimeError(f"the Work Queue manager did not start: {detail}")
         self.port = int(first[1])
+        if self._password is None:
+            warn_open_manager(self.port)
         threading.Thread(target=self._read, name="lfm-wq-reader", daemon=True).start()
         threading.Thread(target=self._write, name="lfm-wq-writer", daemon=True).start()
         for size in self.worker_sizes:
             self._workers.append(self._start_worker(size))
         if not self.worker_sizes and self.verbose:
-            print(f"lfm: Work Queue manager listening; start workers with:\n  {self.worker_command()}",
-                  file=sys.stderr, flush=True)
+            print(f"lfm: Work Queue manager listening; start workers with:\n  {self.worker_command()}"
+                  + copy_hint(self.password_file), file=sys.stderr, flush=True)
 
     def max_resources(self) -> dict[str, float]:
         return dict(self._max)
@@ -234,21 +256,39 @@ class WorkQueueBackend:
         for attempt in left:
             self._deliver(attempt, Outcome("error", error=CallKilled(
                 "the Work Queue backend shut down while the task was queued or running")))
+        if self._password is not None:
+            self._password.remove()
         shutil.rmtree(self._staging, ignore_errors=True)
 
     # ---- workers -----------------------------------------------------------------------
+    def worker_argv(self, size: Mapping[str, float] | None = None, *, workdir: str | None = None,
+                    options: Iterable[str] = ()) -> list[str]:
+        """The ``work_queue_worker`` argv that connects a worker to this manager:
+        ``size`` (cores, memory MB, disk MB; any subset) as its resources,
+        ``workdir`` its ``--workdir``, ``options`` further worker flags, the
+        password file when the manager has one, then ``-M project_name`` or
+        this host's name and the port (known once started, or given)."""
+        return worker_argv(self._address(), size, workdir=workdir, options=options,
+                           password_file=self.password_file)
+
     def worker_command(self, size: Mapping[str, float] | None = None) -> str:
-        """The command that connects a worker (of ``size``, if given) to this manager."""
-        where = f"-M {self.project_name}" if self.project_name else f"{socket.getfqdn()} {self.port}"
-        flags = "".join(f" --{r}={int(size[r])}" for r in WORKER_RESOURCES if size and r in size)
-        return f"work_queue_worker{flags} {where}"
+        """:meth:`worker_argv` as one shell command line."""
+        return shlex.join(self.worker_argv(size))
+
+    def _address(self, host: str | None = None) -> list[str]:
+        if self.project_name:
+            return ["-M", self.project_name]
+        port = self.port if self.port is not None else self.requested_port
+        if not port:
+            raise RuntimeError("the worker command needs the manager's port: start the backend "
+                               "first (port=0 picks one at start) or give port=")
+        return [host or socket.getfqdn(), str(port)]
 
     def _start_worker(self, size: Mapping[str, float]) -> subprocess.Popen:
         workdir = tempfile.mkdtemp(prefix="worker-", dir=self._staging)
-        command = ["work_queue_worker", f"--cores={int(size['cores'])}",
-                   f"--memory={int(size['memory'])}", f"--disk={int(size['disk'])}",
-                   "--workdir", workdir, "--parent-death", "--timeout=3600",
-                   "localhost", str(self.port)]
+        command = worker_argv(["localhost", str(self.port)], size, workdir=workdir,
+                              options=("--parent-death", "--timeout=3600"),
+                              password_file=self.password_file)
         # its own session: at shutdown the worker and the tasks it started go together
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)

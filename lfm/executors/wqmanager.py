@@ -13,6 +13,7 @@ manager -> parent: ``("started", port, name)``, ``("done", key, info)``,
 memory (MB), disk (MB), category, env, max_retries, extra (gpus, priority,
 running_time_min s). ``info``: result code and its name,
 return_status, host, stdout (last 4000 characters), exhausted attempts.
+With ``--password-file FILE`` every worker must present that password.
 The manager exits when its stdin closes (the parent died) or on "stop".
 """
 from __future__ import annotations
@@ -58,7 +59,8 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def serve(port: int, name: str | None, wait_timeout: int, debug_log: str | None) -> int:
+def serve(port: int, name: str | None, wait_timeout: int, debug_log: str | None,
+          password_file: str | None = None) -> int:
     from lfm.executors.wqimport import load_work_queue
 
     inp = os.fdopen(sys.stdin.fileno(), "rb", buffering=0)  # unbuffered, so select() tells the truth
@@ -72,6 +74,11 @@ def serve(port: int, name: str | None, wait_timeout: int, debug_log: str | None)
         queue = wq.WorkQueue(port=port, name=name) if name else wq.WorkQueue(port=port)
     except Exception as exc:
         send(out, ("fatal", f"cannot start a Work Queue manager on port {port}: {exc}"))
+        return 1
+    # before the first wait(): workers are only accepted inside wait(), so none
+    # can join before the password is required
+    if password_file and not queue.specify_password_file(password_file):
+        send(out, ("fatal", f"Work Queue could not read the password file {password_file}"))
         return 1
     send(out, ("started", queue.port, name))
     names = {getattr(wq, n): n[len("WORK_QUEUE_RESULT_"):] for n in dir(wq)
@@ -164,11 +171,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--name", default=None)
     parser.add_argument("--wait-timeout", type=int, default=1)
     parser.add_argument("--debug-log", default=None)
+    parser.add_argument("--password-file", default=None)
     args = parser.parse_args(argv)
     # The parent decides when to stop (it sends "stop", or its death closes our stdin):
     # a Ctrl-C in the terminal must not kill the manager under the parent's feet.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return serve(args.port, args.name, args.wait_timeout, args.debug_log)
+    return serve(args.port, args.name, args.wait_timeout, args.debug_log, args.password_file)
 
 
 if __name__ == "__main__":

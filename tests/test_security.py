@@ -1,0 +1,248 @@
+"""Issue 14: every lfm Work Queue manager requires a password, with real
+``work_queue_worker`` processes (intruders without it, with a wrong one, and
+authenticated ones); the manager's defences when reading a worker's outcome."""
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lfm.executors import AutolabelExecutor, work_queue_available
+from lfm.executors import wqauth
+from doubling import Doubling
+from test_workqueue_calls import hold
+
+AVAILABLE, WHY = work_queue_available()
+
+
+def needs_wq(test):
+    """Marks a test that runs real Work Queue (skipped without it, failed in CI)."""
+    skip = pytest.mark.skipif(not AVAILABLE, reason=f"real Work Queue is not installed: {WHY}")
+    return pytest.mark.workqueue(skip(test))
+
+SIZE = {"cores": 1, "memory": 600, "disk": 1000}
+TESTS = os.path.dirname(os.path.abspath(__file__))
+
+
+def predictor():
+    return Doubling(resources=("cores", "memory", "disk"), first=100)
+
+
+def remote_executor(tmp_path, **options):
+    """An executor waiting for workers started by hand (as on other machines)."""
+    return AutolabelExecutor(backend="workqueue", predictor=predictor(), max_resources=SIZE,
+                             python=sys.executable, env={"PYTHONPATH": TESTS}, verbose=False,
+                             debug_log=str(tmp_path / "manager.log"), **options)
+
+
+def start_worker(argv, log):
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def sandboxes(workdir):
+    """Files of tasks a worker received (it stages each task's in.pkl)."""
+    return [os.path.join(d, f) for d, _, files in os.walk(workdir) for f in files if f == "in.pkl"]
+
+
+# ---- password files, argv (no manager needed) ------------------------------------------
+def test_generated_password_file_is_random_0600_and_removed(tmp_path):
+    old = os.umask(0)  # even a permissive umask gives 0600
+    try:
+        first = wqauth.new_password_file(str(tmp_path))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(first.path).st_mode) == 0o600 and first.owned
+    other = tmp_path / "other"
+    other.mkdir()
+    second = wqauth.new_password_file(str(other))
+    secret = open(first.path).read().strip()
+    assert len(secret) == 2 * wqauth.PASSWORD_BYTES and secret != open(second.path).read().strip()
+    with pytest.raises(FileExistsError):
+        wqauth.new_password_file(str(tmp_path))  # never reuses (or follows) an existing file
+    first.remove()
+    first.remove()
+    assert not os.path.exists(first.path)
+
+
+def test_user_password_file_is_checked_and_kept(tmp_path, caplog):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        wqauth.manager_password(True, tmp_path / "missing", str(tmp_path))
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="is empty"):
+        wqauth.manager_password(True, empty, str(tmp_path))
+    with pytest.raises(ValueError, match="not a regular file"):
+        wqauth.manager_password(True, tmp_path, str(tmp_path))
+    mine = tmp_path / "pw"
+    mine.write_text("s3cret\n")
+    with pytest.raises(ValueError, match="contradicts"):
+        wqauth.manager_password(False, mine, str(tmp_path))
+    with pytest.raises(TypeError, match="True or False"):
+        wqauth.manager_password("s3cret", None, str(tmp_path))
+    os.chmod(mine, 0o644)
+    with caplog.at_level(logging.WARNING, logger="lfm.executors.workqueue"):
+        supplied = wqauth.manager_password(True, mine, str(tmp_path))
+    assert "mode 644" in caplog.text and not supplied.owned
+    supplied.remove()
+    assert mine.read_text() == "s3cret\n"
+    assert wqauth.manager_password(False, None, str(tmp_path)) is None
+
+
+def test_worker_argv_carries_size_workdir_options_and_password():
+    argv = wqauth.worker_argv(["node1", "9123"], {"cores": 2, "memory": 1500.0}, workdir="/scratch/w",
+                              options=["--timeout=60"], password_file="/home/u/pw")
+    assert argv == ["work_queue_worker", "--cores=2", "--memory=1500", "--workdir", "/scratch/w",
+                    "--timeout=60", "--password", "/home/u/pw", "node1", "9123"]
+    assert wqauth.worker_argv(["-M", "proj"]) == ["work_queue_worker", "-M", "proj"]
+    with pytest.raises(TypeError, match="list of worker flags"):
+        wqauth.worker_argv(["h", "1"], options="--timeout=60")
+
+
+# ---- real Work Queue ---------------------------------------------------------------------
+@pytest.mark.timeout(120)
+@needs_wq
+def test_local_workers_get_the_password_which_is_0600_and_gone_after_shutdown():
+    ex = AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[SIZE])
+    backend = ex.backend
+    try:
+        path = backend.password_file
+        assert path and os.path.dirname(path) == backend._staging
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert [ex.submit(hold, 5).result(timeout=60) for _ in range(3)] == [5, 5, 5]
+        argv = backend.worker_argv(SIZE, workdir="/tmp/w", options=["--single-shot"])
+        assert argv[argv.index("--password") + 1] == path and argv[-1] == str(backend.port)
+        assert backend.worker_command() == shlex.join(backend.worker_argv())
+    finally:
+        ex.shutdown()
+    assert not os.path.exists(path) and not os.path.exists(backend._staging)
+
+
+@pytest.mark.timeout(180)
+@needs_wq
+def test_workers_without_or_with_a_wrong_password_are_refused_and_run_nothing(tmp_path):
+    wrong = tmp_path / "wrong.password"
+    wrong.write_text("not the manager's password\n")
+    wrong.chmod(0o600)
+    intruders, logs = [], {}
+    with remote_executor(tmp_path) as ex:
+        backend = ex.backend
+        address = ["localhost", str(backend.port)]
+        for name, extra in (("nopassword", []), ("wrongpassword", ["--password", str(wrong)])):
+            workdir = tmp_path / name
+            workdir.mkdir()
+            logs[name] = tmp_path / f"{name}.log"
+            with open(logs[name], "wb") as log:
+                intruders.append(start_worker(
+                    ["work_queue_worker", *SIZE_FLAGS, "--workdir", str(workdir), *extra, *address], log))
+        try:
+            futures = [ex.submit(hold, 5, 0.1) for _ in range(4)]
+            wait_for(lambda: "requires a password" in text(logs["nopassword"])
+                     and "wrong password" in text(logs["wrongpassword"]), 60, "both refusals")
+            # refused more than once each (they keep retrying), and nothing ran meanwhile
+            wait_for(lambda: text(tmp_path / "manager.log").count("presented the wrong password") >= 4,
+                     60, "the manager refusing the retries")
+            assert not any(f.done() for f in futures)
+            assert all(p.poll() is None for p in intruders)  # connected, kept out, still trying
+            good_dir = tmp_path / "good"
+            good_dir.mkdir()
+            with open(tmp_path / "good.log", "wb") as log:
+                good = start_worker(backend.worker_argv(SIZE, workdir=str(good_dir)), log)
+            try:
+                assert [f.result(timeout=90) for f in futures] == [5] * 4
+            finally:
+                stop(good)
+            for name in logs:
+                assert sandboxes(tmp_path / name) == [], f"the {name} worker received a task"
+        finally:
+            for proc in intruders:
+                stop(proc)
+    assert "presented the wrong password" in text(tmp_path / "manager.log")
+
+
+SIZE_FLAGS = [f"--{r}={v}" for r, v in SIZE.items()]
+
+
+@pytest.mark.timeout(120)
+@needs_wq
+def test_user_supplied_password_file_is_used_and_kept(tmp_path):
+    mine = tmp_path / "project.password"
+    mine.write_text("shared between my sites\n")
+    mine.chmod(0o600)
+    with remote_executor(tmp_path, password_file=str(mine)) as ex:
+        assert ex.backend.password_file == str(mine)
+        with open(tmp_path / "worker.log", "wb") as log:
+            # a worker elsewhere holding its own copy of the file
+            copy = tmp_path / "copy"
+            copy.write_bytes(mine.read_bytes())
+            argv = ex.backend.worker_argv(SIZE, workdir=str(tmp_path))
+            argv[argv.index("--password") + 1] = str(copy)
+            worker = start_worker(argv, log)
+        try:
+            assert ex.submit(hold, 5).result(timeout=60) == 5
+        finally:
+            stop(worker)
+    assert mine.read_text() == "shared between my sites\n"
+
+
+@pytest.mark.timeout(120)
+@needs_wq
+def test_password_false_opens_the_manager_and_warns_once(caplog):
+    with caplog.at_level(logging.WARNING, logger="lfm.executors.workqueue"):
+        with AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[SIZE],
+                               password=False) as ex:
+            assert ex.backend.password_file is None
+            assert "--password" not in ex.backend.worker_argv()
+            assert [ex.submit(hold, 5).result(timeout=60) for _ in range(2)] == [5, 5]
+    warnings = [r for r in caplog.records if "WITHOUT a password" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "arbitrary code" in warnings[0].getMessage()
+    assert str(ex.backend.port) in warnings[0].getMessage()
+
+
+@pytest.mark.timeout(60)
+@needs_wq
+def test_printed_command_has_the_password_and_how_to_copy_it(tmp_path, capfd):
+    with AutolabelExecutor(backend="workqueue", predictor=predictor(), max_resources=SIZE) as ex:
+        printed = capfd.readouterr().err
+        path = ex.backend.password_file
+        assert ex.backend.worker_command() in printed
+        assert f"--password {path}" in printed and "scp -p" in printed
+    unstarted = type(ex.backend)(port=0, max_resources=SIZE)
+    try:
+        with pytest.raises(RuntimeError, match="port"):
+            unstarted.worker_argv()
+    finally:
+        unstarted.shutdown()
