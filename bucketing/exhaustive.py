@@ -49,15 +49,56 @@ def candidate_bounds(max_value: float, n: int) -> np.ndarray:
     return np.array([2.0 ** i for i in range(steps)] + linear)
 
 
+_LOG2 = math.log(2)
+
+
+def _steps(max_value: float, max_buckets: int) -> tuple[int, ...]:
+    """Number of power-of-two candidates of every count 1..max_buckets (as
+    :func:`candidate_bounds` computes them)."""
+    if max_value <= 0:
+        return (0,) * max_buckets
+    return tuple(max(0, math.floor(math.log(max_value / n) / _LOG2)) for n in range(1, max_buckets + 1))
+
+
+@lru_cache(maxsize=256)
+def _layout(steps: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                              np.ndarray, np.ndarray, np.ndarray]:
+    """Where each count's candidates sit when all counts are concatenated, given
+    their numbers of power-of-two steps: the powers (zeros at the linear slots),
+    the positions, numerators and denominators of the linear candidates
+    ``max * (i + 1) / n`` (i < n - 1), the positions of each count's last
+    candidate (``max`` itself), the count index of every candidate, each
+    candidate's previous candidate of the same count (index into a leading-zero
+    array: 0 for a count's first) and the mask of each count's first candidate.
+    The maximum only scales the linear candidates, so this depends on the steps
+    alone and is shared by every history whose maximum gives the same steps."""
+    powers, lin_pos, lin_num, lin_den, last_pos, seg = [], [], [], [], [], []
+    for n, k in enumerate(steps, 1):
+        powers += [2.0 ** i for i in range(k)] + [0.0] * n
+        base = len(seg) + k
+        lin_pos += range(base, base + n - 1)
+        lin_num += [float(i + 1) for i in range(n - 1)]
+        lin_den += [float(n)] * (n - 1)
+        last_pos.append(base + n - 1)
+        seg += [n - 1] * (k + n)
+    seg_arr = np.array(seg)
+    first = np.concatenate(([True], seg_arr[1:] != seg_arr[:-1]))
+    prev = np.where(first, 0, np.arange(seg_arr.size))
+    return (np.array(powers), np.array(lin_pos, dtype=np.intp), np.array(lin_num), np.array(lin_den),
+            np.array(last_pos, dtype=np.intp), seg_arr, prev, first)
+
+
 @lru_cache(maxsize=512)
 def _all_candidates(max_value: float, max_buckets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Candidates of every count 1..max_buckets concatenated, the count index of
-    each, and a mask of each count's first candidate."""
-    parts = [candidate_bounds(max_value, n) for n in range(1, max_buckets + 1)]
-    cands = np.concatenate(parts)
-    seg = np.repeat(np.arange(max_buckets), [len(c) for c in parts])
-    first = np.concatenate(([True], seg[1:] != seg[:-1]))
-    return cands, seg, first
+    """Candidates of every count 1..max_buckets concatenated (equal to the
+    concatenated :func:`candidate_bounds`), the count index of each, and each
+    candidate's previous one of the same count (0 for a count's first; index
+    into an array with a leading zero)."""
+    powers, lin_pos, lin_num, lin_den, last_pos, seg, prev, _ = _layout(_steps(max_value, max_buckets))
+    cands = powers.copy()
+    cands[lin_pos] = max_value * lin_num / lin_den
+    cands[last_pos] = max_value
+    return cands, seg, prev
 
 
 def exhaustive_binned(values: np.ndarray, sig: np.ndarray, *, max_buckets: int = 10,
@@ -72,13 +113,11 @@ def exhaustive_binned(values: np.ndarray, sig: np.ndarray, *, max_buckets: int =
     csig = np.concatenate(([0.0], np.cumsum(sig)))
     cwsum = np.concatenate(([0.0], np.cumsum(sig * values)))
     total = csig[-1]
-    cands, seg, first = _all_candidates(float(values[-1]), max_buckets)
+    cands, seg, prev = _all_candidates(float(values[-1]), max_buckets)
     idx = np.searchsorted(values, cands, side="right")  # bins up to each candidate
     cs, cw = csig[idx], cwsum[idx]
-    prev_s = np.concatenate(([0.0], cs[:-1]))
-    prev_w = np.concatenate(([0.0], cw[:-1]))
-    prev_s[first] = 0.0
-    prev_w[first] = 0.0
+    prev_s = np.concatenate(([0.0], cs))[prev]   # 0 before a count's first candidate
+    prev_w = np.concatenate(([0.0], cw))[prev]
     gsig = cs - prev_s
     keep = gsig > 0  # empty candidates are dropped
     seg = seg[keep]

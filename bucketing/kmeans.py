@@ -12,6 +12,7 @@ maximum, its probability the cluster's significance share.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 
 import numpy as np
@@ -34,27 +35,39 @@ def kmeans_binned(values: np.ndarray, sig: np.ndarray, *, n_buckets: int = 4, se
     """:func:`kmeans` on binned points (ascending distinct values, summed significance).
 
     Clusters of sorted 1-D values are contiguous, so each Lloyd iteration only
-    locates the midpoints between centres (``searchsorted``) and takes cluster
+    locates the midpoints between centres (a bisection each) and takes cluster
     sums as differences of prefix sums: O(clusters · log bins) per iteration.
+    The iterations run on plain Python floats (a handful of centres: numpy's
+    per-call overhead would dominate), with the same floating-point operations
+    as an array formulation, so the buckets do not depend on which is used.
     """
     k = min(n_buckets, values.size)
-    csig = np.concatenate(([0.0], np.cumsum(sig)))
-    cwsum = np.concatenate(([0.0], np.cumsum(sig * values)))
-    total = csig[-1]
+    csig_arr = np.concatenate(([0.0], np.cumsum(sig)))
+    cwsum_arr = np.concatenate(([0.0], np.cumsum(sig * values)))
+    total = float(csig_arr[-1])
     targets = (np.arange(k) + 0.5) / k * total
-    centres = np.unique(values[np.minimum(np.searchsorted(csig[1:], targets), values.size - 1)])
-    ends = np.array([values.size])
-    for _ in range(max_iter):
+    centres = np.unique(values[np.minimum(np.searchsorted(csig_arr[1:], targets), values.size - 1)]).tolist()
+    vals = values.tolist()
+    csig = csig_arr.tolist()
+    cwsum = cwsum_arr.tolist()
+    size = len(vals)
+
+    def bounds(cs: list[float]) -> list[int]:
         # cluster j holds the values in (mid_{j-1}, mid_j]
-        pos = np.concatenate(([0], np.searchsorted(values, (centres[1:] + centres[:-1]) / 2, side="right"), ends))
-        w = np.diff(csig[pos])
-        keep = w > 0
-        new = np.diff(cwsum[pos])[keep] / w[keep]
-        converged = new.size == centres.size and np.max(np.abs(new - centres)) <= 1e-9 * max(1.0, new[-1])
+        return [0] + [bisect_right(vals, (b + a) / 2) for a, b in zip(cs, cs[1:])] + [size]
+
+    for _ in range(max_iter):
+        pos = bounds(centres)
+        new = []
+        for a, b in zip(pos, pos[1:]):
+            w = csig[b] - csig[a]
+            if w > 0:
+                new.append((cwsum[b] - cwsum[a]) / w)
+        converged = len(new) == len(centres) and \
+            max(abs(x - c) for x, c in zip(new, centres)) <= 1e-9 * max(1.0, new[-1])
         centres = new
         if converged:
             break
-    pos = np.concatenate(([0], np.searchsorted(values, (centres[1:] + centres[:-1]) / 2, side="right"), ends))
-    pos = pos[np.concatenate(([True], pos[1:] != pos[:-1]))]  # drop empty clusters
-    probs = np.diff(csig[pos]) / total
-    return [Bucket(float(values[e - 1]), float(p)) for e, p in zip(pos[1:], probs)]
+    pos = bounds(centres)
+    pos = [p for i, p in enumerate(pos) if i == 0 or p != pos[i - 1]]  # drop empty clusters
+    return [Bucket(vals[e - 1], (csig[e] - csig[s]) / total) for s, e in zip(pos, pos[1:])]
