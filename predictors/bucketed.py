@@ -127,19 +127,19 @@ class BucketState:
                 tail += a * (wall + retry_cost)
             fails += 1
         tail += a * wall if uppers[-1] < value else 0.0
-        # f[i]: expected charge when drawing among buckets i.. (renormalised)
-        f = [0.0] * (k + 1)
-        f[k] = tail
-        for i in range(k - 1, -1, -1):
-            base = cum[i - 1] if i > 0 else 0.0
-            span = cum[-1] - base
-            acc = 0.0
-            for j in range(i, k):
-                pj = (cum[j] - (cum[j - 1] if j > 0 else 0.0)) / span if span > 0 else (1.0 if j == i else 0.0)
-                u = min(uppers[j], cap)
-                acc += pj * (u * wall if u >= value or u >= cap else u * (wall + retry_cost) + f[j + 1])
-            f[i] = acc
-        return f[0]
+        # f_i, the expected charge when drawing among buckets i.. (renormalised), is
+        # A_i / P_i with P_i = sum_{j>=i} p_j and A_i = sum_{j>=i} p_j g_j, where g_j is
+        # the charge after drawing bucket j: u_j wall if it fits, else
+        # u_j (wall + retry_cost) + f_{j+1}.  One backward pass.
+        f_next, acc, mass = tail, 0.0, 0.0
+        for j in range(k - 1, -1, -1):
+            pj = cum[j] - (cum[j - 1] if j > 0 else 0.0)
+            u = uppers[j] if uppers[j] < cap else cap
+            g = u * wall if u >= value or u >= cap else u * (wall + retry_cost) + f_next
+            acc += pj * g
+            mass += pj
+            f_next = acc / mass if mass > 0 else g
+        return f_next
 
     def observe(self, value: float, obs: Any = None) -> None:
         self.history.add(value)

@@ -201,3 +201,24 @@ def test_greedy_det_matches_reference_on_bioblast(traces_dir):
     # cctools' own C code replayed with the same semantics: AE_time 0.8933, 236 retries, 219 tasks retried
     assert round(float(row["AE_time"]), 4) == 0.8933
     assert int(row["retries"]) == 236 and int(row["tasks_retried"]) == 219
+
+
+@pytest.mark.parametrize("name", ["greedy", "exhaustive"])
+def test_expected_cost_is_the_mean_over_draws(name):
+    from predictors.base import Observation
+    p = predictors.create(name, max_resources={"memory": 8192.0}, seed=1)
+    p.predict("c")
+    state = p._category("c")["memory"]
+    rng = np.random.default_rng(0)
+    for v in rng.choice([300.0, 700.0, 1500.0, 3000.0], 200) + rng.normal(0, 30, 200):
+        state.observe(float(abs(v)), Observation({}, 1.0, {}))
+    for usage in (250.0, 1400.0, 2900.0, 5000.0):
+        expected = state.expected_cost(usage, 2.0, 8192.0, 5.0)
+        draws = []
+        for _ in range(3000):   # walk the draws by hand: first, then retries while too small
+            a, cost = min(state.first({}), 8192.0), 0.0
+            while a < usage and a < 8192.0:
+                cost += a * 7.0
+                a = min(state.retry(a, {}), 8192.0)
+            draws.append(cost + a * 2.0)
+        assert expected == pytest.approx(np.mean(draws), rel=0.03), usage
