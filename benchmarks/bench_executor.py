@@ -4,15 +4,24 @@ Same workload, same two local workers (2 cores / 2,000 MB and 4 cores / 4,000 MB
 one run: N real Python calls of two categories, "inference" (~50 MB, short) and
 "simulation" (150-900 MB, varying with the argument), run by
 
-* lfm ``greedy`` and lfm ``exhaustive`` (AutolabelExecutor, backend="workqueue"),
-* whole-worker labels (raw Work Queue tasks without a label: a task takes a whole worker),
-* Work Queue's own autolabel as Parsl uses it (raw Work Queue API,
-  ``enable_monitoring()``, ``specify_category_mode(c, MAX_THROUGHPUT)``, no labels).
+* lfm ``auto`` (the default; ``greedy`` while ``auto`` is not registered) and
+  lfm ``greedy`` (AutolabelExecutor, backend="workqueue");
+* whole-worker labels (raw Work Queue tasks without a label: a task takes a
+  whole worker, as Parsl's ``WorkQueueExecutor(autolabel=False)`` does
+  without resource specifications);
+* Work Queue's own autolabel exactly as Parsl's ``WorkQueueExecutor(
+  autolabel=True, autocategory=True)`` configures its queue
+  (``enable_monitoring()``, ``tune("category-steady-n-tasks", 1)``,
+  ``MAX_THROUGHPUT`` per category, ``max_retries=1`` per task);
+* the same mode with cctools' defaults (no ``tune``, no retry limit).
+  See :mod:`lfm.demo.wqbaseline`.
 
-Columns: makespan (s), memory and cores AE (Σ used·time / Σ allocated·time; "used" is
-lfm's exact peak of the same call, because Work Queue's sampling monitor misses
-short peaks; Work Queue's failed attempts are not visible to the caller, so its AE
-counts only final attempts and flatters it), retries (attempts beyond the first).
+Columns: makespan (s), memory and cores AE (Σ used·time / Σ granted·time:
+allocations are what the workers granted, so Work Queue's whole cores count
+as whole cores; "used" is lfm's exact peak of the same call, because Work
+Queue's sampling monitor misses short peaks; Work Queue's failed attempts are
+not visible to the caller, so its AE counts only final attempts and flatters
+it), retries (attempts beyond the first).
 
 Then trivial-call throughput (tasks/s) of the same function, ``trivial(i)``:
 the adapter (AutolabelExecutor on Work Queue: the call and its result travel
@@ -20,21 +29,23 @@ as files, the call runs under lfm's monitor) versus raw Work Queue running it
 as its ``PythonTask`` does (a ``python -c`` command that loads the pickled
 arguments from an input file and writes the pickled result to an output
 file, which the manager reads back: Debian's ``PythonTask`` itself needs
-``dill`` and a ``python`` on the workers' PATH), and, as a floor, a bare
-``python -c "trivial(i)"`` whose result never reaches the manager. In
-:data:`ROUNDS` alternating rounds; the best of each is compared (the machine
-is shared).
+``dill`` and a ``python`` on the workers' PATH), the same with the
+interpreter started as lfm's runner starts on local workers (``python -S``),
+and, as a floor, a bare ``python -c "trivial(i)"`` whose result never reaches
+the manager. In :data:`ROUNDS` alternating rounds; the best of each is
+compared (the machine is shared); both ratios are printed.
 
 ``--quick``: 40 calls and 30 trivial calls instead of 200 and 100.
 """
 from __future__ import annotations
 
+import math
 import os
-import shlex
-import subprocess
 import sys
 import tempfile
 import time
+
+from lfm.demo.wqbaseline import RawWorkQueue, exhausted_attempts, granted, wall_time
 
 MB = 2 ** 20
 #: alternating throughput rounds of the adapter and of raw Work Queue
@@ -70,6 +81,8 @@ def trivial(i: int) -> int:
 
 
 FUNCTIONS = {"inference": inference, "simulation": simulation}
+#: how a raw Work Queue task's ``python -c`` reaches the workload
+IMPORT = "from benchmarks.bench_executor import *"
 
 
 def workload(n: int) -> list[tuple[str, int]]:
@@ -79,7 +92,8 @@ def workload(n: int) -> list[tuple[str, int]]:
 # ---- lfm ----------------------------------------------------------------------------
 def run_lfm(predictor: str, calls: list[tuple[str, int]]) -> tuple[dict, dict]:
     """Makespan, AE and retries of AutolabelExecutor; also each call's measured
-    peak memory and cores, keyed by call index (the "used" of the raw runs)."""
+    peak memory and cores, keyed by call index (the "used" of the raw runs).
+    Allocations are what the workers granted (whole cores on Work Queue)."""
     import json
 
     from lfm.executors import AutolabelExecutor
@@ -91,107 +105,62 @@ def run_lfm(predictor: str, calls: list[tuple[str, int]]) -> tuple[dict, dict]:
         futures = [ex.options(category=kind).submit(FUNCTIONS[kind], i) for kind, i in calls]
         failed = sum(1 for f in futures if f.exception() is not None)
         makespan = time.time() - started
-        stats = ex.stats()
     usage = {}
+    used = {"memory": 0.0, "cores": 0.0}
+    alloc = {"memory": 0.0, "cores": 0.0}
+    retries = 0
     with open(trace) as f:
         for line in f:
             row = json.loads(line)
-            if row["status"] == "ok" and row["task_id"] > 1:
+            if row["task_id"] < 2:  # the warm-up call
+                continue
+            wall = float(row.get("wall_time") or 0.0)
+            retries += row["attempt"] > 1
+            for r in alloc:
+                alloc[r] += granted_of(row, r) * wall
+            if row["status"] == "ok":
                 usage[row["task_id"] - 2] = {"memory": row["memory"], "cores": row.get("cores", 0.0)}
+                for r in used:
+                    used[r] += float(row.get(r) or 0.0) * wall
     os.unlink(trace)
-    stats = stats.drop(index="trivial", errors="ignore")
-    return {"makespan_s": makespan, **_ae(stats), "retries": int(stats["retries"].sum()),
-            "failed": failed}, usage
+    return {"makespan_s": makespan, "ae_memory": used["memory"] / alloc["memory"],
+            "ae_cores": used["cores"] / alloc["cores"], "retries": retries, "failed": failed}, usage
 
 
-def _ae(stats) -> dict:
-    return {f"ae_{r}": stats[f"used_{r}_s"].sum() / stats[f"alloc_{r}_s"].sum()
-            for r in ("memory", "cores")}
+def granted_of(row: dict, resource: str) -> float:
+    """What the worker granted an attempt of a trace row: the ``granted_*``
+    column the runner read from Work Queue's environment, else the label
+    (cores rounded up to whole cores, as Work Queue grants them)."""
+    value = row.get(f"granted_{resource}")
+    if value is not None and value == value:
+        return float(value)
+    label = float(row.get(f"alloc_{resource}") or 0.0)
+    return float(math.ceil(label - 1e-9)) if resource == "cores" else label
 
 
 # ---- raw Work Queue -----------------------------------------------------------------
-class RawQueue:
-    """A raw Work Queue manager with the benchmark's two local workers."""
-
-    def __init__(self, monitoring: bool) -> None:
-        from lfm.executors.wqimport import load_work_queue
-        self.wq = load_work_queue()
-        self.queue = self.wq.WorkQueue(port=0)
-        if monitoring:
-            self.queue.enable_monitoring()
-        self.root = tempfile.mkdtemp(prefix="lfm-bench-wq-")
-        self.workers = [subprocess.Popen(
-            ["work_queue_worker", f"--cores={w['cores']}", f"--memory={w['memory']}",
-             f"--disk={w['disk']}", "--workdir", tempfile.mkdtemp(dir=self.root), "--parent-death",
-             "localhost", str(self.queue.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-            for w in WORKERS]
-        self.env = os.pathsep.join(p for p in sys.path if p and os.path.exists(p))
-
-    def task(self, call: str, category: str, plain: bool = False):
-        """A ``python -c`` task running ``call`` (after ``from
-        benchmarks.bench_executor import *`` unless ``plain``)."""
-        code = call if plain else f"from benchmarks.bench_executor import *; {call}"
-        task = self.wq.Task(f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}")
-        task.specify_category(category)
-        task.specify_environment_variable("PYTHONPATH", os.getcwd() + os.pathsep + self.env)
-        if os.environ.get("PYTHONDONTWRITEBYTECODE"):
-            # as the lfm backend does for its local workers: without it every
-            # task would compile this module from source again
-            task.specify_environment_variable("PYTHONPYCACHEPREFIX", os.path.join(self.root, "pycache"))
-            task.specify_environment_variable("PYTHONDONTWRITEBYTECODE", "")
-        return task
-
-    def run(self, tasks: list, collect=None) -> tuple[float, list]:
-        """Submit ``tasks``, wait for all (``collect(task)`` on each as it
-        returns); the elapsed seconds and the finished tasks."""
-        started = time.time()
-        for t in tasks:
-            self.queue.submit(t)
-        done = []
-        while len(done) < len(tasks):
-            t = self.queue.wait(5)
-            if t is not None:
-                if collect is not None:
-                    collect(t)
-                done.append(t)
-        return time.time() - started, done
-
-    def close(self) -> None:
-        from lfm.executors.workqueue import _stop_process_group
-        for worker in self.workers:
-            worker.lfm_workdir = self.root
-            _stop_process_group(worker)
-        import shutil
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
 def run_raw(mode: str, calls: list[tuple[str, int]], usage: dict) -> dict:
-    raw = RawQueue(monitoring=(mode == "max-throughput"))
-    try:
-        if mode == "max-throughput":
-            for category in FUNCTIONS:
-                raw.queue.specify_category_mode(category, raw.wq.WORK_QUEUE_ALLOCATION_MODE_MAX_THROUGHPUT)
-        raw.run([raw.task("trivial(0)", "warmup")])
+    """The workload on raw Work Queue labelled by ``mode`` (see
+    :mod:`lfm.demo.wqbaseline`); "used" is lfm's measurement of the same call."""
+    with RawWorkQueue(WORKERS, mode=mode) as raw:
+        raw.run([raw.task(f"{IMPORT}; trivial(0)", "warmup")])
         tasks = []
         for index, (kind, i) in enumerate(calls):
-            task = raw.task(f"{kind}({i})", kind)
+            task = raw.task(f"{IMPORT}; {kind}({i})", kind)
             task.lfm_index = index
             tasks.append(task)
         makespan, done = raw.run(tasks)
-    finally:
-        raw.close()
     used = {"memory": 0.0, "cores": 0.0}
     alloc = {"memory": 0.0, "cores": 0.0}
     retries = failed = 0
     for t in done:
-        wall = max(0.0, (t.execute_cmd_finish - t.execute_cmd_start) / 1e6)
-        allocated = t.resources_allocated
+        wall = wall_time(t)
+        allocated = granted(t)
         if t.result != 0 or t.return_status != 0:
             failed += 1
-        retries += max(0, int(getattr(t, "exhausted_attempts", 0) or 0))
+        retries += exhausted_attempts(t)
         for r in ("memory", "cores"):
-            alloc[r] += max(0.0, float(getattr(allocated, r, 0.0) if allocated else 0.0)) * wall
+            alloc[r] += allocated.get(r, 0.0) * wall
             if t.result == 0 and t.lfm_index in usage:
                 used[r] += usage[t.lfm_index][r] * wall
     return {"makespan_s": makespan, "ae_memory": used["memory"] / alloc["memory"] if alloc["memory"] else float("nan"),
@@ -217,20 +186,20 @@ PICKLED_CALL = ("import pickle; from benchmarks.bench_executor import trivial; "
                 "pickle.dump(trivial(*pickle.load(open('args.pkl', 'rb'))), open('out.pkl', 'wb'))")
 
 
-def throughput_raw(n: int, carry_result: bool = True) -> float:
+def throughput_raw(n: int, carry_result: bool = True, no_site: bool = False) -> float:
     """Trivial calls through raw Work Queue. ``carry_result``: as Work Queue's
     own ``PythonTask`` runs a function (its arguments travel to the worker
     pickled in an input file, the result comes back in an output file, which
     the manager unpickles); otherwise ``python -c "trivial(i)"``, whose result
-    never reaches the manager."""
+    never reaches the manager. ``no_site``: the interpreter starts as lfm's
+    runner does on local workers (``python -S``)."""
     import pickle
-    raw = RawQueue(monitoring=False)
-    try:
-        raw.run([raw.task("trivial(0)", "warmup")])
+    with RawWorkQueue(WORKERS, mode="whole") as raw:
+        raw.run([raw.task(f"{IMPORT}; trivial(0)", "warmup")])
         tasks = []
         for i in range(n):
             if carry_result:
-                task = raw.task(PICKLED_CALL, "trivial", plain=True)
+                task = raw.task(PICKLED_CALL, "trivial", no_site=no_site)
                 args, out = os.path.join(raw.root, f"args{i}.pkl"), os.path.join(raw.root, f"out{i}.pkl")
                 with open(args, "wb") as f:
                     pickle.dump((i,), f)
@@ -238,13 +207,11 @@ def throughput_raw(n: int, carry_result: bool = True) -> float:
                 task.specify_output_file(out, "out.pkl", cache=False)
                 task.lfm_out = out
             else:
-                task = raw.task(f"trivial({i})", "trivial")
+                task = raw.task(f"{IMPORT}; trivial({i})", "trivial", no_site=no_site)
             for resource, value in (("cores", 1), ("memory", 100), ("disk", 100)):
                 getattr(task, f"specify_{resource}")(value)
             tasks.append(task)
         elapsed, done = raw.run(tasks, collect=_read_result if carry_result else None)
-    finally:
-        raw.close()
     assert all(t.result == 0 and t.return_status == 0 for t in done)
     if carry_result:
         assert sorted(t.lfm_value for t in done) == [i + 1 for i in range(n)]
@@ -257,11 +224,11 @@ def _read_result(task) -> None:
         task.lfm_value = pickle.load(f)
 
 
-HEADER = f"{'labelling':<28} {'makespan s':>10} {'AE memory':>9} {'AE cores':>8} {'retries':>7} {'failed':>6}"
+HEADER = f"{'labelling':<30} {'makespan s':>10} {'AE memory':>9} {'AE cores':>8} {'retries':>7} {'failed':>6}"
 
 
 def _row(name: str, r: dict) -> str:
-    return (f"{name:<28} {r['makespan_s']:>10.1f} {r['ae_memory']:>9.3f} {r['ae_cores']:>8.3f} "
+    return (f"{name:<30} {r['makespan_s']:>10.1f} {r['ae_memory']:>9.3f} {r['ae_cores']:>8.3f} "
             f"{r['retries']:>7d} {r['failed']:>6d}")
 
 
@@ -277,18 +244,24 @@ def main(argv: list[str]) -> None:
     print(f"{n} calls ({n // 2} inference ~50 MB, {n - n // 2} simulation 150-900 MB) on workers "
           f"{WORKERS}", flush=True)
     print(HEADER, flush=True)
-    greedy, usage = run_lfm("greedy", calls)
-    print(_row("lfm greedy", greedy), flush=True)
-    print(_row("lfm exhaustive", run_lfm("exhaustive", calls)[0]), flush=True)
+    import predictors
+    mine = "auto" if "auto" in predictors.available() else "greedy"
+    ours, usage = run_lfm(mine, calls)
+    print(_row(f"lfm {mine}", ours), flush=True)
+    if mine != "greedy":
+        print(_row("lfm greedy", run_lfm("greedy", calls)[0]), flush=True)
     print(_row("whole worker (WQ, no labels)", run_raw("whole", calls, usage)), flush=True)
-    wq_mt = run_raw("max-throughput", calls, usage)
-    print(_row("WQ MAX_THROUGHPUT autolabel", wq_mt), flush=True)
-    print(f"target: lfm greedy makespan <= WQ MAX_THROUGHPUT's: "
-          f"{greedy['makespan_s']:.1f} vs {wq_mt['makespan_s']:.1f} s; "
-          f"AE memory {greedy['ae_memory']:.3f} vs {wq_mt['ae_memory']:.3f}", flush=True)
-    # this machine is shared: alternate the three, report each one's best round
+    parsl = run_raw("parsl-autolabel", calls, usage)
+    print(_row("WQ autolabel, Parsl's config", parsl), flush=True)
+    print(_row("WQ autolabel, cctools default", run_raw("cctools-autolabel", calls, usage)), flush=True)
+    print(f"target: lfm {mine} makespan <= Work Queue autolabel's as Parsl configures it: "
+          f"{ours['makespan_s']:.1f} vs {parsl['makespan_s']:.1f} s; "
+          f"AE memory {ours['ae_memory']:.3f} vs {parsl['ae_memory']:.3f} (allocations as granted)",
+          flush=True)
+    # this machine is shared: alternate the four, report each one's best round
     runs = {"adapter": lambda: throughput_adapter(n_trivial),
             "raw": lambda: throughput_raw(n_trivial),
+            "raw-S": lambda: throughput_raw(n_trivial, no_site=True),
             "bare": lambda: throughput_raw(n_trivial, carry_result=False)}
     rounds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(ROUNDS):
@@ -300,13 +273,16 @@ def main(argv: list[str]) -> None:
         return " ".join(f"{v:.2f}" for v in values)
     names = {"adapter": "adapter (AutolabelExecutor)",
              "raw": "raw WQ, as PythonTask runs it",
+             "raw-S": "the same, started as lfm's runner (-S)",
              "bare": "raw WQ python -c, no result"}
-    print(f"\n{'trivial calls':<31} {'tasks/s':>8}   rounds (load average {os.getloadavg()[0]:.1f})")
+    print(f"\n{'trivial calls':<39} {'tasks/s':>8}   rounds (load average {os.getloadavg()[0]:.1f})")
     for name, label in names.items():
-        print(f"{label:<31} {best[name]:>8.2f}   {show(rounds[name])}")
+        print(f"{label:<39} {best[name]:>8.2f}   {show(rounds[name])}")
     print(f"ratio adapter/raw Work Queue (best rounds): {best['adapter'] / best['raw']:.2f} "
-          f"(target >= 0.80); against python -c whose result is dropped: "
+          f"(target >= 0.80); against the same interpreter start as lfm's runner: "
+          f"{best['adapter'] / best['raw-S']:.2f}; against python -c whose result is dropped: "
           f"{best['adapter'] / best['bare']:.2f}", flush=True)
+
 
 if __name__ == "__main__":
     main(sys.argv[1:])
