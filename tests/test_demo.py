@@ -35,37 +35,55 @@ def _table(stdout: str) -> dict[str, list[str]]:
     return rows
 
 
+def _default_predictor() -> str:
+    import argparse
+
+    from lfm.demo import configure
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    return parser.get_default("predictor")
+
+
 @pytest.mark.slow
 def test_small_demo_prints_the_comparison_and_writes_the_files(tmp_path):
     done = _demo(tmp_path, "--tasks", "16")
     assert done.returncode == 0, done.stdout + done.stderr
     rows = _table(done.stdout)
-    assert set(rows) == {"greedy", "whole-machine"}
+    mine = _default_predictor()
+    assert mine == "auto"
+    assert list(rows) == [mine, "fixed-2000MB", "one-per-worker"]
     # columns: makespan, tasks, attempts, retries, memory AE, cores AE, peak memory, failed
     for policy, cells in rows.items():
         makespan, tasks, attempts, retries = float(cells[0]), int(cells[1]), int(cells[2]), int(cells[3])
         assert makespan > 0 and tasks == 16 and attempts == tasks + retries, (policy, cells)
         assert cells[-1] == "0", f"{policy}: calls failed for good\n{done.stdout}"
-    assert rows["whole-machine"][3] == "0"  # the whole machine never runs out
+    # declared resources and whole workers are hard limits that these calls fit: no retry
+    assert rows["one-per-worker"][3] == "0" and rows["fixed-2000MB"][3] == "0"
     # the whole machine (GBs) for calls of tens to hundreds of MB: a few percent at most
-    assert float(rows["whole-machine"][4]) < 0.2
-    assert float(rows["greedy"][4]) > 2 * float(rows["whole-machine"][4])
+    assert float(rows["one-per-worker"][4]) < 0.2
+    # 2,000 MB for calls of 35-650 MB wastes most of it; learnt labels waste less
+    assert float(rows["fixed-2000MB"][4]) < 0.35
+    assert float(rows[mine][4]) > 2 * float(rows["one-per-worker"][4])
 
     out = tmp_path / "out"
     assert str(out.resolve()) in done.stdout
-    assert re.search(r"greedy: makespan [\d.]+x (shorter|longer) than with whole-machine labels", done.stdout)
-    for name in ("labels-over-time-greedy.png", "memory-of-calls.png", "efficiency-per-policy.png"):
+    for other in ("fixed-2000MB", "one-per-worker"):
+        assert re.search(rf"{mine} vs {other}: makespan [\d.]+x (shorter|longer), memory efficiency "
+                         rf"[\d.]+x (higher|lower), \d+ retries against \d+", done.stdout), done.stdout
+    for name in (f"labels-over-time-{mine}.png", "memory-of-calls.png", "efficiency-per-policy.png"):
         png = out / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000, name
         assert name in done.stdout
     table = pd.read_csv(out / "comparison.csv")
-    assert list(table["policy"]) == ["greedy", "whole-machine"]
-    attempts = pd.read_csv(out / "attempts-greedy.csv")
+    assert list(table["policy"]) == [mine, "fixed-2000MB", "one-per-worker"]
+    attempts = pd.read_csv(out / f"attempts-{mine}.csv")
     assert attempts["task"].nunique() == 16
     assert set(attempts["category"]) == {"inference", "simulate"}
     assert (attempts["alloc_memory"] > 0).all() and (attempts["memory"] > 0).all()
+    fixed = pd.read_csv(out / "attempts-fixed-2000MB.csv")
+    assert (fixed["alloc_memory"] == 2000).all() and (fixed["alloc_cores"] == 1).all()
     # the progress line on stderr: tasks done, retries, current labels per category
-    assert re.search(r"greedy .*16/16 tasks, \d+ retries \| inference: .*MB \| simulate: .*MB",
+    assert re.search(rf"{mine} .*16/16 tasks, \d+ retries \| inference: .*MB \| simulate: .*MB",
                      done.stderr), done.stderr
 
 
@@ -123,9 +141,12 @@ def test_demo_on_local_work_queue_workers(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Work Queue worker" in done.stdout and "on the workqueue backend" in done.stdout
     rows = _table(done.stdout)
-    assert set(rows) == {"greedy", "whole-machine"}
-    assert all(int(cells[1]) == 6 and cells[-1] == "0" for cells in rows.values())
+    assert list(rows) == [_default_predictor(), "fixed-2000MB", "one-per-worker", "wq-autolabel"]
+    assert all(int(cells[1]) == 6 and cells[-1] == "0" for cells in rows.values()), done.stdout
+    assert "configured as Parsl's WorkQueueExecutor(autolabel=True) configures it" in done.stdout
     assert (tmp_path / "out" / "efficiency-per-policy.png").stat().st_size > 20_000
+    raw = pd.read_csv(tmp_path / "out" / "attempts-wq-autolabel.csv")
+    assert len(raw) == 6 and (raw["alloc_memory"] > 0).all()  # as Work Queue granted it
 
 
 class _Terminal(io.StringIO):

@@ -1,9 +1,13 @@
 """``lfm demo`` / ``python -m lfm.demo``: the whole idea in about two minutes.
 
-Runs the demo workflow (:mod:`lfm.demo.workload`) with autolabel (``greedy``
-by default) on the local backend (or local Work Queue workers), then the same
-workflow with whole-machine labels, prints the comparison and writes plots,
-the comparison and the per-attempt traces to ``--out`` (``demo-output/``).
+Runs the demo workflow (:mod:`lfm.demo.workload`) on the local backend (or a
+local Work Queue worker) three ways: with lfm's autolabel (``auto`` by
+default), with the fixed guess most users declare (2,000 MB and 1 core per
+call), and with one call per worker (no label: each call takes a whole worker,
+as Parsl's Work Queue executor does without resource specifications). With
+``--backend workqueue`` also with Work Queue's own autolabel, configured as
+Parsl configures it. Prints the comparison and writes plots, the comparison
+and the per-attempt traces to ``--out`` (``demo-output/``).
 """
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ import time
 from pathlib import Path
 
 BACKENDS = ("local", "workqueue")
-DESCRIPTION = ("Run a workflow of real Python calls with autolabel and with whole-machine labels, "
-               "compare the two and plot them.")
+DESCRIPTION = ("Run a workflow of real Python calls with lfm's autolabel, with a fixed guess of "
+               "2,000 MB and 1 core per call and with one call per worker (and, on Work Queue, with "
+               "Work Queue's own autolabel), compare them and plot them.")
 DEFAULT_TASKS = 80
 #: Work Queue worker started for ``--backend workqueue``: this machine's cores,
 #: at most this much memory (MB) and disk (MB).
@@ -31,8 +36,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"number of calls in the workflow (default {DEFAULT_TASKS})")
     parser.add_argument("--out", default="demo-output", metavar="DIR",
                         help="directory for the plots and tables (default demo-output)")
-    parser.add_argument("--predictor", default="greedy", metavar="NAME",
-                        help="autolabel predictor (default greedy; see predictors.available())")
+    parser.add_argument("--predictor", default="auto", metavar="NAME",
+                        help="autolabel predictor (default auto; see predictors.available())")
     parser.add_argument("--seed", type=int, default=0, metavar="S",
                         help="seed of the workflow and of the predictor (default 0)")
 
@@ -43,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     import predictors
 
     from lfm.demo import plots
-    from lfm.demo.runs import compare, format_comparison, run_policy, spotlight
+    from lfm.demo.rawrun import run_wq_autolabel, usage_of
+    from lfm.demo.runs import (FIXED_GUESS, ONE_PER_WORKER, autolabel, compare, format_comparison,
+                               run_policy, spotlight)
     from lfm.demo.workload import simulation_memory, workflow
 
     if args.tasks < 1:
@@ -69,13 +76,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"lfm demo: {len(calls)} calls ({', '.join(f'{n} {c}' for c, n in counts.items())}) "
           f"on {where}", flush=True)
     started = time.monotonic()
+    policies = [(autolabel(args.predictor), f"autolabel with {args.predictor}"),
+                (FIXED_GUESS, "the fixed guess: every call declares 2,000 MB and 1 core"),
+                (ONE_PER_WORKER, "one call per worker (no label: each call takes a whole worker)")]
     results = []
-    for name in dict.fromkeys((args.predictor, "whole-machine")):
-        title = "whole-machine labels (every call gets the whole machine)" if name == "whole-machine" \
-            else f"autolabel with {name}"
+    for policy, title in policies:
         print(f"\n== {title} ==", flush=True)
-        results.append(run_policy(name, calls, backend=args.backend, backend_options=options,
+        results.append(run_policy(policy, calls, backend=args.backend, backend_options=options,
                                   seed=args.seed))
+    if args.backend == "workqueue":
+        print("\n== Work Queue's own autolabel, configured as Parsl's WorkQueueExecutor"
+              "(autolabel=True) configures it ==", flush=True)
+        results.append(run_wq_autolabel(calls, options["workers"][0], usage=usage_of(results[0])))
 
     molecules = _spotlight_molecules([a for c, a in calls if c == "simulate"], simulation_memory)
     calls_memory = spotlight(molecules)
@@ -93,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
     print(format_comparison(table))
     print("memory AE, cores AE: used·time / allocated·time (1 = no waste); "
           "peak memory: sampled, of the demo's processes")
-    if len(table) == 2:
-        print(_verdict(table.iloc[0], table.iloc[1]))
+    for k in range(1, len(table)):
+        print(_verdict(table.iloc[0], table.iloc[k]))
     failed = [(r.policy, e) for r in results for e in r.errors]
     for policy, error in failed[:5]:
         print(f"failed call ({policy}): {error}")
@@ -105,13 +117,14 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _verdict(auto, whole) -> str:
-    """One sentence comparing the autolabel row with the whole-machine row."""
-    speed = whole["makespan_s"] / auto["makespan_s"] if auto["makespan_s"] > 0 else float("nan")
+def _verdict(auto, other) -> str:
+    """One sentence comparing the autolabel row with another policy's row."""
+    speed = other["makespan_s"] / auto["makespan_s"] if auto["makespan_s"] > 0 else float("nan")
     span = f"{speed:.1f}x shorter" if speed >= 1 else f"{1 / speed:.1f}x longer"
-    gain = auto["memory_AE"] / whole["memory_AE"] if whole["memory_AE"] > 0 else float("nan")
-    return (f"{auto['policy']}: makespan {span} than with whole-machine labels, memory efficiency "
-            f"{gain:.0f}x higher, at the cost of {auto['retries']} retries.")
+    gain = auto["memory_AE"] / other["memory_AE"] if other["memory_AE"] > 0 else float("nan")
+    more = f"{gain:.1f}x higher" if gain >= 1 else f"{1 / gain:.1f}x lower"
+    return (f"{auto['policy']} vs {other['policy']}: makespan {span}, memory efficiency {more}, "
+            f"{auto['retries']} retries against {other['retries']}.")
 
 
 def _backend(name: str) -> tuple[dict | None, str]:

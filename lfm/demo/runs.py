@@ -134,13 +134,22 @@ def describe_label(state: Any, last: Mapping[str, float] | None) -> str:
     latest first attempt (``1 core, 1000 MB``)."""
     parts = []
     for r in RESOURCES:
-        buckets = (state or {}).get(r, {}).get("buckets") if isinstance(state, Mapping) else None
+        buckets = _bounds(state, r)
         if buckets:
-            bounds = "/".join(_fmt(r, upper) for upper, _ in buckets)
+            bounds = "/".join(_fmt(r, upper) for upper in buckets)
             parts.append(f"{r} ≤ {bounds} {UNITS[r]}")
         elif last and r in last:
             parts.append(f"{_fmt(r, last[r])} {UNITS[r]}")
     return ", ".join(parts) or "(no label yet)"
+
+
+def _bounds(state: Any, resource: str) -> list[float]:
+    """Bucket upper bounds of ``resource`` in a predictor's ``describe()``:
+    its ``buckets`` entry, a list of (upper bound, probability) pairs or of
+    upper bounds; empty when it has none."""
+    entry = state.get(resource) if isinstance(state, Mapping) else None
+    buckets = entry.get("buckets") if isinstance(entry, Mapping) else None
+    return [float(b[0] if isinstance(b, (tuple, list)) else b) for b in buckets or ()]
 
 
 def _fmt(resource: str, value: float) -> str:
@@ -158,13 +167,48 @@ def _tree_rss() -> float:
     return total / MB
 
 
-def run_policy(predictor: str, calls: Sequence[tuple[str, int]], *, backend: str = "local",
+@dataclass(frozen=True)
+class Policy:
+    """How the demo labels its calls.
+
+    name : row name in the comparison.
+    predictor : the autolabel predictor (``autolabel=True``), or None for a
+        plain resource-aware executor (``autolabel=False``).
+    declared : resources every call declares (cores, memory MB): the fixed
+        guess users write; with ``predictor=None`` they are hard limits, and
+        without them a call gets a whole worker, as Parsl's Work Queue
+        executor does with ``autolabel=False`` and no resource specification.
+    """
+
+    name: str
+    predictor: str | None = None
+    declared: Mapping[str, float] | None = None
+
+    @property
+    def autolabel(self) -> bool:
+        return self.predictor is not None
+
+
+def autolabel(predictor: str) -> Policy:
+    """lfm's autolabel with ``predictor``."""
+    return Policy(predictor, predictor=predictor)
+
+
+#: The fixed guess most users declare: 2,000 MB and 1 core per call.
+FIXED_GUESS = Policy("fixed-2000MB", declared={"cores": 1.0, "memory": 2000.0})
+#: One call per worker: no label, every call takes a whole worker (Parsl's
+#: WorkQueueExecutor default, ``autolabel=False`` without specifications).
+ONE_PER_WORKER = Policy("one-per-worker")
+
+
+def run_policy(policy: Policy | str, calls: Sequence[tuple[str, int]], *, backend: str = "local",
                backend_options: Mapping[str, Any] | None = None, in_flight: int | None = None,
                seed: int = 0, progress: bool | TextIO = True, name: str | None = None,
                poll: float = 0.25) -> RunResult:
     """Run ``calls`` (pairs (category, argument) naming functions of
-    :data:`lfm.demo.workload.FUNCTIONS`) through an ``AutolabelExecutor`` with
-    ``predictor`` on ``backend``.
+    :data:`lfm.demo.workload.FUNCTIONS`) through an ``AutolabelExecutor``
+    labelled by ``policy`` (a :class:`Policy`, or a predictor name for
+    autolabel with it) on ``backend``.
 
     in_flight : calls submitted but not finished at any time (default: twice
         the backend's cores + 2, so calls wait to be packed beside each other).
@@ -174,11 +218,15 @@ def run_policy(predictor: str, calls: Sequence[tuple[str, int]], *, backend: str
     import predictors
     from lfm.executors import AutolabelExecutor
 
-    name = name or predictor
+    if isinstance(policy, str):
+        policy = autolabel(policy)
+    name = name or policy.name
     t0 = time.time()
     recorder = _Recorder(t0)
     capacity = _capacity(backend, backend_options)
-    model = predictors.create(predictor, resources=RESOURCES, seed=seed, max_resources=capacity)
+    # autolabel=False labels nothing from the predictor, so any cheap one serves
+    model = predictors.create(policy.predictor or "whole-machine", resources=RESOURCES, seed=seed,
+                              max_resources=capacity)
     stream = None if progress is True else (progress or None)
     bar = Progress(name, len(calls), stream) if progress else None
     label_rows: list[tuple[float, str, str, str, float]] = []
@@ -186,7 +234,8 @@ def run_policy(predictor: str, calls: Sequence[tuple[str, int]], *, backend: str
     peak = 0.0
     start = time.monotonic()
     with AutolabelExecutor(backend=backend, predictor=model, resources=RESOURCES, trace=recorder,
-                           **dict(backend_options or {})) as ex:
+                           autolabel=policy.autolabel, **dict(backend_options or {})) as ex:
+        view = ex.options(resources=policy.declared) if policy.declared else ex
         window = in_flight or 2 * max(1, int(capacity["cores"])) + 2
         pending: set[cf.Future] = set()
         todo = list(calls)
@@ -196,7 +245,7 @@ def run_policy(predictor: str, calls: Sequence[tuple[str, int]], *, backend: str
         while todo or pending:
             while todo and len(pending) < window:
                 category, arg = todo.pop(0)
-                pending.add(ex.submit(FUNCTIONS[category], arg))
+                pending.add(view.submit(FUNCTIONS[category], arg))
             finished, pending = cf.wait(pending, timeout=poll, return_when=cf.FIRST_COMPLETED)
             for future in finished:
                 done += 1
@@ -210,7 +259,10 @@ def run_policy(predictor: str, calls: Sequence[tuple[str, int]], *, backend: str
         stats = ex.stats()
     _sample_labels(ex, recorder, time.time() - t0, label_rows, seen_state, bar, len(calls), final=True)
     attempts = pd.DataFrame(recorder.snapshot())
-    attempts = attempts.sort_values(["end"]).reset_index(drop=True) if len(attempts) else attempts
+    if len(attempts):
+        # the executor numbers tasks from 1 in submission order: task k is calls[k - 1]
+        attempts["arg"] = [calls[int(t) - 1][1] for t in attempts["task"]]
+        attempts = attempts.sort_values(["end"]).reset_index(drop=True)
     labels = pd.DataFrame(label_rows, columns=["time", "category", "resource", "kind", "value"])
     return RunResult(name, backend, attempts, labels, stats, makespan, peak, errors)
 
@@ -247,8 +299,7 @@ def _sample_labels(ex: Any, recorder: _Recorder, now: float, rows: list, seen: d
         if seen.get(category) != key:
             seen[category] = key
             for r in RESOURCES:
-                buckets = (state.get(r) or {}).get("buckets") if isinstance(state, Mapping) else None
-                for upper, _ in buckets or []:
+                for upper in _bounds(state, r):
                     rows.append((now, category, r, "bucket", float(upper)))
                 if r in last[category]:
                     rows.append((now, category, r, "label", float(last[category][r])))
