@@ -47,6 +47,22 @@ def leave_children(pid_file: str) -> str:
     return "left"
 
 
+def exit_three() -> None:
+    sys.exit(3)
+
+
+def interrupted() -> None:
+    raise KeyboardInterrupt("in the call")
+
+
+def closing() -> None:
+    raise GeneratorExit()
+
+
+def working_directory() -> str:
+    return os.getcwd()
+
+
 def site_view() -> tuple:
     """What the call sees of site's set-up."""
     import builtins
@@ -98,6 +114,78 @@ def test_runner_returns_the_call_exception_and_an_abrupt_exit(tmp_path):
     outcome = run_runner(tmp_path, exit_abruptly)
     assert outcome.status == "error" and isinstance(outcome.error, CallKilled)
     assert outcome.error.exit_code == 3
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("fn, kind, words", [
+    (exit_three, "CallExited", "exit_three called sys.exit(3)"),
+    (interrupted, "CallAborted", "interrupted raised KeyboardInterrupt('in the call')"),
+    (closing, "CallAborted", "closing raised GeneratorExit"),
+])
+def test_a_base_exception_of_the_call_is_the_calls_outcome(tmp_path, fn, kind, words):
+    import lfm
+    # the runner exits 0 (run_runner checks it) and reports the call's end
+    outcome = run_runner(tmp_path, fn)
+    assert outcome.status == "error" and isinstance(outcome.error, lfm.MonitorError)
+    if hasattr(lfm, kind):
+        assert isinstance(outcome.error, getattr(lfm, kind))
+    assert words in str(outcome.error)
+
+
+@pytest.mark.timeout(60)
+def test_the_call_runs_in_the_runners_working_directory(tmp_path):
+    # on a worker that is the task's sandbox
+    outcome = run_runner(tmp_path, working_directory)
+    assert outcome.status == "ok" and os.path.realpath(outcome.value) == os.path.realpath(tmp_path)
+
+
+@pytest.mark.timeout(60)
+def test_a_runner_that_cannot_write_its_output_exits_3(tmp_path):
+    in_path = str(tmp_path / "in.pkl")
+    write_call(in_path, working_directory, (), {}, {}, interval=0.05)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.path.dirname(__file__)])}
+    proc = subprocess.run([sys.executable, "-m", "lfm.executors.runner", in_path,
+                           str(tmp_path / "no-such-dir" / "out.pkl")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3 and "cannot write the outcome" in proc.stderr
+
+
+@pytest.mark.timeout(60)
+def test_the_runners_own_failures_are_told_apart(tmp_path):
+    from lfm.executors.backend import Attempt
+    from lfm.executors.workqueue import WorkQueueBackend, WorkQueueTaskError
+    try:
+        backend = WorkQueueBackend(staging_dir=str(tmp_path), verbose=False)
+    except ImportError as exc:
+        pytest.skip(f"Work Queue is not installed: {exc}")
+    cases = [(3, "", "could not write its output file"),
+             (1, "ModuleNotFoundError: No module named 'lfm'", "is lfm installed"),
+             (1, "Traceback ...", "exited with status 1 before it could run the call"),
+             (127, "sh: python9: not found", "was not found"),
+             (137, "", "killed by signal 9")]
+    for status, stdout, words in cases:
+        attempt = Attempt(1, 1, "c", working_directory, (), {}, {"memory": 100.0})
+        attempt.handle = ("k", str(tmp_path / "k"), str(tmp_path / "k" / "out.pkl"))
+        outcome = backend._outcome(attempt, {"host": "node7", "result_name": "SUCCESS",
+                                             "return_status": status, "stdout": stdout,
+                                             "submissions": 1})
+        assert outcome.status == "error" and words in str(outcome.error), (status, outcome.error)
+        assert isinstance(outcome.error, CallKilled if status == 137 else WorkQueueTaskError)
+        assert ("installed" in str(outcome.error)) == ("No module named" in stdout)
+
+
+@pytest.mark.timeout(60)
+def test_the_calls_imports_come_back_with_its_resources(tmp_path):
+    from lfm.resources import Resources
+    if "imports" not in getattr(Resources, "__slots__", ()):
+        pytest.skip("this lfm's Resources has no imports yet")
+    from lfm.executors.runner import _write
+    path = str(tmp_path / "out.pkl")
+    _write(path, {"status": "ok", "value": 1, "resources": {"memory": 12.0},
+                  "imports": {"numpy": "/somewhere/numpy/__init__.py"}, "host": "node7"})
+    outcome = read_outcome(path)
+    assert outcome.resources["memory"] == 12.0
+    assert outcome.resources.imports == {"numpy": "/somewhere/numpy/__init__.py"}
 
 
 def test_runner_leaves_no_process_behind(tmp_path):

@@ -4,9 +4,18 @@
 written by :func:`write_call`; the runner executes the call under lfm's monitor
 with ``limits`` (so a millisecond spike over the label is caught, which a
 sampling monitor misses) and always writes ``OUT`` (read back with
-:func:`read_outcome`), then exits 0. A non-zero exit or a missing ``OUT``
-therefore means the runner itself could not run (e.g. lfm is not installed on
-the worker), never that the call failed.
+:func:`read_outcome`), then exits 0. Whatever the call does is its outcome in
+``OUT``: a return, an exception, a ``BaseException`` (``sys.exit()``,
+``KeyboardInterrupt``, ... as :class:`lfm.CallExited` / :class:`lfm.CallAborted`),
+``os._exit`` or a signal (:class:`lfm.CallKilled`), an exhaustion (the kernel's
+OOM kill included, when the monitor tells it). The call runs in the task's
+sandbox (the runner's working directory), which the monitor measures as the
+call's disk when it can (``workdir``).
+
+The runner's own exit statuses: 0 ``OUT`` written; 2 wrong arguments; 3 ``OUT``
+could not be written. A Python start-up failure (1, e.g. lfm not installed for
+that interpreter) or no ``OUT`` therefore means the runner itself could not
+run, never that the call failed.
 """
 from __future__ import annotations
 
@@ -40,9 +49,13 @@ def write_call(path: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
         f.write(data)
 
 
+EXIT_OK, EXIT_USAGE, EXIT_NO_OUTPUT = 0, 2, 3
+
+
 def read_outcome(path: str) -> Outcome:
     """The :class:`Outcome` the runner wrote to ``path`` (the call's exception
-    gets its remote traceback back as ``__cause__``)."""
+    gets its remote traceback back as ``__cause__``; the call's ``imports``
+    come back on its resources when the monitor measured them)."""
     from lfm.executors.backend import Outcome
     with open(path, "rb") as f:
         record = pickle.load(f)
@@ -50,22 +63,32 @@ def read_outcome(path: str) -> Outcome:
     tb = record.get("traceback")
     if error is not None and tb:
         error.__cause__ = RemoteTraceback(tb)
+    resources = Resources(record.get("resources") or {})
+    if record.get("imports"):
+        try:
+            resources = Resources(record.get("resources") or {}, imports=record["imports"])
+        except TypeError:  # a Resources without imports: nothing to carry
+            pass
     return Outcome(record["status"], value=record.get("value"), error=error,
-                   resources=Resources(record.get("resources") or {}),
+                   resources=resources,
                    exceeded=dict(record.get("exceeded") or {}), host=record.get("host", ""),
                    granted=dict(record.get("granted") or {}))
 
 
 def run_monitored(fn: Callable, args: tuple, kwargs: dict, limits: Mapping[str, float], *,
                   interval: float = 0.1, should_stop: Callable[[], bool] | None = None,
-                  isolate: bool | str = True) -> dict[str, Any]:
+                  isolate: bool | str = True, workdir: str | None = None) -> dict[str, Any]:
     """Run one call in lfm's isolated monitored process under ``limits``
     (``lfm.monitor.run_call``; ``isolate="fork"`` forks it from this process)
     and describe how it ended: the fields of an
     :class:`~lfm.executors.backend.Outcome` (``status``, ``value``, ``error``,
     ``resources``, ``exceeded``). ``should_stop`` is asked at every snapshot;
-    True kills the call. Used by the local backend and by this runner (which
-    must stay light to import: no dataclasses here)."""
+    True kills the call. ``workdir``: the directory whose occupancy is the
+    call's disk, passed on when this monitor takes it. A ``BaseException``
+    that reaches here (``SystemExit``, ``KeyboardInterrupt`` raised by the
+    call) is the call's outcome as :class:`lfm.CallExited` /
+    :class:`lfm.CallAborted`, never raised. Used by the local backend and by
+    this runner (which must stay light to import: no dataclasses here)."""
     from lfm.monitor.decorator import run_call
     from lfm.resources import CallKilled, ResourceExhaustion
 
@@ -74,9 +97,12 @@ def run_monitored(fn: Callable, args: tuple, kwargs: dict, limits: Mapping[str, 
         def callback(snapshot):  # noqa: ARG001 - the monitor passes a snapshot
             if should_stop():
                 raise _Stop("the executor was killed while the call ran")
+    options = {}
+    if workdir is not None and "workdir" in run_call.__code__.co_varnames:
+        options["workdir"] = workdir
     try:
         value, res = run_call(fn, args, kwargs, limits=dict(limits), isolate=isolate,
-                              callback=callback, interval=interval)
+                              callback=callback, interval=interval, **options)
         return {"status": "ok", "value": value, "resources": res}
     except ResourceExhaustion as exc:
         return {"status": "exhausted", "error": exc, "resources": exc.resources,
@@ -89,6 +115,41 @@ def run_monitored(fn: Callable, args: tuple, kwargs: dict, limits: Mapping[str, 
         res = getattr(exc, "lfm_resources", None)
         return {"status": "error", "error": exc,
                 "resources": res if isinstance(res, Resources) else Resources()}
+    except BaseException as exc:  # the call's SystemExit, KeyboardInterrupt, GeneratorExit
+        res = getattr(exc, "lfm_resources", None)
+        res = res if isinstance(res, Resources) else Resources()
+        return {"status": "error", "error": aborted(fn, exc, res), "resources": res}
+
+
+def aborted(fn: Callable, exc: BaseException, resources: Resources) -> Exception:
+    """The lfm error for a call that raised a ``BaseException`` that is no
+    ``Exception``: :class:`lfm.CallExited` for ``SystemExit`` ("f called
+    sys.exit(3)"), :class:`lfm.CallAborted` for the others."""
+    from lfm import resources as errors
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    exited = isinstance(exc, SystemExit)
+    message = (f"{name} called sys.exit({exc.code!r})" if exited
+               else f"{name} raised {type(exc).__name__}({', '.join(map(repr, exc.args))})")
+    cls = getattr(errors, "CallExited" if exited else "CallAborted", None)
+    if cls is None:  # a monitor without these errors
+        return errors.MonitorError(message)
+    for kwargs in ({"exception": exc, "resources": resources,
+                    **({"code": exc.code} if exited else {})}, {}):
+        try:
+            error = cls(message, **kwargs)
+            break
+        except TypeError:
+            continue
+    else:  # pragma: no cover - an unexpected constructor
+        return errors.MonitorError(message)
+    for attribute, value in (("exception", exc), ("resources", resources)) + (
+            (("code", exc.code),) if exited else ()):
+        if getattr(error, attribute, None) is None:
+            try:
+                setattr(error, attribute, value)
+            except AttributeError:
+                pass
+    return error
 
 
 class _Stop(Exception):
@@ -101,7 +162,7 @@ def run(in_path: str, out_path: str) -> None:
     try:
         with open(in_path, "rb") as f:
             payload = pickle.load(f)
-    except Exception as exc:
+    except BaseException as exc:  # a module missing here, or unpickling code that exits
         import traceback
         _write(out_path, {"status": "error", "host": host,
                           "error": SerializationError(f"the runner on {host} could not load the call "
@@ -109,20 +170,31 @@ def run(in_path: str, out_path: str) -> None:
                           "traceback": traceback.format_exc()})
         return
     # this process is small and fresh: fork the call's process from it rather
-    # than start lfm's fork server (a second interpreter) for a single call
-    outcome = run_monitored(payload["fn"], payload["args"], payload["kwargs"], payload["limits"],
-                            interval=payload.get("interval", 0.1), isolate="fork")
+    # than start lfm's fork server (a second interpreter) for a single call;
+    # its working directory is the task's sandbox, the call's disk
+    try:
+        outcome = run_monitored(payload["fn"], payload["args"], payload["kwargs"],
+                                payload["limits"], interval=payload.get("interval", 0.1),
+                                isolate="fork", workdir=os.getcwd())
+    except BaseException as exc:  # lfm's own failure around the call: still an outcome
+        import traceback
+        outcome = {"status": "error", "resources": Resources(), "error": RuntimeError(
+            f"lfm's runner on {host} failed around the call: {exc!r}\n{traceback.format_exc()}")}
     error = outcome.get("error")
     cause = error.__cause__ if error is not None else None
+    res = outcome["resources"]
     record = {"status": outcome["status"], "value": outcome.get("value"), "error": error,
               "traceback": cause.tb if isinstance(cause, RemoteTraceback) else None,
-              "resources": dict(outcome["resources"]), "exceeded": outcome.get("exceeded", {}),
+              "resources": dict(res), "exceeded": outcome.get("exceeded", {}),
               "host": host, "granted": granted()}
+    imports = getattr(res, "imports", None)
+    if imports:
+        record["imports"] = dict(imports)
     try:
         _write(out_path, record)
-    except Exception as exc:  # the result or the exception cannot be pickled
+    except BaseException as exc:  # the result or the exception cannot be pickled
         what = "result" if outcome["status"] == "ok" else f"exception {error!r}"
-        record.update(status="error", value=None,
+        record.update(status="error", value=None, traceback=None,
                       error=SerializationError(f"the call's {what} cannot be sent back from {host}: "
                                                f"{exc}"))
         _write(out_path, record)
@@ -163,12 +235,16 @@ def main(argv: list[str]) -> int:
         options[name] = argv.pop(0)
     if len(argv) != 2:
         print(USAGE, file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if sys.flags.no_site:
         from lfm.executors.pystart import restore_site
         restore_site(options.get("--prefix"), options.get("--exec-prefix"))
-    run(argv[0], argv[1])
-    return 0
+    try:
+        run(argv[0], argv[1])
+    except BaseException as exc:  # OUT could not be written (disk full, ...)
+        print(f"lfm runner: cannot write the outcome to {argv[1]}: {exc!r}", file=sys.stderr)
+        return EXIT_NO_OUTPUT
+    return EXIT_OK
 
 
 if __name__ == "__main__":
