@@ -17,6 +17,25 @@ a random one made for it in its staging directory, or the user's
 ``--password FILE``. A remote worker needs lfm (and the modules your functions
 live in) installed for the Python it runs (option ``python``, default
 ``python3``; local workers use this interpreter and its ``sys.path``).
+
+A call is RUNNING (``Future.running()``) only once Work Queue has dispatched
+its task to a worker; until then ``cancel()`` withdraws it from Work Queue and
+returns True. A dispatched call cannot be cancelled (``cancel()`` returns False),
+as ``concurrent.futures`` has it.
+
+Largest worker: with ``workers=`` it is the largest of them, with
+``max_resources=`` what you state; with neither, the largest worker connected
+now, from the manager's worker statistics (``max_resources()`` is live, empty
+until a worker has connected), and the executor caps labels to it. A worker
+offers as disk at most its memory: Debian's cctools 9.9 manager does not
+dispatch a task whose disk exceeds the worker's memory (measured), so disk is
+counted that way everywhere here. While workers are connected and none is
+large enough for a queued task (per resource: cores, memory MB, disk MB), the
+task waits at most ``fit_timeout`` seconds and then fails with
+:class:`lfm.ResourceExhaustion` naming its label and the largest worker. While
+no worker at all is connected (they are often still in a batch queue), tasks
+wait without limit, as Work Queue's own do; the clock starts when a worker
+connects and restarts whenever one that fits is connected.
 """
 from __future__ import annotations
 
@@ -45,6 +64,15 @@ from lfm.resources import CallKilled, MonitorError, ResourceExhaustion
 
 WORKER_RESOURCES = ("cores", "memory", "disk")
 
+#: default of ``fit_timeout``: seconds a queued task waits while connected
+#: workers are all too small for it
+FIT_TIMEOUT = 60.0
+
+#: the runner's own exit statuses (``lfm.executors.runner``); anything the call
+#: does is reported in its output file instead
+RUNNER_STATUS = {2: "was started with wrong arguments", 3: "could not write its output file",
+                 126: "is not executable", 127: "was not found (no such interpreter)"}
+
 
 class WorkQueueTaskError(MonitorError):
     """Work Queue could not run an attempt (result code other than success, or
@@ -68,7 +96,15 @@ class WorkQueueBackend:
     workers : sizes of local workers to start, dicts with ``cores``, ``memory``
         (MB), ``disk`` (MB); heterogeneous sizes allowed.
     max_resources : the largest worker (cores, memory MB, disk MB) when workers
-        connect from elsewhere; default: the largest of ``workers``.
+        connect from elsewhere; default: the largest of ``workers``, or without
+        ``workers`` the largest worker connected now (see the module docstring).
+    fit_timeout : seconds a queued task may wait while workers are connected
+        but none is large enough for it, before it fails with
+        :class:`lfm.ResourceExhaustion` (default :data:`FIT_TIMEOUT`; None waits
+        for ever, as Work Queue does).
+    init_command : shell command run before the runner in every task, joined
+        to it with ``; `` as Parsl's ``WorkQueueExecutor`` does (e.g.
+        ``"source /opt/env/bin/activate"``).
     python : interpreter that runs the runner on the workers (default this one
         for local workers, ``python3`` when no local worker is started). Local
         workers given this process's own interpreter and ``sys.path`` start it
@@ -85,6 +121,9 @@ class WorkQueueBackend:
     password_file : the user's own password file (kept at shutdown); default:
         a random password made for this manager, mode 0600, in its staging
         directory, removed at shutdown. Read the path back as ``.password_file``.
+    staging_dir : where the per-run staging directory is made (default the
+        system's temporary directory).
+    debug_log : file for Work Queue's own debug log (all flags), or None.
     """
 
     name = "workqueue"
@@ -95,16 +134,26 @@ class WorkQueueBackend:
                  env: Mapping[str, str] | None = None, interval: float = 0.1, task_retries: int = 0,
                  verbose: bool = True, staging_dir: str | None = None,
                  debug_log: str | None = None, password: bool = True,
-                 password_file: str | None = None) -> None:
+                 password_file: str | None = None, fit_timeout: float | None = FIT_TIMEOUT,
+                 init_command: str = "") -> None:
         load_work_queue()  # fail here, with the install hint, when Work Queue is absent
         self.worker_sizes = [_check_worker(i, w) for i, w in enumerate(workers or [])]
         if shutil.which("work_queue_worker") is None and self.worker_sizes:
             raise FileNotFoundError(f"work_queue_worker is not on PATH; {INSTALL_HINT}")
+        #: the stated largest worker, or None: the largest connected one counts
+        self._max: dict[str, float] | None = None
         if max_resources is not None:
-            self._max = {r: float(v) for r, v in max_resources.items()}
-        else:
-            self._max = {r: max(w[r] for w in self.worker_sizes) for r in WORKER_RESOURCES} \
-                if self.worker_sizes else {}
+            self._max = _dispatchable({r: float(v) for r, v in max_resources.items()})
+        elif self.worker_sizes:
+            self._max = _dispatchable({r: max(w[r] for w in self.worker_sizes)
+                                       for r in WORKER_RESOURCES})
+        if fit_timeout is not None and not float(fit_timeout) > 0:
+            raise ValueError(f"fit_timeout must be a positive number of seconds or None, "
+                             f"got {fit_timeout!r}")
+        self.fit_timeout = None if fit_timeout is None else float(fit_timeout)
+        self.init_command = str(init_command or "")
+        #: the connected workers as the manager last reported them (count, largest)
+        self._live: dict[str, float] = {}
         self.requested_port = int(port)
         self.project_name = project_name
         self.python = python or (sys.executable if self.worker_sizes else "python3")
@@ -150,6 +199,9 @@ class WorkQueueBackend:
         self._outbox: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._attempts: dict[str, Attempt] = {}
+        self._dispatched: set[str] = set()       # keys Work Queue sent to a worker
+        self._needs: dict[str, dict[str, float]] = {}  # key -> what the task asks of a worker
+        self._unfit_since: dict[str, float] = {}  # key -> monotonic time since it fits no worker
         self._done: Callable[[Attempt, Outcome], None] | None = None
         self._closed = False
         self._seq = 0
@@ -164,6 +216,8 @@ class WorkQueueBackend:
             command += ["--debug-log", self.debug_log]
         if self.password_file:
             command += ["--password-file", self.password_file]
+        if self._max is None:
+            command += ["--watch-workers"]  # the largest connected worker is wanted even while idle
         env = dict(os.environ)
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
@@ -179,6 +233,8 @@ class WorkQueueBackend:
             warn_open_manager(self.port)
         threading.Thread(target=self._read, name="lfm-wq-reader", daemon=True).start()
         threading.Thread(target=self._write, name="lfm-wq-writer", daemon=True).start()
+        if self.fit_timeout is not None:
+            threading.Thread(target=self._watch_fit, name="lfm-wq-fit", daemon=True).start()
         for size in self.worker_sizes:
             self._workers.append(self._start_worker(size))
         if not self.worker_sizes and self.verbose:
@@ -186,13 +242,21 @@ class WorkQueueBackend:
                   + copy_hint(self.password_file), file=sys.stderr, flush=True)
 
     def max_resources(self) -> dict[str, float]:
-        return dict(self._max)
+        """The largest worker: cores, memory MB, disk MB (see the module
+        docstring); live, from the connected workers, when neither ``workers``
+        nor ``max_resources`` was given (empty while none is connected)."""
+        if self._max is not None:
+            return dict(self._max)
+        live = self._live
+        if not live.get("connected"):
+            return {}
+        return _dispatchable({r: float(live[r]) for r in WORKER_RESOURCES})
 
     def submit(self, attempt: Attempt) -> None:
+        """Queue the attempt as a Work Queue task; it starts (``attempt.starting()``)
+        when the manager reports it dispatched to a worker."""
         if self._closed:
             raise RuntimeError("the Work Queue backend is shut down")
-        if not attempt.starting():
-            return
         with self._lock:
             self._seq += 1
             key = f"t{attempt.task_id}.a{attempt.number}.{self._seq}"
@@ -208,7 +272,10 @@ class WorkQueueBackend:
             return
         attempt.handle = (key, directory, out_path)
         label = attempt.label
-        spec = {"command": f"{self.runner} in.pkl out.pkl",
+        command = f"{self.runner} in.pkl out.pkl"
+        if self.init_command:
+            command = f"{self.init_command}; {command}"
+        spec = {"command": command,
                 "inputs": [(in_path, "in.pkl", False), *attempt.inputs],
                 "outputs": [(out_path, "out.pkl", False), *attempt.outputs],
                 "extra": dict(attempt.extra),
@@ -218,19 +285,33 @@ class WorkQueueBackend:
                 "category": attempt.category, "env": self.env, "max_retries": self.task_retries}
         with self._lock:
             self._attempts[key] = attempt
+            self._needs[key] = {r: float(spec[r]) for r in WORKER_RESOURCES if spec[r] is not None}
         self._outbox.put(("submit", key, spec))
 
     def cancel(self, attempt: Attempt) -> bool:
-        """Withdraw an attempt from Work Queue (a running task is killed)."""
+        """Withdraw an attempt that Work Queue has not dispatched yet: True if it
+        was withdrawn (``done`` is then not called for it); False once it runs
+        on a worker, or when it is already over."""
         if attempt.handle is None:
             return False
         key = attempt.handle[0]
         with self._lock:
-            if self._attempts.pop(key, None) is None:
+            if key in self._dispatched or self._attempts.get(key) is not attempt:
                 return False
+            self._forget(key)
+        self._withdraw(key, attempt)
+        return True
+
+    def _forget(self, key: str) -> Attempt | None:
+        """Drop an attempt's bookkeeping (caller holds the lock); the attempt."""
+        self._dispatched.discard(key)
+        self._needs.pop(key, None)
+        self._unfit_since.pop(key, None)
+        return self._attempts.pop(key, None)
+
+    def _withdraw(self, key: str, attempt: Attempt) -> None:
         self._outbox.put(("cancel", key))
         shutil.rmtree(attempt.handle[1], ignore_errors=True)
-        return True
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the manager and the local workers (killing their tasks); the
@@ -253,6 +334,7 @@ class WorkQueueBackend:
         with self._lock:
             left = list(self._attempts.values())
             self._attempts.clear()
+            self._dispatched.clear()
         for attempt in left:
             self._deliver(attempt, Outcome("error", error=CallKilled(
                 "the Work Queue backend shut down while the task was queued or running")))
@@ -325,19 +407,87 @@ class WorkQueueBackend:
                 message = None
             if message is None:
                 break
-            if message[0] == "done":
+            kind = message[0]
+            if kind == "done":
                 with self._lock:
-                    attempt = self._attempts.pop(message[1], None)
-                if attempt is not None:
-                    self._deliver(attempt, self._outcome(attempt, message[2]))
+                    started = message[1] in self._dispatched
+                    attempt = self._forget(message[1])
+                if attempt is None:
+                    continue
+                if not started and not attempt.starting():  # finished before we saw it start
+                    shutil.rmtree(attempt.handle[1], ignore_errors=True)
+                    continue
+                self._deliver(attempt, self._outcome(attempt, message[2]))
+            elif kind == "running":
+                for key in message[1]:
+                    self._running(key)
+            elif kind == "workers":
+                self._live = dict(message[1])
         # the manager is gone: whatever was outstanding will never finish
         with self._lock:
             left = list(self._attempts.values())
             self._attempts.clear()
+            self._dispatched.clear()
         for attempt in left:
             self._deliver(attempt, Outcome("error", error=WorkQueueTaskError(
                 "the Work Queue manager process exited while the task was outstanding",
                 result="MANAGER_EXITED")))
+
+    def _running(self, key: str) -> None:
+        """Work Queue dispatched the task: the attempt starts now."""
+        with self._lock:
+            attempt = self._attempts.get(key)
+            if attempt is None or key in self._dispatched:
+                return
+            self._dispatched.add(key)
+            self._unfit_since.pop(key, None)
+        if not attempt.starting():  # its call was cancelled meanwhile
+            with self._lock:
+                self._forget(key)
+            self._withdraw(key, attempt)
+
+    # ---- tasks no connected worker fits ------------------------------------------------
+    def _watch_fit(self) -> None:
+        period = min(1.0, self.fit_timeout / 4)
+        while not self._closed:
+            time.sleep(period)
+            try:
+                self._check_fit(time.monotonic())
+            except Exception:  # pragma: no cover - never let the watcher die silently
+                import logging
+                logging.getLogger(__name__).exception("lfm: the Work Queue fit check failed")
+
+    def _check_fit(self, now: float) -> None:
+        """Fail queued tasks that no connected worker has fitted for ``fit_timeout`` s."""
+        live = self._live
+        if not live.get("connected"):
+            self._unfit_since.clear()  # no worker yet: wait for one, without limit
+            return
+        largest = _dispatchable({r: float(live[r]) for r in WORKER_RESOURCES})
+        expired = []
+        with self._lock:
+            for key, needs in self._needs.items():
+                if key in self._dispatched:
+                    continue
+                over = {r: v for r, v in needs.items() if v > largest[r]}
+                if not over:
+                    self._unfit_since.pop(key, None)
+                    continue
+                since = self._unfit_since.setdefault(key, now)
+                if now - since >= self.fit_timeout:
+                    expired.append((key, over))
+            gone = [(key, over, self._forget(key)) for key, over in expired]
+        for key, over, attempt in gone:
+            if attempt is None:
+                continue
+            self._withdraw(key, attempt)
+            size = ", ".join(f"{r} {largest[r]:g}" for r in WORKER_RESOURCES)
+            label = ", ".join(f"{r} {v:g}" for r, v in attempt.label.items())
+            self._deliver(attempt, Outcome("error", error=ResourceExhaustion(
+                f"the task's label ({label}) fits no connected Work Queue worker: the largest "
+                f"offers {size} ({int(live['connected'])} connected; disk counted as at most "
+                f"the worker's memory); waited fit_timeout={self.fit_timeout:g} s",
+                exceeded=over, limits=attempt.label)))
 
     def _outcome(self, attempt: Attempt, info: dict[str, Any]) -> Outcome:
         _, directory, out_path = attempt.handle
@@ -355,11 +505,16 @@ class WorkQueueBackend:
                 return Outcome("error", host=host, error=CallKilled(
                     f"the task was killed by a signal on {host}; output: {stdout[-500:]!r}"))
             if name in ("SUCCESS", "OUTPUT_MISSING"):
-                why = (f"the runner exited with status {info['return_status']}"
-                       if info["return_status"] else "the runner left no output file")
+                # the runner writes the outcome of whatever the call does: no
+                # output means the runner itself could not run or was killed
+                status = info["return_status"]
+                if status > 128 and status - 128 < 65:  # the shell reports a killed runner so
+                    return Outcome("error", host=host, error=CallKilled(
+                        f"the runner was killed by signal {status - 128} on {host} before it "
+                        f"wrote the outcome; output: {stdout[-500:]!r}", signal=status - 128))
                 return Outcome("error", host=host, error=WorkQueueTaskError(
-                    f"{why} on {host} (is lfm installed for {self.python!r} there?); "
-                    f"output: {stdout[-1500:]}", result=name, host=host, stdout=stdout))
+                    f"{self._runner_failure(status, stdout)} on {host}; output: {stdout[-1500:]}",
+                    result=name, host=host, stdout=stdout))
             return Outcome("error", host=host, error=WorkQueueTaskError(
                 f"Work Queue gave up on the task: result {name} after {info['submissions']} "
                 f"submission(s) (last host {host or 'none'})", result=name, host=host, stdout=stdout))
@@ -370,9 +525,31 @@ class WorkQueueBackend:
         finally:
             shutil.rmtree(directory, ignore_errors=True)
 
+    def _runner_failure(self, status: int, stdout: str) -> str:
+        """Why the runner left no outcome, from its exit status and output."""
+        if status in RUNNER_STATUS:
+            return f"the runner ({self.python!r}) {RUNNER_STATUS[status]}"
+        if "No module named" in stdout or "ModuleNotFoundError" in stdout:
+            return (f"the runner could not import what it needs (is lfm installed for "
+                    f"{self.python!r} there?)")
+        if status:
+            return f"the runner exited with status {status} before it could run the call"
+        return "the runner left no output file"
+
     def _deliver(self, attempt: Attempt, outcome: Outcome) -> None:
         if self._done is not None:
             self._done(attempt, outcome)
+
+
+def _dispatchable(size: Mapping[str, float]) -> dict[str, float]:
+    """What a worker of ``size`` can be given: its disk counts as at most its
+    memory, because Debian's cctools 9.9 manager never dispatches a task whose
+    disk exceeds the worker's memory (measured: a 1-core, 700 MB memory,
+    1500 MB disk worker runs a 700 MB disk task, never a 701 MB one)."""
+    out = dict(size)
+    if "disk" in out and "memory" in out:
+        out["disk"] = min(out["disk"], out["memory"])
+    return out
 
 
 def _check_worker(index: int, size: Mapping[str, float]) -> dict[str, float]:

@@ -6,8 +6,11 @@ the manager lives in its own process and talks to :mod:`lfm.executors.workqueue`
 through its stdin/stdout with length-prefixed pickled messages:
 
 parent -> manager: ``("submit", key, spec)``, ``("cancel", key)``, ``("stop",)``
-manager -> parent: ``("started", port, name)``, ``("done", key, info)``,
-``("cancelled", key)``, ``("fatal", message)``
+manager -> parent: ``("started", port, name)``, ``("running", [key, ...])`` (the
+tasks were dispatched to a worker), ``("workers", info)`` (the connected
+workers changed: ``connected`` count and the largest ``cores``, ``memory`` MB,
+``disk`` MB of any of them), ``("done", key, info)``, ``("cancelled", key)``,
+``("fatal", message)``
 
 ``spec``: command, inputs/outputs as (local path, remote name, cache), cores,
 memory (MB), disk (MB), category, env, max_retries, extra (gpus, priority,
@@ -15,6 +18,16 @@ running_time_min s). ``info``: result code and its name,
 return_status, host, stdout (last 4000 characters), exhausted attempts.
 With ``--password-file FILE`` every worker must present that password.
 The manager exits when its stdin closes (the parent died) or on "stop".
+
+Dispatch is seen by polling, cheaply: after each ``wait()`` one ``stats`` call
+(~10 us) says how many tasks are still READY; only when fewer are than the
+manager believes undispatched does it ask ``task_state`` (~5 us each) of the
+undispatched tasks, newest first (Work Queue dispatches the newest ready task
+first), until it has found that many. Work Queue accepts workers only inside
+``wait()``, which returns at once when no task is queued; with ``--watch-workers``
+(the parent wants the connected workers' sizes even while idle) the manager
+keeps one task queued that no worker can take (it requires a feature that no
+worker has), so that ``wait()`` serves connections and statistics all along.
 """
 from __future__ import annotations
 
@@ -59,8 +72,12 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
+#: the feature the idle-watch task requires: no worker advertises it
+NEVER_FEATURE = "lfm-manager-idle-watch-never-dispatched"
+
+
 def serve(port: int, name: str | None, wait_timeout: int, debug_log: str | None,
-          password_file: str | None = None) -> int:
+          password_file: str | None = None, watch_workers: bool = False) -> int:
     from lfm.executors.wqimport import load_work_queue
 
     inp = os.fdopen(sys.stdin.fileno(), "rb", buffering=0)  # unbuffered, so select() tells the truth
@@ -85,9 +102,19 @@ def serve(port: int, name: str | None, wait_timeout: int, debug_log: str | None,
              if n.startswith("WORK_QUEUE_RESULT_")}
     by_key: dict[Any, Any] = {}   # key -> task
     key_of: dict[int, Any] = {}   # Work Queue task id -> key
+    queued: dict[Any, int] = {}   # key -> task id, not yet seen dispatched (submission order)
+    ready = wq.WORK_QUEUE_TASK_READY
+    watch = None
+    if watch_workers:
+        watch = wq.Task("true")
+        watch.specify_feature(NEVER_FEATURE)
+        for resource in ("cores", "memory", "disk"):
+            getattr(watch, f"specify_{resource}")(1)
+        queue.submit(watch)
+    workers: tuple = ()
     while True:
-        # commands: block briefly only when no task is outstanding
-        timeout = 0.0 if by_key else 0.5
+        # commands: block briefly only when Work Queue has nothing to serve
+        timeout = 0.0 if by_key or watch is not None else 0.5
         while select.select([inp], [], [], timeout)[0]:
             timeout = 0.0
             message = receive(inp)
@@ -96,27 +123,51 @@ def serve(port: int, name: str | None, wait_timeout: int, debug_log: str | None,
             if message[0] == "submit":
                 _, key, spec = message
                 task = _task(wq, spec)
-                key_of[queue.submit(task)] = key
+                task_id = queue.submit(task)
+                key_of[task_id] = key
                 by_key[key] = task
+                queued[key] = task_id
             elif message[0] == "cancel":
                 task = by_key.pop(message[1], None)
+                queued.pop(message[1], None)
                 if task is not None:
                     key_of.pop(task.id, None)
                     queue.cancel_by_taskid(task.id)
                     send(out, ("cancelled", message[1]))
-        if not by_key:
+        if not by_key and watch is None:
             continue
         # one task per wait, then our stdin again: the parent's reaction to a
         # result (a retry) is read at once. wait() returns as soon as a task
         # is done; with none done it blocks about a second whatever the
         # timeout (even 0, measured with this binding), so it cannot be polled
         task = queue.wait(wait_timeout)
+        stats = queue.stats
+        now = (stats.workers_connected, stats.max_cores, stats.max_memory, stats.max_disk)
+        if now != workers:
+            workers = now
+            send(out, ("workers", {"connected": now[0], "cores": now[1], "memory": now[2],
+                                   "disk": now[3]}))
+        if queued:
+            # tasks dispatched since the last look: READY ones are still queued
+            missing = len(queued) - (stats.tasks_waiting - (watch is not None))
+            if missing > 0:
+                started = []
+                for key in reversed(queued):
+                    if queue.task_state(queued[key]) != ready:
+                        started.append(key)
+                        if len(started) == missing:
+                            break
+                for key in started:
+                    del queued[key]
+                if started:
+                    send(out, ("running", started))
         if task is None:
             continue
         key = key_of.pop(task.id, None)
         if key is None:
             continue
         by_key.pop(key, None)
+        queued.pop(key, None)
         stdout = _get(task, "output", "") or ""
         start, finish = _get(task, "execute_cmd_start", 0), _get(task, "execute_cmd_finish", 0)
         result = _get(task, "result", -1)
@@ -172,11 +223,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--wait-timeout", type=int, default=1)
     parser.add_argument("--debug-log", default=None)
     parser.add_argument("--password-file", default=None)
+    parser.add_argument("--watch-workers", action="store_true")
     args = parser.parse_args(argv)
     # The parent decides when to stop (it sends "stop", or its death closes our stdin):
     # a Ctrl-C in the terminal must not kill the manager under the parent's feet.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return serve(args.port, args.name, args.wait_timeout, args.debug_log, args.password_file)
+    return serve(args.port, args.name, args.wait_timeout, args.debug_log, args.password_file,
+                 args.watch_workers)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,211 @@
+"""Work Queue trust items on real workers: RUNNING only once dispatched,
+cancellation of queued calls, the largest *connected* worker and the fit
+timeout, BaseException in a call, the backend options Parsl needs."""
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+import lfm
+from lfm import MonitorError, ResourceExhaustion
+from lfm.executors import AutolabelExecutor, WorkQueueTaskError, work_queue_available
+from doubling import Doubling
+from test_workqueue_calls import (exit_with, generator_exit, getenv, hold, interrupt, touch,
+                                  where, write_mb)
+
+AVAILABLE, WHY = work_queue_available()
+TESTS = os.path.dirname(os.path.abspath(__file__))
+ONE = {"cores": 1, "memory": 700, "disk": 1500}
+
+pytestmark = [pytest.mark.workqueue,
+              pytest.mark.skipif(not AVAILABLE, reason=f"real Work Queue is not installed: {WHY}")]
+
+
+def predictor(first=200):
+    return Doubling(resources=("cores", "memory", "disk"), first=first)
+
+
+def until(condition, timeout=60.0, what="the condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not happen within {timeout} s")
+
+
+def start_worker(backend, size, workdir):
+    """A worker started as a user would, with the backend's printed command."""
+    command = shlex.split(backend.worker_command(size)) + ["--workdir", str(workdir)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def stop_worker(worker):
+    from lfm.executors.workqueue import _stop_process_group
+    _stop_process_group(worker)
+
+
+def remote_options(**options):
+    """Backend options for workers the test starts itself: this interpreter, the tests' modules."""
+    return {"python": sys.executable, "env": {"PYTHONPATH": TESTS}, "verbose": False, **options}
+
+
+@pytest.mark.timeout(120)
+def test_a_call_is_running_only_once_dispatched_and_a_queued_one_cancels(tmp_path):
+    with AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE]) as ex:
+        first = ex.submit(hold, 10, 3.0)
+        queued = ex.submit(touch, str(tmp_path / "queued-ran"))
+        until(first.running, what="the first call starting on the worker")
+        # one 1-core worker: the second call waits in Work Queue's queue
+        assert not queued.running() and not queued.done()
+        assert queued.cancel() is True
+        assert queued.cancelled() is True
+        assert first.cancel() is False  # dispatched: it runs to the end
+        assert first.result(timeout=60) == 10
+        # the executor goes on after the cancellation
+        assert ex.submit(hold, 5).result(timeout=60) == 5
+    assert not (tmp_path / "queued-ran").exists()
+
+
+@pytest.mark.timeout(120)
+def test_shutdown_cancel_futures_cancels_every_call_not_dispatched(tmp_path):
+    ex = AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE])
+    try:
+        first = ex.submit(hold, 10, 3.0)
+        later = [ex.submit(touch, str(tmp_path / f"ran-{i}")) for i in range(3)]
+        until(first.running, what="the first call starting on the worker")
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+    assert first.result(timeout=1) == 10
+    assert [f.cancelled() for f in later] == [True, True, True]
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+@pytest.mark.timeout(120)
+def test_max_resources_is_the_largest_connected_worker(tmp_path):
+    with AutolabelExecutor(backend="workqueue", predictor=predictor(),
+                           **remote_options()) as ex:
+        assert ex.backend.max_resources() == {}
+        small = start_worker(ex.backend, {"cores": 1, "memory": 600, "disk": 1000}, tmp_path)
+        large = None
+        try:
+            # known while idle: no task has been submitted yet
+            until(lambda: ex.backend.max_resources() == {"cores": 1, "memory": 600, "disk": 600},
+                  what="the first worker's size reported")
+            large = start_worker(ex.backend, {"cores": 2, "memory": 900, "disk": 2000}, tmp_path)
+            # disk counts as at most the worker's memory (see lfm.executors.workqueue)
+            until(lambda: ex.backend.max_resources() == {"cores": 2, "memory": 900, "disk": 900},
+                  what="the larger worker's size reported")
+            # labels are capped to it: a 5000 MB guess runs as 900 MB
+            future = ex.options(resources={"memory": 5000}).submit(hold, 10)
+            assert future.result(timeout=60) == 10
+            assert ex.stats().loc["hold", "ok"] == 1
+        finally:
+            stop_worker(small)
+            if large is not None:
+                stop_worker(large)
+        until(lambda: ex.backend.max_resources() == {}, what="the workers' departure reported")
+
+
+@pytest.mark.timeout(120)
+def test_a_call_no_connected_worker_fits_fails_after_fit_timeout(tmp_path):
+    with AutolabelExecutor(backend="workqueue", predictor=predictor(), autolabel=False,
+                           **remote_options(fit_timeout=2.0)) as ex:
+        # declared before any worker is known: nothing caps it
+        too_big = ex.options(resources={"cores": 1, "memory": 5000, "disk": 100}).submit(hold, 10)
+        time.sleep(4.0)  # no worker connected: it waits, without limit
+        assert not too_big.done()
+        worker = start_worker(ex.backend, {"cores": 1, "memory": 700, "disk": 1000}, tmp_path)
+        try:
+            started = time.time()
+            error = too_big.exception(timeout=60)
+            waited = time.time() - started
+            assert isinstance(error, ResourceExhaustion), error
+            message = str(error)
+            assert "memory 5000" in message and "memory 700" in message
+            assert "fit_timeout=2 s" in message and error.exceeded == {"memory": 5000}
+            assert 2.0 <= waited < 20
+            # a call that fits still runs on that worker
+            fits = ex.options(resources={"cores": 1, "memory": 300, "disk": 100}).submit(hold, 5)
+            assert fits.result(timeout=60) == 5
+        finally:
+            stop_worker(worker)
+
+
+@pytest.mark.timeout(120)
+def test_fit_timeout_is_checked():
+    from lfm.executors.workqueue import WorkQueueBackend
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match="fit_timeout must be a positive number"):
+            WorkQueueBackend(fit_timeout=bad, verbose=False)
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("fn, args, kind, words", [
+    (exit_with, (3,), "CallExited", "exit_with called sys.exit(3)"),
+    (interrupt, (), "CallAborted", "interrupt raised KeyboardInterrupt('pressed in the call')"),
+    (generator_exit, (), "CallAborted", "generator_exit raised GeneratorExit"),
+])
+def test_a_base_exception_in_the_call_is_its_own_outcome(fn, args, kind, words):
+    with AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE]) as ex:
+        error = ex.submit(fn, *args).exception(timeout=60)
+        assert isinstance(error, MonitorError) and not isinstance(error, WorkQueueTaskError)
+        if hasattr(lfm, kind):
+            assert isinstance(error, getattr(lfm, kind))
+        assert words in str(error)
+        assert "installed" not in str(error)
+        # capacity released, the executor goes on
+        assert ex.submit(hold, 5).result(timeout=60) == 5
+        stats = ex.stats()
+    assert stats.loc[fn.__qualname__, "errors"] == 1 and stats.loc[fn.__qualname__, "attempts"] == 1
+
+
+@pytest.mark.timeout(120)
+def test_init_command_env_debug_log_and_the_callers_port(tmp_path):
+    with socket.socket() as s:
+        s.bind(("", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "wq-debug.log"
+    with AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE], port=port,
+                           init_command="export LFM_INIT_RAN=yes", env={"LFM_ENV": "given"},
+                           debug_log=str(log), task_retries=2) as ex:
+        assert ex.backend.port == port
+        assert ex.submit(getenv, "LFM_INIT_RAN").result(timeout=60) == "yes"
+        assert ex.submit(getenv, "LFM_ENV").result(timeout=60) == "given"
+        sandbox = ex.submit(where).result(timeout=60)
+        workdir = os.path.realpath(ex.backend._workers[0].lfm_workdir)
+    # the call ran in its task's sandbox, inside the worker's directory
+    assert os.path.realpath(sandbox).startswith(workdir + os.sep)
+    assert log.stat().st_size > 0
+
+
+@pytest.mark.timeout(120)
+def test_the_sandbox_is_the_calls_disk_when_the_monitor_measures_a_workdir(tmp_path):
+    import json
+    from lfm.monitor.decorator import run_call
+    if "workdir" not in run_call.__code__.co_varnames:
+        pytest.skip("this monitor does not measure a given directory yet (run_call(workdir=))")
+    trace = tmp_path / "trace.jsonl"
+    with AutolabelExecutor(backend="workqueue", predictor=predictor(first=400), workers=[ONE],
+                           trace=str(trace)) as ex:
+        assert ex.submit(write_mb, 100).result(timeout=60) == 100
+    rows = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
+    assert rows[-1]["status"] == "ok" and rows[-1]["disk"] >= 100
+
+
+@pytest.mark.timeout(60)
+def test_no_manager_or_worker_left_behind():
+    ex = AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE])
+    pids = [ex.backend._proc.pid, *ex.backend.worker_pids]
+    assert ex.submit(hold, 5).result(timeout=60) == 5
+    ex.shutdown()
+    for pid in pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
