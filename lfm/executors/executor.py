@@ -210,11 +210,18 @@ class AutolabelExecutor(cf.Executor):
         elif task.declared:
             label = dict(task.declared)
         else:
-            label = {r: self._max[r] for r in self.resources if r in self._max}
+            largest = self._largest()
+            label = {r: largest[r] for r in self.resources if r in largest}
         return self._cap(label)
 
+    def _largest(self) -> dict[str, float]:
+        """The backend's largest worker now (live on Work Queue without
+        ``workers=`` or ``max_resources``: the largest connected one)."""
+        return {k: float(v) for k, v in (self.backend.max_resources() or {}).items()}
+
     def _cap(self, label: Mapping[str, float]) -> dict[str, float]:
-        return {r: min(float(v), self._max.get(r, float(v))) for r, v in label.items()}
+        largest = self._largest()
+        return {r: min(float(v), largest.get(r, float(v))) for r, v in label.items()}
 
     def _launch(self, task: "_Task", label: dict[str, float]) -> None:
         number = len(task.attempts) + 1
@@ -285,10 +292,11 @@ class AutolabelExecutor(cf.Executor):
         if unlabelled:
             return None, (f"exceeded {', '.join(unlabelled)}, which was declared but is not labelled by "
                           f"the predictor (resources={self.resources})")
+        largest = self._largest()
         for r in sorted(exceeded):
-            if r in self._max and attempt.label.get(r, 0.0) >= self._max[r]:
+            if r in largest and attempt.label.get(r, 0.0) >= largest[r]:
                 return None, (f"{r} exceeded {attempt.label[r]:g}, already the largest any worker "
-                              f"offers ({self._max[r]:g}): the call can never fit")
+                              f"offers ({largest[r]:g}): the call can never fit")
         previous = {r: attempt.label[r] for r in self.resources if r in attempt.label}
         try:
             with self._lock:
@@ -302,7 +310,7 @@ class AutolabelExecutor(cf.Executor):
         if stuck:
             return None, (f"{', '.join(sorted(stuck))} cannot grow beyond "
                           f"{', '.join(f'{attempt.label[r]:g}' for r in sorted(stuck))} "
-                          f"(largest worker: {self._max})")
+                          f"(largest worker: {largest})")
         return label, ""
 
     def _exhaustion(self, task: "_Task", attempt: Attempt, outcome: Outcome,
