@@ -61,9 +61,11 @@ def remote_options(**options):
 @pytest.mark.timeout(120)
 def test_a_call_is_running_only_once_dispatched_and_a_queued_one_cancels(tmp_path):
     with AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE]) as ex:
-        first = ex.submit(hold, 10, 3.0)
-        queued = ex.submit(touch, str(tmp_path / "queued-ran"))
+        first = ex.submit(hold, 10, 6.0)
+        # (submitted together, Work Queue would dispatch the newer one first)
         until(first.running, what="the first call starting on the worker")
+        queued = ex.submit(touch, str(tmp_path / "queued-ran"))
+        time.sleep(1.5)  # two of the manager's wait() rounds
         # one 1-core worker: the second call waits in Work Queue's queue
         assert not queued.running() and not queued.done()
         assert queued.cancel() is True
@@ -79,9 +81,9 @@ def test_a_call_is_running_only_once_dispatched_and_a_queued_one_cancels(tmp_pat
 def test_shutdown_cancel_futures_cancels_every_call_not_dispatched(tmp_path):
     ex = AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE])
     try:
-        first = ex.submit(hold, 10, 3.0)
-        later = [ex.submit(touch, str(tmp_path / f"ran-{i}")) for i in range(3)]
+        first = ex.submit(hold, 10, 6.0)
         until(first.running, what="the first call starting on the worker")
+        later = [ex.submit(touch, str(tmp_path / f"ran-{i}")) for i in range(3)]
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
     assert first.result(timeout=1) == 10
