@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 
 def lfm(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -61,3 +62,75 @@ def test_errors(tmp_path) -> None:
     bad.write_text("category,cores\na,1\n")
     r = lfm(str(bad), "-p", "max-seen")
     assert r.returncode == 2 and "memory" in r.stderr and "Traceback" not in r.stderr
+
+
+def nextflow_like_trace(path, processes: int = 54, seed: int = 3) -> int:
+    """A Nextflow trace.txt of ``processes`` processes of 1-200 tasks each, memory from 30 MB to 30 GB."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    steps = ["FASTQC", "TRIMGALORE", "STAR_ALIGN", "SALMON_QUANT", "SAMTOOLS_SORT", "SAMTOOLS_INDEX",
+             "PICARD_MARKDUPLICATES", "MULTIQC", "BEDTOOLS_GENOMECOV", "QUALIMAP_RNASEQ"]
+    names = [f"NFCORE_RNASEQ:RNASEQ:{steps[i % len(steps)]}_{i // len(steps)}" for i in range(processes)]
+    counts = np.clip(rng.geometric(1 / 25, processes), 1, 200)
+    medians = np.exp(rng.uniform(np.log(30), np.log(30000), processes))
+    tasks = [(name, med * np.exp(rng.normal(0, 0.25)), rng.lognormal(np.log(120), 0.8))
+             for name, count, med in zip(names, counts, medians) for _ in range(count)]
+    lines = ["task_id\thash\tname\tprocess\tstatus\texit\trealtime\t%cpu\tpeak_rss\trchar"]
+    for k, i in enumerate(rng.permutation(len(tasks)), 1):
+        name, mem, wall = tasks[i]
+        lines.append(f"{k}\tab/{k:06x}\t{name} (s{k})\t{name}\tCOMPLETED\t0\t{int(wall * 1000)}\t"
+                     f"{rng.uniform(50, 400):.1f}%\t{int(mem * 2**20)}\t{int(mem * 3 * 2**20)}")
+    path.write_text("\n".join(lines) + "\n")
+    return len(tasks)
+
+
+def _overlaps(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("processes", [1, 54, 100])
+def test_plot_readable_for_many_categories(tmp_path, processes) -> None:
+    """One panel per predictor, one legend outside every panel naming the biggest categories
+    and grouping the rest, no layout warning (matplotlib's constrained layout)."""
+    import warnings
+
+    import predictors
+    from lfm.trace import read_trace
+    from predictors.plot import NAMED, category_groups, plot_replay
+
+    trace = tmp_path / "trace.txt"
+    nextflow_like_trace(trace, processes)
+    df = read_trace(trace)
+    assert df["category"].nunique() == processes
+    names = ["auto", "max-seen", "exhaustive", "greedy-det", "min-waste"]
+    result = predictors.replay(df, names, record_state=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_replay(result, title="nextflow-like")
+        fig.canvas.draw()
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == len(names) + 1 and all(ax.get_legend() is None for ax in fig.axes)
+    assert [ax.get_title().split(":")[0] for ax in panels[:-1]] == names
+    assert len(fig.legends) == 1
+    legend = fig.legends[0]
+    labels = [t.get_text() for t in legend.get_texts()]
+    top, groups = category_groups(result.attempts[(result.attempts["predictor"] == "auto")
+                                                  & (result.attempts["attempt"] == 0)])
+    if processes > NAMED:
+        assert f"{processes - NAMED + 1} other categories" in labels and len(top) == NAMED - 1
+        biggest = (df["memory"] * df["wall_time"]).groupby(df["category"]).sum().idxmax()
+        assert top[0] == biggest and any(label.endswith(biggest[-20:]) for label in labels)
+    renderer = fig.canvas.get_renderer()
+    box = legend.get_window_extent(renderer)
+    assert not any(_overlaps(box, ax.get_window_extent(renderer)) for ax in panels)
+    fig_box = fig.bbox
+    assert box.x0 >= fig_box.x0 - 1 and box.x1 <= fig_box.x1 + 1 and box.y0 >= fig_box.y0 - 1   # not clipped
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    if processes == 54:   # and as the CLI draws it, in a subprocess
+        png = tmp_path / "nf.png"
+        r = lfm(str(trace), "-p", "auto", "-p", "max-seen", "--plot", str(png))
+        assert r.returncode == 0, r.stderr
+        assert "Warning" not in r.stderr and "tight_layout" not in r.stderr, r.stderr
+        assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 20_000
