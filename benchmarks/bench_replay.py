@@ -1,18 +1,32 @@
-"""Replay every predictor over the public traces and synthetic workloads, beside the
-reference (cctools' own C implementation, ``../shared/anchors/cctools-replay.csv``).
+"""Replay every registered predictor over the public traces and a fixed synthetic suite,
+beside the reference, and give ``auto``'s verdict against the best reference on each.
 
-Same semantics and metrics as the reference (``predictors.replay``): memory only,
-usage rounded up to whole MB, tasks in file order, sequential. WfCommons traces
-are replayed with memory in the reference's decimal MB (10**6 bytes; see ``load``). Probabilistic
-predictors: median over seeds 1-5 (``--quick``: seed 1 only); a predictor whose
-seeds 1 and 2 give identical results is deterministic ("det" in the seeds column)
-and not run again.
+Semantics and metrics are the reference's (``predictors.replay``; ``../shared/anchors/README.md``):
+memory only, usage rounded up to whole MB, tasks in file order, sequential, per category
+(the public traces also as one group). WfCommons traces are replayed with memory in the
+reference's decimal MB (10**6 bytes; see ``load``).
 
-Tables: per trace and grouping, AE_time / AE_count / retries / tasks per second
-with the reference values of the counterpart algorithm; per synthetic kind; and
-a verdict table for the targets: our greedy and exhaustive at least match the
-reference ones, our best predictor beats the best reference algorithm, and every
-predictor replays lobsterCMSsimulation at >= 20,000 tasks/s.
+- Seeds: probabilistic predictors report the median over seeds 1-5 (``--quick``: seed 1);
+  a predictor whose seeds 1 and 2 agree is deterministic ("det") and not run again.
+- Retry cost: every trace is also replayed with ``retry_cost`` = :data:`RETRY_COST` s per
+  failed attempt (dispatch and queueing); ``AE_time_rc`` is AE_time with it. Predictors
+  that take a ``retry_cost`` parameter (``auto``, ``adaptive``) are given it for that run,
+  so they optimise for it; the others behave the same and are charged it.
+- Reference: the anchors (``cctools-replay.csv``: cctools' own C code) where they cover a
+  trace; elsewhere, and for AE_time_rc everywhere, the best of lfm's implementations of the
+  reference policies (:data:`REFERENCE_POLICIES`, feature-less, with the defaults whose
+  agreement with the anchors the verdicts below check), computed here.
+- ``auto``'s verdict compares its own AE_time with the best reference *algorithm* on that
+  trace; selection among policies happens inside ``auto``, never by picking the best row
+  afterwards. When ``auto`` is not registered the verdict reads "auto not registered".
+- Speed: every feature-less predictor on every public trace of >= 1,000 tasks
+  (:data:`SPEED_TARGET` tasks/s), ``auto`` on lobsterCMSsimulation (:data:`AUTO_SPEED_TARGET`).
+  Wall-clock figures on a shared machine: compare within one run.
+
+The synthetic suite is ``predictors.synthetic.SUITE`` (kind, tasks, seed): stationary,
+phase-changing, growing, heavy-tailed, many-category and input-size-correlated workloads.
+
+    python -m benchmarks replay [--quick]
 """
 from __future__ import annotations
 
@@ -25,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 import predictors
+from predictors.synthetic import SUITE
 
 SHARED = Path(os.environ.get("LFM_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 TRACES = ["bioblast.csv", "lobsterCMSsimulation.csv", "lobsterCMSsimulation.csv[:4000]",
@@ -34,8 +49,14 @@ REFERENCE = {"greedy": "greedy", "exhaustive": "exhaust", "greedy-det": "det_gre
              "exhaustive-det": "det_exhaust", "min-waste": "tovar_min_waste",
              "max-throughput": "tovar_max_throughput", "tovar-max": "tovar_max",
              "whole-machine": "whole_machine", "max-seen": "max_seen", "oracle": "oracle"}
-SPEED_TARGET = 20_000.0     # tasks/s on lobsterCMSsimulation
-SPEED_TRACE = "lobsterCMSsimulation.csv"
+#: lfm's implementations of the reference policies: the computed reference where no anchor is given
+REFERENCE_POLICIES = ("greedy", "exhaustive", "greedy-det", "exhaustive-det", "min-waste", "max-throughput",
+                      "tovar-max", "whole-machine", "max-seen")
+RETRY_COST = 30.0           # s charged per failed attempt in the AE_time_rc columns
+SPEED_TARGET = 20_000.0     # tasks/s, every feature-less predictor on every public trace of >= SPEED_MIN_TASKS
+AUTO_SPEED_TARGET = 10_000.0  # tasks/s, auto on lobsterCMSsimulation
+SPEED_MIN_TASKS = 1000
+FEATURE_AWARE = ("auto", "regression")
 TOLERANCE = 5e-5            # the anchors are rounded to 4 decimals
 MB_BYTES = 2 ** 20
 
@@ -53,45 +74,66 @@ def load(name: str) -> pd.DataFrame:
     return df.iloc[: int(cut.rstrip("]"))] if cut else df
 
 
+def takes_retry_cost(name: str) -> bool:
+    """Does the predictor ``name`` optimise for a ``retry_cost`` parameter?"""
+    try:
+        predictors.create(name, retry_cost=RETRY_COST)
+    except TypeError:
+        return False
+    return True
+
+
+def _summary(df: pd.DataFrame, name: str, group_by: str | None, seed: int, retry_cost: float) -> pd.Series:
+    params = {"retry_cost": retry_cost} if retry_cost and takes_retry_cost(name) else None
+    return predictors.replay(df, name, group_by=group_by, seed=seed, retry_cost=retry_cost,
+                             params=params).summary.iloc[0]
+
+
 def run(df: pd.DataFrame, name: str, group_by: str | None, seeds: list[int]) -> dict:
-    """Median metrics over seeds (one run if the first two seeds agree)."""
+    """Median metrics over seeds (one run if the first two seeds agree), without and with the retry cost."""
+    rc_param = takes_retry_cost(name)
     rows = []
+    deterministic = False
     for k, seed in enumerate(seeds):
-        s = predictors.replay(df, name, group_by=group_by, seed=seed).summary.iloc[0]
-        rows.append(s)
-        if k == 1 and all(rows[0][c] == rows[1][c] for c in ("AE_time", "AE_count", "retries")):
+        with_rc = _summary(df, name, group_by, seed, RETRY_COST)
+        plain = _summary(df, name, group_by, seed, 0.0) if rc_param else None
+        row = {"AE_time": with_rc["AE_time_plain"] if plain is None else plain["AE_time"],
+               "AE_count": (plain if plain is not None else with_rc)["AE_count"],
+               "retries": (plain if plain is not None else with_rc)["retries"],
+               "tasks_retried": (plain if plain is not None else with_rc)["tasks_retried"],
+               "AE_time_rc": with_rc["AE_time"], "retries_rc": with_rc["retries"],
+               "tasks_per_s": (plain if plain is not None else with_rc)["tasks_per_s"]}
+        rows.append(row)
+        if k == 1 and all(rows[0][c] == rows[1][c] for c in ("AE_time", "AE_count", "retries", "AE_time_rc")):
+            deterministic = True
             break
     frame = pd.DataFrame(rows)
-    deterministic = len(rows) == 2
     speed = float(frame["tasks_per_s"].median())
     if deterministic:
         frame = frame.iloc[:1]
-    # standard error of the median AE over seeds (≈ 1.25 σ/√n): a probabilistic
+    # standard error of the median AE over seeds (~1.25 sigma/sqrt(n)): a probabilistic
     # predictor's draws cannot reproduce cctools' random sequence, so a difference
     # within this noise is not a shortfall of the algorithm
     noise = 0.0 if len(frame) < 2 else float(1.25 * frame["AE_time"].std(ddof=1) / np.sqrt(len(frame)))
-    return {"predictor": name, "seeds": "det" if deterministic else len(rows),
-            **{c: float(frame[c].median()) for c in ("AE_time", "AE_count", "retries", "tasks_retried")},
-            "AE_time_se": noise, "tasks_per_s": speed}
+    out = {"predictor": name, "seeds": "det" if deterministic else len(frame)}
+    out.update({c: float(frame[c].median()) for c in frame.columns if c != "tasks_per_s"})
+    return out | {"AE_time_se": noise, "tasks_per_s": speed}
 
 
 class _ConstantState:
-    def first(self) -> float:
+    def first(self, features=None) -> float:
         return 1e9
 
-    def retry(self, previous: float) -> float:
+    def retry(self, previous: float, features=None) -> float:
         return previous * 2
 
-    def observe(self, value: float) -> None:
+    def observe(self, value: float, obs=None) -> None:
         pass
 
 
 class _Constant(predictors.Predictor):
     """Always the same allocation: measures what the replay loop and the base
     class's validation cost per task, without any policy."""
-
-    def __init__(self, resources=("memory",), max_resources=None, seed=0) -> None:
-        super().__init__(resources, max_resources, seed)
 
     def _new_state(self, resource: str) -> _ConstantState:
         return _ConstantState()
@@ -102,70 +144,32 @@ def overhead(df: pd.DataFrame) -> float:
     return min(predictors.replay(df, _Constant()).summary.iloc[0]["seconds"] for _ in range(3)) / len(df) * 1e6
 
 
-def main(argv: list[str]) -> None:
-    quick = "--quick" in argv
-    seeds = [1] if quick else [1, 2, 3, 4, 5]
-    names = predictors.available()
-    anchors_path = SHARED / "anchors" / "cctools-replay.csv"
-    anchors = pd.read_csv(anchors_path) if anchors_path.exists() else pd.DataFrame(
-        columns=["trace", "grouping", "algorithm", "AE_time", "AE_count", "retries", "tasks_retried"])
-    pd.set_option("display.width", 200)
-    verdicts = []
-    speeds: dict[str, float] = {}
+def _reference_best(table: pd.DataFrame, ref: pd.DataFrame, column: str) -> tuple[str, float, str]:
+    """(algorithm, AE, source) of the best reference on one trace and grouping."""
+    if column == "AE_time" and len(ref):
+        best = ref.drop("oracle", errors="ignore")["AE_time"]
+        return best.idxmax(), float(best.max()), "anchors"
+    ours = table.set_index("predictor")[column].reindex(list(REFERENCE_POLICIES)).dropna()
+    return ours.idxmax(), float(ours.max()), "computed"
 
-    for trace in TRACES:
-        try:
-            df = load(trace)
-        except Exception as exc:  # a missing file or importer must not stop the other traces
-            print(f"\n{trace}: skipped ({type(exc).__name__}: {exc})")
+
+def auto_verdict(trace: str, grouping: str, table: pd.DataFrame, ref: pd.DataFrame) -> dict:
+    """``auto`` against the best reference, without and with the retry cost."""
+    out = {"trace": trace, "grouping": grouping}
+    rows = table.set_index("predictor")
+    for column, label in (("AE_time", "auto vs best ref"), ("AE_time_rc", f"with retry_cost {RETRY_COST:g} s")):
+        algo, best, source = _reference_best(table, ref, column)
+        if "auto" not in rows.index:
+            out[label] = f"auto not registered (best ref {algo} {best:.4f})"
             continue
-        for grouping, group_by in (("per-category", "category"), ("one", None)):
-            started = time.perf_counter()
-            rows = [run(df, n, group_by, seeds if n != "oracle" else seeds[:1]) for n in names]
-            table = pd.DataFrame(rows)
-            ref = anchors[(anchors.trace == trace) & (anchors.grouping == grouping)].set_index("algorithm")
-            table["reference"] = table["predictor"].map(REFERENCE).fillna("")
-            for col in ("AE_time", "AE_count", "retries"):
-                table["ref_" + col] = table["reference"].map(ref[col]) if len(ref) else np.nan
-            print(f"\n{trace}, {grouping}: {len(df)} tasks, seeds {seeds if not quick else [1]} "
-                  f"({time.perf_counter() - started:.1f} s)")
-            print(_fmt(table).to_string(index=False))
-            if trace == SPEED_TRACE:
-                if group_by:
-                    print(f"replay loop alone (constant predictor, base-class validation included): "
-                          f"{overhead(df):.1f} us/task")
-                for r in rows:
-                    speeds[r["predictor"]] = min(speeds.get(r["predictor"], np.inf), r["tasks_per_s"])
-            verdicts.append(_verdict(trace, grouping, table, ref))
-
-    kinds = list(predictors.SYNTHETIC_KINDS)
-    n = 1000 if quick else 3000
-    rows = []
-    for kind in kinds:
-        df = predictors.synthetic(kind, n, seed=0)
-        rows += [{"kind": kind, **run(df, name, "category", seeds if name != "oracle" else seeds[:1])}
-                 for name in names]
-    syn = pd.DataFrame(rows)
-    print(f"\nsynthetic workloads ({n} tasks, one category): AE_time")
-    pivot = syn.pivot(index="predictor", columns="kind", values="AE_time")
-    best = pivot.drop("oracle", errors="ignore").idxmax()
-    print(pivot.round(4).to_string())
-    print("best (not oracle): " + ", ".join(f"{k}: {v}" for k, v in best.items()))
-
-    print("\nverdicts (AE_time; the reference rounded to 4 decimals)")
-    print(pd.DataFrame(verdicts).to_string(index=False))
-    if speeds:
-        slowest = min(speeds, key=speeds.get)
-        ok = speeds[slowest] >= SPEED_TARGET
-        print(f"\nspeed on {SPEED_TRACE}: slowest predictor {slowest} at {speeds[slowest]:,.0f} tasks/s "
-              f"(target >= {SPEED_TARGET:,.0f}): {'ok' if ok else 'MISS'}")
-        below = sorted(n for n, v in speeds.items() if v < SPEED_TARGET)
-        if below:
-            print(f"below target: {', '.join(below)}")
-    sys.stdout.flush()
+        d = rows.loc["auto", column] - best
+        out[label] = (f"{'ok' if d >= -TOLERANCE else 'MISS'} {rows.loc['auto', column]:.4f} vs "
+                      f"{algo} {best:.4f} [{source}] ({d:+.4f})")
+    return out
 
 
-def _verdict(trace: str, grouping: str, table: pd.DataFrame, ref: pd.DataFrame) -> dict:
+def anchor_verdict(trace: str, grouping: str, table: pd.DataFrame, ref: pd.DataFrame) -> dict:
+    """lfm's bucketing algorithms against cctools' own on the anchor rows."""
     ours = table.set_index("predictor")["AE_time"]
     noise = table.set_index("predictor")["AE_time_se"]
     out = {"trace": trace, "grouping": grouping}
@@ -182,27 +186,113 @@ def _verdict(trace: str, grouping: str, table: pd.DataFrame, ref: pd.DataFrame) 
             out[f"{name}>=ref"] = f"{verdict} ({d:+.4f})"
         else:
             out[f"{name}>=ref"] = "n/a"
-    candidates = ours.drop("oracle", errors="ignore")
-    best = candidates.idxmax()
-    ref_best = ref.drop("oracle", errors="ignore")["AE_time"]
-    if len(ref_best):
-        d = candidates[best] - ref_best.max()
-        out["best>=ref best"] = (f"{'ok' if d >= -TOLERANCE else 'MISS'} ({best} {candidates[best]:.4f} "
-                                 f"vs {ref_best.idxmax()} {ref_best.max():.4f})")
-    else:
-        out["best>=ref best"] = f"n/a ({best} {candidates[best]:.4f})"
     return out
+
+
+def _replay_all(df: pd.DataFrame, names: list[str], group_by: str | None, seeds: list[int]) -> pd.DataFrame:
+    return pd.DataFrame([run(df, n, group_by, seeds if n != "oracle" else seeds[:1]) for n in names])
+
+
+def main(argv: list[str]) -> None:
+    quick = "--quick" in argv
+    seeds = [1] if quick else [1, 2, 3, 4, 5]
+    names = predictors.available()
+    anchors_path = SHARED / "anchors" / "cctools-replay.csv"
+    anchors = pd.read_csv(anchors_path) if anchors_path.exists() else pd.DataFrame(
+        columns=["trace", "grouping", "algorithm", "AE_time", "AE_count", "retries", "tasks_retried"])
+    pd.set_option("display.width", 250)
+    print(f"predictors: {', '.join(names)}; seeds {seeds}; retry_cost {RETRY_COST:g} s in the *_rc columns")
+    anchor_rows, verdicts, speed_rows = [], [], []
+
+    for trace in TRACES:
+        try:
+            df = load(trace)
+        except Exception as exc:  # a missing file or importer must not stop the other traces
+            print(f"\n{trace}: skipped ({type(exc).__name__}: {exc})")
+            continue
+        for grouping, group_by in (("per-category", "category"), ("one", None)):
+            started = time.perf_counter()
+            table = _replay_all(df, names, group_by, seeds)
+            ref = anchors[(anchors.trace == trace) & (anchors.grouping == grouping)].set_index("algorithm")
+            table["reference"] = table["predictor"].map(REFERENCE).fillna("")
+            for col in ("AE_time", "AE_count", "retries"):
+                table["ref_" + col] = table["reference"].map(ref[col]) if len(ref) else np.nan
+            print(f"\n{trace}, {grouping}: {len(df)} tasks, {df['category'].nunique()} categories "
+                  f"({time.perf_counter() - started:.1f} s)")
+            print(_fmt(table).to_string(index=False))
+            if trace == "lobsterCMSsimulation.csv" and group_by:
+                print(f"replay loop alone (constant predictor, base-class validation included): "
+                      f"{overhead(df):.1f} us/task")
+            if "[:" not in trace and len(df) >= SPEED_MIN_TASKS:
+                speed_rows += [{"trace": trace, "grouping": grouping, "predictor": r["predictor"],
+                                "tasks_per_s": r["tasks_per_s"]} for r in table.to_dict("records")]
+            anchor_rows.append(anchor_verdict(trace, grouping, table, ref))
+            verdicts.append(auto_verdict(trace, grouping, table, ref))
+
+    syn_tables = []
+    for kind, n, seed in SUITE:
+        df = predictors.synthetic(kind, n if not quick else min(n, 1000), seed=seed)
+        table = _replay_all(df, names, "category", seeds)
+        syn_tables.append(table.assign(kind=kind))
+        verdicts.append(auto_verdict(f"synthetic:{kind}:{len(df)}:{seed}", "per-category", table, pd.DataFrame()))
+    syn = pd.concat(syn_tables, ignore_index=True)
+    sizes = sorted({len(predictors.synthetic(k, n if not quick else min(n, 1000), seed=s)) for k, n, s in SUITE})
+    print(f"\nsynthetic suite (predictors.synthetic.SUITE: {len(SUITE)} kinds, {sizes} tasks, seeds "
+          f"{sorted({s for _, _, s in SUITE})}; per category): AE_time")
+    pivot = syn.pivot(index="predictor", columns="kind", values="AE_time")[[k for k, _, _ in SUITE]]
+    print(pivot.round(4).to_string())
+    print(f"\nsynthetic suite: AE_time_rc (retry_cost {RETRY_COST:g} s)")
+    print(syn.pivot(index="predictor", columns="kind", values="AE_time_rc")[[k for k, _, _ in SUITE]]
+          .round(4).to_string())
+    print("\nsynthetic suite: retries")
+    print(syn.pivot(index="predictor", columns="kind", values="retries")[[k for k, _, _ in SUITE]]
+          .astype(int).to_string())
+
+    if anchor_rows:
+        print("\nanchor verdicts: lfm's bucketing vs cctools' own (AE_time; the reference rounded to 4 decimals)")
+        print(pd.DataFrame(anchor_rows).to_string(index=False))
+    print("\nauto's verdicts: AE_time against the best reference algorithm on each trace")
+    vt = pd.DataFrame(verdicts)
+    print(vt.to_string(index=False))
+    main_col = "auto vs best ref"
+    misses = int(vt[main_col].str.startswith("MISS").sum())
+    registered = not vt[main_col].str.startswith("auto not registered").any()
+    print(f"auto >= best reference on {len(vt) - misses} of {len(vt)} rows" if registered
+          else "auto is not registered: no verdict")
+    _speed(pd.DataFrame(speed_rows))
+    sys.stdout.flush()
+
+
+def _speed(rows: pd.DataFrame) -> None:
+    if not len(rows):
+        return
+    print(f"\nspeed (tasks/s; public traces of >= {SPEED_MIN_TASKS:,} tasks, both groupings; "
+          f"median over seeds; wall clock)")
+    pivot = rows.pivot_table(index="predictor", columns=["trace", "grouping"], values="tasks_per_s")
+    print(pivot.map(lambda v: f"{v:,.0f}").to_string())
+    featureless = rows[~rows["predictor"].isin(FEATURE_AWARE)]
+    worst = featureless.loc[featureless["tasks_per_s"].idxmin()]
+    ok = worst["tasks_per_s"] >= SPEED_TARGET
+    print(f"slowest feature-less predictor: {worst['predictor']} at {worst['tasks_per_s']:,.0f} tasks/s on "
+          f"{worst['trace']} ({worst['grouping']}); target >= {SPEED_TARGET:,.0f}: {'ok' if ok else 'MISS'}")
+    below = featureless[featureless["tasks_per_s"] < SPEED_TARGET]
+    for r in below.itertuples():
+        print(f"  below target: {r.predictor} on {r.trace} ({r.grouping}): {r.tasks_per_s:,.0f}")
+    auto = rows[(rows["predictor"] == "auto") & (rows["trace"] == "lobsterCMSsimulation.csv")]
+    for r in auto.itertuples():
+        print(f"auto on {r.trace} ({r.grouping}): {r.tasks_per_s:,.0f} tasks/s; target >= "
+              f"{AUTO_SPEED_TARGET:,.0f}: {'ok' if r.tasks_per_s >= AUTO_SPEED_TARGET else 'MISS'}")
 
 
 def _fmt(table: pd.DataFrame) -> pd.DataFrame:
     t = table.copy()
-    for col in ("AE_time", "AE_count", "ref_AE_time", "ref_AE_count"):
+    for col in ("AE_time", "AE_time_rc", "AE_count", "ref_AE_time", "ref_AE_count"):
         t[col] = t[col].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
-    for col in ("retries", "tasks_retried", "ref_retries"):
+    for col in ("retries", "retries_rc", "tasks_retried", "ref_retries"):
         t[col] = t[col].map(lambda v: "" if pd.isna(v) else f"{v:g}")
     t["tasks_per_s"] = t["tasks_per_s"].map(lambda v: f"{v:,.0f}")
-    return t[["predictor", "seeds", "AE_time", "AE_count", "retries", "tasks_retried", "tasks_per_s",
-              "reference", "ref_AE_time", "ref_AE_count", "ref_retries"]]
+    return t[["predictor", "seeds", "AE_time", "AE_time_rc", "AE_count", "retries", "retries_rc", "tasks_retried",
+              "tasks_per_s", "reference", "ref_AE_time", "ref_AE_count", "ref_retries"]]
 
 
 if __name__ == "__main__":
