@@ -15,6 +15,7 @@ import pytest
 
 from lfm.executors import AutolabelExecutor, work_queue_available
 from lfm.executors import wqauth
+from lfm.executors.runner import read_outcome
 from doubling import Doubling
 from test_workqueue_calls import hold
 
@@ -246,3 +247,116 @@ def test_printed_command_has_the_password_and_how_to_copy_it(tmp_path, capfd):
             unstarted.worker_argv()
     finally:
         unstarted.shutdown()
+
+
+# ---- the manager reading outcomes: checks before anything is unpickled -------------------
+class Trap:
+    """Unpickling it creates a directory: proof that a pickle was loaded."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def crafted(tmp_path, monkeypatch, *, token="T", record=None, value=None):
+    """An outcome file as an attacker would write it, in lfm's framing, whose
+    pickled part runs code (makes a directory) when loaded."""
+    import pickle
+    monkeypatch.setenv(wqauth.TOKEN_ENV, token)
+    marker = str(tmp_path / "unpickled")
+    record = record or {"status": "ok", "host": os.uname().nodename, "resources": {}}
+    body = {"value": Trap(marker) if value is None else value, "error": None}
+    chunks = wqauth.pack_outcome({**record, **body}, pickle.dumps)
+    path = tmp_path / "out.pkl"
+    path.write_bytes(b"".join(chunks))
+    return str(path), marker
+
+
+def test_outcome_of_another_task_is_refused_unread(tmp_path, monkeypatch):
+    path, marker = crafted(tmp_path, monkeypatch, token="not-this-task")
+    with pytest.raises(wqauth.RefusedOutcome, match="not the output of the task"):
+        read_outcome(path, token="T", host=os.uname().nodename)
+    assert not os.path.exists(marker)
+    read_outcome(path, token="not-this-task")  # the same file, its own task's token: loaded
+    assert os.path.isdir(marker)
+
+
+def test_outcome_from_another_host_is_refused_unread(tmp_path, monkeypatch):
+    path, marker = crafted(tmp_path, monkeypatch, record={"status": "ok", "host": "elsewhere"})
+    with pytest.raises(wqauth.RefusedOutcome, match="ran on 'elsewhere'"):
+        read_outcome(path, token="T", host="node7.example.org")
+    assert not os.path.exists(marker)
+    assert wqauth.same_host("node7.example.org", "node7") and not wqauth.same_host("node7", "node8")
+
+
+def test_outcome_larger_than_the_limit_is_refused_unread(tmp_path, monkeypatch):
+    path, marker = crafted(tmp_path, monkeypatch, record={"status": "ok", "host": "h",
+                                                         "traceback": "x" * 300_000})
+    with pytest.raises(wqauth.RefusedOutcome, match="over the limit of .*max_output_mb"):
+        read_outcome(path, token="T", max_bytes=100_000)
+    assert not os.path.exists(marker)
+    MB = 2 ** 20
+    assert wqauth.output_limit_bytes(None, {"memory": 1000}) == 2256 * MB
+    assert wqauth.output_limit_bytes(None, {"cores": 1}, largest_memory=500) == 1256 * MB
+    assert wqauth.output_limit_bytes(None, {}) == 8192 * MB
+    assert wqauth.output_limit_bytes(10, {"memory": 1000}) == 10 * MB
+    assert wqauth.output_limit_bytes(float("inf"), {"memory": 1000}) is None
+    with pytest.raises(ValueError, match="> 0 MB"):
+        wqauth.check_max_output_mb(0)
+
+
+@pytest.mark.parametrize("envelope, words", [
+    (b"{'status': 'pwned', 'host': 'h'}", "status 'pwned'"),
+    (b"{'status': 'ok', 'resources': {'memory': 'a lot'}}", "resources is not a mapping"),
+    (b"{'status': 'ok', 'extra': 1}", "unknown keys 'extra'"),
+    (b"{'status': 'ok', 'host': __import__('os').mkdir('X')}", "not a plain literal"),
+    (b"{'status': 'ok', 'imports': {'numpy': 3}}", "imports are not"),
+    (b"['ok']", "not a dict"),
+])
+def test_malformed_envelope_is_refused_before_the_pickle(tmp_path, envelope, words):
+    import pickle
+    marker = str(tmp_path / "unpickled")
+    body = pickle.dumps({"value": Trap(marker), "error": None})
+    path = tmp_path / "out.pkl"
+    path.write_bytes(b"LFM-OUTCOME 1 T %d\n" % len(envelope) + envelope + body)
+    with pytest.raises(wqauth.RefusedOutcome, match=words):
+        read_outcome(str(path), token="T")
+    assert not os.path.exists(marker) and not os.path.exists("X")
+
+
+def test_a_bare_pickle_is_not_an_outcome(tmp_path):
+    import pickle
+    marker = str(tmp_path / "unpickled")
+    path = tmp_path / "out.pkl"
+    path.write_bytes(pickle.dumps({"status": "ok", "value": Trap(marker)}))
+    with pytest.raises(wqauth.RefusedOutcome, match="not an lfm outcome file"):
+        read_outcome(str(path))
+    assert not os.path.exists(marker)
+
+
+def test_pickled_part_is_checked_after_loading(tmp_path, monkeypatch):
+    path, _ = crafted(tmp_path, monkeypatch, value="fine", record={"status": "error", "host": "h"})
+    with pytest.raises(wqauth.RefusedOutcome, match="status 'error' with error None"):
+        read_outcome(path, token="T")
+    # non-finite numbers survive the envelope (the monitor drops NaN itself)
+    record = {"status": "ok", "host": "h",
+              "resources": {"memory": float("nan"), "cores": 1.5, "wall_time": float("inf")},
+              "exceeded": {"memory": -float("inf")}}
+    path, _ = crafted(tmp_path, monkeypatch, value=[1, 2], record=record)
+    outcome = read_outcome(path, token="T", host="h")
+    assert outcome.value == [1, 2] and outcome.exceeded == {"memory": -float("inf")}
+    assert dict(outcome.resources) == {"cores": 1.5, "wall_time": float("inf")}
+
+
+@pytest.mark.timeout(120)
+@needs_wq
+def test_an_output_over_max_output_mb_is_refused_and_smaller_ones_arrive():
+    from lfm.executors import WorkQueueTaskError
+    from test_workqueue_calls import payload
+    with AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[SIZE],
+                           max_output_mb=2) as ex:
+        assert len(ex.submit(payload, 1).result(timeout=60)) == 2 ** 20
+        error = ex.submit(payload, 3).exception(timeout=60)
+    assert isinstance(error, WorkQueueTaskError) and "over the limit of 2 MB" in str(error)

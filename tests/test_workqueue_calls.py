@@ -66,3 +66,8 @@ def write_mb(mb):
         f.flush()
     time.sleep(0.5)
     return mb
+
+
+def payload(mb):
+    """A result of ``mb`` MB (what a call sends back)."""
+    return b"\0" * int(mb * MB)

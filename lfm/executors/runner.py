@@ -52,13 +52,18 @@ def write_call(path: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
 EXIT_OK, EXIT_USAGE, EXIT_NO_OUTPUT = 0, 2, 3
 
 
-def read_outcome(path: str) -> Outcome:
+def read_outcome(path: str, *, token: str | None = None, host: str | None = None,
+                 max_bytes: int | None = None) -> Outcome:
     """The :class:`Outcome` the runner wrote to ``path`` (the call's exception
     gets its remote traceback back as ``__cause__``; the call's ``imports``
-    come back on its resources when the monitor measured them)."""
+    come back on its resources when the monitor measured them). Before anything is
+    unpickled the file is checked (``lfm.executors.wqauth.load_outcome``):
+    at most ``max_bytes``, the task's ``token``, the record's structure and
+    types, and its host against ``host`` (Work Queue's worker), when given;
+    :class:`~lfm.executors.wqauth.RefusedOutcome` otherwise."""
     from lfm.executors.backend import Outcome
-    with open(path, "rb") as f:
-        record = pickle.load(f)
+    from lfm.executors.wqauth import load_outcome
+    record = load_outcome(path, token=token, host=host, max_bytes=max_bytes)
     error = record.get("error")
     tb = record.get("traceback")
     if error is not None and tb:
@@ -213,11 +218,13 @@ def granted() -> dict[str, float]:
 
 
 def _write(path: str, record: dict[str, Any]) -> None:
+    from lfm.executors.wqauth import pack_outcome
     from lfm.monitor.wire import to_bytes
-    data = to_bytes(record)
+    chunks = pack_outcome(record, to_bytes)  # with the task's token (LFM_OUTCOME_TOKEN)
     tmp = f"{path}.tmp"
     with open(tmp, "wb") as f:
-        f.write(data)
+        for chunk in chunks:
+            f.write(chunk)
     os.replace(tmp, path)
 
 

@@ -57,7 +57,9 @@ from typing import Any
 from lfm.executors.backend import Attempt, Outcome, limits_from_label
 from lfm.executors.pystart import site_free_paths
 from lfm.executors.runner import read_outcome, write_call
-from lfm.executors.wqauth import copy_hint, manager_password, warn_open_manager, worker_argv
+from lfm.executors.wqauth import (TOKEN_ENV, check_max_output_mb, copy_hint, manager_password,
+                                  new_secret, output_limit_bytes, task_token, warn_open_manager,
+                                  worker_argv)
 from lfm.executors.wqimport import INSTALL_HINT, load_work_queue
 from lfm.executors.wqmanager import receive, send
 from lfm.resources import CallKilled, MonitorError, ResourceExhaustion
@@ -124,6 +126,11 @@ class WorkQueueBackend:
     staging_dir : where the per-run staging directory is made (default the
         system's temporary directory).
     debug_log : file for Work Queue's own debug log (all flags), or None.
+    max_output_mb : the largest outcome file (the call's pickled result or
+        exception) accepted from a worker, MB; larger ones are refused unread.
+        Default: twice the attempt's memory label + 256 MB (without a memory
+        label: twice the largest worker's memory + 256 MB, else 8192 MB);
+        ``math.inf``: no limit.
     """
 
     name = "workqueue"
@@ -135,7 +142,7 @@ class WorkQueueBackend:
                  verbose: bool = True, staging_dir: str | None = None,
                  debug_log: str | None = None, password: bool = True,
                  password_file: str | None = None, fit_timeout: float | None = FIT_TIMEOUT,
-                 init_command: str = "") -> None:
+                 init_command: str = "", max_output_mb: float | None = None) -> None:
         load_work_queue()  # fail here, with the install hint, when Work Queue is absent
         self.worker_sizes = [_check_worker(i, w) for i, w in enumerate(workers or [])]
         if shutil.which("work_queue_worker") is None and self.worker_sizes:
@@ -182,6 +189,8 @@ class WorkQueueBackend:
             raise
         #: the file workers present with ``--password`` (None: an open manager)
         self.password_file = self._password.path if self._password else None
+        self.max_output_mb = check_max_output_mb(max_output_mb)
+        self._secret = new_secret()  # each task's outcome token (wqauth.task_token)
         if (self.worker_sizes and os.environ.get("PYTHONDONTWRITEBYTECODE")
                 and "PYTHONPYCACHEPREFIX" not in self.env):
             # every task starts a runner, and PYTHONDONTWRITEBYTECODE (set in
@@ -282,7 +291,8 @@ class WorkQueueBackend:
                 "cores": max(1, math.ceil(label["cores"] - 1e-9)) if "cores" in label else None,
                 "memory": math.ceil(label["memory"]) if "memory" in label else None,
                 "disk": math.ceil(label["disk"]) if "disk" in label else None,
-                "category": attempt.category, "env": self.env, "max_retries": self.task_retries}
+                "category": attempt.category, "max_retries": self.task_retries,
+                "env": {**self.env, TOKEN_ENV: task_token(self._secret, key)}}
         with self._lock:
             self._attempts[key] = attempt
             self._needs[key] = {r: float(spec[r]) for r in WORKER_RESOURCES if spec[r] is not None}
@@ -490,11 +500,14 @@ class WorkQueueBackend:
                 exceeded=over, limits=attempt.label)))
 
     def _outcome(self, attempt: Attempt, info: dict[str, Any]) -> Outcome:
-        _, directory, out_path = attempt.handle
+        key, directory, out_path = attempt.handle
         host, name, stdout = info["host"], info["result_name"], info["stdout"]
         try:
             if name == "SUCCESS" and info["return_status"] == 0 and os.path.exists(out_path):
-                outcome = read_outcome(out_path)
+                limit = output_limit_bytes(self.max_output_mb, attempt.label,
+                                           self.max_resources().get("memory"))
+                outcome = read_outcome(out_path, token=task_token(self._secret, key), host=host,
+                                       max_bytes=limit)
                 outcome.host = outcome.host or host
                 return outcome
             if name == "RESOURCE_EXHAUSTION":
