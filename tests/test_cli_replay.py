@@ -134,3 +134,19 @@ def test_plot_readable_for_many_categories(tmp_path, processes) -> None:
         assert r.returncode == 0, r.stderr
         assert "Warning" not in r.stderr and "tight_layout" not in r.stderr, r.stderr
         assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 20_000
+
+
+def test_retry_cost() -> None:
+    from io import StringIO
+    plain = pd.read_csv(StringIO(lfm("synthetic:bimodal:400:1", "-p", "max-seen", "-p", "adaptive",
+                                     "--format", "csv").stdout)).set_index("predictor")
+    r = lfm("synthetic:bimodal:400:1", "-p", "max-seen", "-p", "adaptive", "--retry-cost", "60", "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    rc = pd.read_csv(StringIO(r.stdout)).set_index("predictor")
+    # max-seen ignores the cost: same decisions, charged more; AE_time_plain is the run without it
+    assert rc.loc["max-seen", "AE_time_plain"] == plain.loc["max-seen", "AE_time"]
+    assert rc.loc["max-seen", "AE_time"] < rc.loc["max-seen", "AE_time_plain"]
+    # adaptive is given the cost and optimises for it: fewer retries than without
+    assert rc.loc["adaptive", "retries"] < plain.loc["adaptive", "retries"]
+    bad = lfm("synthetic:bimodal:10", "-p", "max-seen", "--retry-cost", "-1")
+    assert bad.returncode == 2 and "--retry-cost must be a number of seconds >= 0" in bad.stderr

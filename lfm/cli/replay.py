@@ -5,7 +5,8 @@ Each TRACE is a path read by :func:`lfm.trace.read_trace` or
 grouping and predictor the table shows the absolute efficiency (time- and
 count-weighted), waste (allocated minus used, times wall time: MB·s for memory),
 retries and replay speed; with several seeds each number
-is the median over seeds 1..N.
+is the median over seeds 1..N. ``--retry-cost S`` charges each failed attempt S
+more seconds (``AE_time`` with it, ``AE_time_plain`` without).
 """
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool", metavar="N[:SIZE]",
                         help="also simulate N workers of SIZE (default: the machine size) and report "
                              "makespan (s) and throughput (tasks/h)")
+    parser.add_argument("--retry-cost", type=float, default=0.0, metavar="S",
+                        help="charge every failed attempt S more seconds at its allocation (dispatch and "
+                             "queueing; default 0); predictors with a retry_cost parameter (auto, adaptive) "
+                             "are given it. AE_time then includes it, AE_time_plain does not")
     parser.add_argument("--csv", metavar="OUT", help="also write every predictor × seed row to this CSV file")
     parser.add_argument("--plot", metavar="OUT.png",
                         help="draw usage, allocations and bucket bounds per predictor (one file per "
@@ -103,6 +108,29 @@ def _parse_pool(text: str | None) -> int | tuple[int, float] | None:
     return pool
 
 
+def _takes_retry_cost(name: str) -> bool:
+    import predictors
+    try:
+        predictors.create(name, retry_cost=1.0)
+    except TypeError:
+        return False
+    return True
+
+
+def _replay(df: pd.DataFrame, names: list[str], retry_cost: float, **options):
+    """``predictors.replay`` of every name; with a retry cost, the predictors that take a
+    ``retry_cost`` parameter get it (one replay per name, merged)."""
+    import predictors
+    if not retry_cost:
+        return predictors.replay(df, names, **options)
+    parts = [predictors.replay(df, [n], retry_cost=retry_cost,
+                               params={"retry_cost": retry_cost} if _takes_retry_cost(n) else None, **options)
+             for n in names]
+    merged = {key: pd.concat([getattr(p, key) for p in parts], ignore_index=True)
+              for key in ("attempts", "summary", "by_category", "states")}
+    return predictors.ReplayResult(**merged, resources=parts[0].resources, machine=parts[0].machine)
+
+
 def _label(spec: str) -> str:
     return spec if spec.startswith("synthetic:") else Path(spec).name
 
@@ -118,6 +146,8 @@ def main(args: argparse.Namespace) -> int:
     resources = tuple(args.resources or ("memory",))
     if args.seeds < 1:
         return _error(f"--seeds must be at least 1, got {args.seeds}")
+    if not args.retry_cost >= 0 or args.retry_cost == float("inf"):
+        return _error(f"--retry-cost must be a number of seconds >= 0, got {args.retry_cost}")
     try:
         machine = _parse_max(args.max)
         pool = _parse_pool(args.pool)
@@ -137,10 +167,10 @@ def main(args: argparse.Namespace) -> int:
             progress = args.progress if args.progress is not None else (
                 sys.stderr.isatty() and work > PROGRESS_THRESHOLD)
             try:
-                result = predictors.replay(df, names, group_by=group_by, resources=resources,
-                                           seeds=range(1, args.seeds + 1), max_resources=machine,
-                                           progress=progress, pool=pool,
-                                           record_state=max(1, len(df) // 300) if args.plot else 0)
+                result = _replay(df, names, args.retry_cost, group_by=group_by, resources=resources,
+                                 seeds=range(1, args.seeds + 1), max_resources=machine,
+                                 progress=progress, pool=pool,
+                                 record_state=max(1, len(df) // 300) if args.plot else 0)
             except ValueError as exc:
                 return _error(f"{spec}: {str(exc).replace('group_by=None', '--by none')}")
             summary = result.summary.assign(trace=_label(spec), grouping=grouping)
@@ -174,7 +204,7 @@ def _table(rows: pd.DataFrame) -> pd.DataFrame:
     grouped = rows.groupby(keys, sort=False)
     out = grouped[["AE_time", "AE_count", "waste", "retries", "tasks_retried", "tasks", "tasks_per_s"]].median()
     out["seeds"] = grouped["seed"].nunique()
-    extra = [c for c in ("makespan", "throughput") if c in rows.columns]
+    extra = [c for c in ("AE_time_plain", "makespan", "throughput") if c in rows.columns]
     for col in extra:
         out[col] = grouped[col].median()
     out = out.reset_index()
@@ -183,8 +213,9 @@ def _table(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _formatted(table: pd.DataFrame) -> pd.DataFrame:
     t = table.copy()
-    for col in ("AE_time", "AE_count"):
-        t[col] = t[col].map(lambda v: f"{v:.4f}")
+    for col in ("AE_time", "AE_count", "AE_time_plain"):
+        if col in t.columns:
+            t[col] = t[col].map(lambda v: f"{v:.4f}")
     waste = next(c for c in t.columns if c.startswith("waste"))
     t[waste] = t[waste].map(lambda v: f"{v:.4g}")
     for col in ("retries", "tasks_retried", "tasks"):
