@@ -49,8 +49,8 @@ def start_worker(backend, size, workdir):
 
 
 def stop_worker(worker):
-    from lfm.executors.workqueue import _stop_process_group
-    _stop_process_group(worker)
+    from lfm.executors.wqworkers import stop_process_group
+    stop_process_group(worker)
 
 
 def remote_options(**options):
@@ -211,3 +211,15 @@ def test_no_manager_or_worker_left_behind():
     ex.shutdown()
     for pid in pids:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_unfit_tasks_start_their_clock_when_they_stop_fitting_and_reset_when_they_fit():
+    from lfm.executors.wqworkers import unfit_tasks
+    since = {}
+    needs = {"a": {"cores": 1, "memory": 900}, "b": {"cores": 1, "memory": 100}}
+    largest = {"cores": 2, "memory": 700, "disk": 700}
+    assert unfit_tasks(needs, largest, since, 100.0, 5.0) == [] and since == {"a": 100.0}
+    assert unfit_tasks(needs, largest, since, 104.0, 5.0) == []
+    assert unfit_tasks(needs, largest, since, 105.0, 5.0) == [("a", {"memory": 900})]
+    # a worker that fits connects: the clock stops
+    assert unfit_tasks(needs, {**largest, "memory": 1000}, since, 106.0, 5.0) == [] and since == {}

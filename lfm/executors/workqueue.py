@@ -44,7 +44,6 @@ import os
 import queue
 import shutil
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -62,31 +61,19 @@ from lfm.executors.wqauth import (TOKEN_ENV, check_max_output_mb, copy_hint, man
                                   worker_argv)
 from lfm.executors.wqimport import INSTALL_HINT, load_work_queue
 from lfm.executors.wqmanager import receive, send
-from lfm.resources import CallKilled, MonitorError, ResourceExhaustion
+from lfm.executors.wqresults import WorkQueueTaskError, task_outcome
+from lfm.executors.wqworkers import (WORKER_RESOURCES, check_worker, dispatchable,
+                                     kill_processes_under, stop_process_group, unfit_error,
+                                     unfit_tasks)
+from lfm.resources import CallKilled
 
-WORKER_RESOURCES = ("cores", "memory", "disk")
+__all__ = ["WorkQueueBackend", "WorkQueueTaskError", "FIT_TIMEOUT", "WORKER_RESOURCES",
+           "kill_processes_under"]
+_stop_process_group = stop_process_group  # the name benchmarks and tests use
 
 #: default of ``fit_timeout``: seconds a queued task waits while connected
 #: workers are all too small for it
 FIT_TIMEOUT = 60.0
-
-#: the runner's own exit statuses (``lfm.executors.runner``); anything the call
-#: does is reported in its output file instead
-RUNNER_STATUS = {2: "was started with wrong arguments", 3: "could not write its output file",
-                 126: "is not executable", 127: "was not found (no such interpreter)"}
-
-
-class WorkQueueTaskError(MonitorError):
-    """Work Queue could not run an attempt (result code other than success, or
-    the runner left no output). ``result`` is Work Queue's result name (e.g.
-    ``"OUTPUT_MISSING"``, ``"MAX_RETRIES"``, ``"FORSAKEN"``), ``host`` the worker,
-    ``stdout`` the tail of the task's output."""
-
-    def __init__(self, message: str, *, result: str = "", host: str = "", stdout: str = "") -> None:
-        super().__init__(message)
-        self.result = result
-        self.host = host
-        self.stdout = stdout
 
 
 class WorkQueueBackend:
@@ -144,15 +131,15 @@ class WorkQueueBackend:
                  password_file: str | None = None, fit_timeout: float | None = FIT_TIMEOUT,
                  init_command: str = "", max_output_mb: float | None = None) -> None:
         load_work_queue()  # fail here, with the install hint, when Work Queue is absent
-        self.worker_sizes = [_check_worker(i, w) for i, w in enumerate(workers or [])]
+        self.worker_sizes = [check_worker(i, w) for i, w in enumerate(workers or [])]
         if shutil.which("work_queue_worker") is None and self.worker_sizes:
             raise FileNotFoundError(f"work_queue_worker is not on PATH; {INSTALL_HINT}")
         #: the stated largest worker, or None: the largest connected one counts
         self._max: dict[str, float] | None = None
         if max_resources is not None:
-            self._max = _dispatchable({r: float(v) for r, v in max_resources.items()})
+            self._max = dispatchable({r: float(v) for r, v in max_resources.items()})
         elif self.worker_sizes:
-            self._max = _dispatchable({r: max(w[r] for w in self.worker_sizes)
+            self._max = dispatchable({r: max(w[r] for w in self.worker_sizes)
                                        for r in WORKER_RESOURCES})
         if fit_timeout is not None and not float(fit_timeout) > 0:
             raise ValueError(f"fit_timeout must be a positive number of seconds or None, "
@@ -259,7 +246,7 @@ class WorkQueueBackend:
         live = self._live
         if not live.get("connected"):
             return {}
-        return _dispatchable({r: float(live[r]) for r in WORKER_RESOURCES})
+        return dispatchable({r: float(live[r]) for r in WORKER_RESOURCES})
 
     def submit(self, attempt: Attempt) -> None:
         """Queue the attempt as a Work Queue task; it starts (``attempt.starting()``)
@@ -339,7 +326,7 @@ class WorkQueueBackend:
                 self._proc.kill()
                 self._proc.wait()
         for worker in self._workers:
-            _stop_process_group(worker)
+            stop_process_group(worker)
         self._workers.clear()
         with self._lock:
             left = list(self._attempts.values())
@@ -473,166 +460,29 @@ class WorkQueueBackend:
         if not live.get("connected"):
             self._unfit_since.clear()  # no worker yet: wait for one, without limit
             return
-        largest = _dispatchable({r: float(live[r]) for r in WORKER_RESOURCES})
-        expired = []
+        largest = dispatchable({r: float(live[r]) for r in WORKER_RESOURCES})
         with self._lock:
-            for key, needs in self._needs.items():
-                if key in self._dispatched:
-                    continue
-                over = {r: v for r, v in needs.items() if v > largest[r]}
-                if not over:
-                    self._unfit_since.pop(key, None)
-                    continue
-                since = self._unfit_since.setdefault(key, now)
-                if now - since >= self.fit_timeout:
-                    expired.append((key, over))
+            queued = {k: v for k, v in self._needs.items() if k not in self._dispatched}
+            expired = unfit_tasks(queued, largest, self._unfit_since, now, self.fit_timeout)
             gone = [(key, over, self._forget(key)) for key, over in expired]
         for key, over, attempt in gone:
-            if attempt is None:
-                continue
-            self._withdraw(key, attempt)
-            size = ", ".join(f"{r} {largest[r]:g}" for r in WORKER_RESOURCES)
-            label = ", ".join(f"{r} {v:g}" for r, v in attempt.label.items())
-            self._deliver(attempt, Outcome("error", error=ResourceExhaustion(
-                f"the task's label ({label}) fits no connected Work Queue worker: the largest "
-                f"offers {size} ({int(live['connected'])} connected; disk counted as at most "
-                f"the worker's memory); waited fit_timeout={self.fit_timeout:g} s",
-                exceeded=over, limits=attempt.label)))
+            if attempt is not None:
+                self._withdraw(key, attempt)
+                self._deliver(attempt, Outcome("error", error=unfit_error(
+                    attempt.label, over, largest, int(live["connected"]), self.fit_timeout)))
 
     def _outcome(self, attempt: Attempt, info: dict[str, Any]) -> Outcome:
-        key, directory, out_path = attempt.handle
-        host, name, stdout = info["host"], info["result_name"], info["stdout"]
-        try:
-            if name == "SUCCESS" and info["return_status"] == 0 and os.path.exists(out_path):
-                limit = output_limit_bytes(self.max_output_mb, attempt.label,
-                                           self.max_resources().get("memory"))
-                outcome = read_outcome(out_path, token=task_token(self._secret, key), host=host,
-                                       max_bytes=limit)
-                outcome.host = outcome.host or host
-                return outcome
-            if name == "RESOURCE_EXHAUSTION":
-                return Outcome("exhausted", host=host, error=ResourceExhaustion(
-                    f"Work Queue killed the task on {host} for exceeding its label {attempt.label}",
-                    limits=attempt.label))
-            if name == "SIGNAL":
-                return Outcome("error", host=host, error=CallKilled(
-                    f"the task was killed by a signal on {host}; output: {stdout[-500:]!r}"))
-            if name in ("SUCCESS", "OUTPUT_MISSING"):
-                # the runner writes the outcome of whatever the call does: no
-                # output means the runner itself could not run or was killed
-                status = info["return_status"]
-                if status > 128 and status - 128 < 65:  # the shell reports a killed runner so
-                    return Outcome("error", host=host, error=CallKilled(
-                        f"the runner was killed by signal {status - 128} on {host} before it "
-                        f"wrote the outcome; output: {stdout[-500:]!r}", signal=status - 128))
-                return Outcome("error", host=host, error=WorkQueueTaskError(
-                    f"{self._runner_failure(status, stdout)} on {host}; output: {stdout[-1500:]}",
-                    result=name, host=host, stdout=stdout))
-            return Outcome("error", host=host, error=WorkQueueTaskError(
-                f"Work Queue gave up on the task: result {name} after {info['submissions']} "
-                f"submission(s) (last host {host or 'none'})", result=name, host=host, stdout=stdout))
-        except Exception as exc:
-            return Outcome("error", host=host, error=WorkQueueTaskError(
-                f"cannot read the task's output from {host}: {exc!r}", result=name, host=host,
-                stdout=stdout))
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
+        key = attempt.handle[0]
 
-    def _runner_failure(self, status: int, stdout: str) -> str:
-        """Why the runner left no outcome, from its exit status and output."""
-        if status in RUNNER_STATUS:
-            return f"the runner ({self.python!r}) {RUNNER_STATUS[status]}"
-        if "No module named" in stdout or "ModuleNotFoundError" in stdout:
-            return (f"the runner could not import what it needs (is lfm installed for "
-                    f"{self.python!r} there?)")
-        if status:
-            return f"the runner exited with status {status} before it could run the call"
-        return "the runner left no output file"
+        def read(out_path: str, host: str) -> Outcome:
+            limit = output_limit_bytes(self.max_output_mb, attempt.label,
+                                       self.max_resources().get("memory"))
+            return read_outcome(out_path, token=task_token(self._secret, key), host=host,
+                                max_bytes=limit)
+        return task_outcome(attempt, info, self.python, read)
 
     def _deliver(self, attempt: Attempt, outcome: Outcome) -> None:
         if self._done is not None:
             self._done(attempt, outcome)
 
 
-def _dispatchable(size: Mapping[str, float]) -> dict[str, float]:
-    """What a worker of ``size`` can be given: its disk counts as at most its
-    memory, because Debian's cctools 9.9 manager never dispatches a task whose
-    disk exceeds the worker's memory (measured: a 1-core, 700 MB memory,
-    1500 MB disk worker runs a 700 MB disk task, never a 701 MB one)."""
-    out = dict(size)
-    if "disk" in out and "memory" in out:
-        out["disk"] = min(out["disk"], out["memory"])
-    return out
-
-
-def _check_worker(index: int, size: Mapping[str, float]) -> dict[str, float]:
-    if not isinstance(size, Mapping):
-        raise TypeError(f"workers[{index}] must be a dict with cores, memory (MB), disk (MB); "
-                        f"got {size!r}")
-    unknown = sorted(set(size) - set(WORKER_RESOURCES))
-    missing = [r for r in WORKER_RESOURCES if r not in size]
-    if unknown or missing:
-        raise ValueError(f"workers[{index}] = {dict(size)}: needs exactly {', '.join(WORKER_RESOURCES)}"
-                         + (f"; unknown {unknown}" if unknown else "")
-                         + (f"; missing {missing}" if missing else ""))
-    out = {}
-    for r in WORKER_RESOURCES:
-        try:
-            value = float(size[r])
-        except (TypeError, ValueError):
-            raise ValueError(f"workers[{index}][{r!r}] must be a number, got {size[r]!r}") from None
-        if not value >= 1:
-            raise ValueError(f"workers[{index}][{r!r}] must be >= 1, got {size[r]!r}")
-        out[r] = value
-    return out
-
-
-def kill_processes_under(directory: str) -> int:
-    """SIGKILL every process of this user whose working directory is inside
-    ``directory``, with its descendants; the number killed."""
-    import psutil
-    prefix = os.path.realpath(directory) + os.sep
-    victims = []
-    for proc in psutil.process_iter(["cwd", "uids"]):
-        cwd = proc.info.get("cwd")
-        if cwd and (cwd + os.sep).startswith(prefix) and proc.pid != os.getpid():
-            try:
-                victims += [proc, *proc.children(recursive=True)]
-            except psutil.Error:
-                victims.append(proc)
-    for victim in victims:
-        try:
-            victim.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(victims, timeout=3)
-    return len(victims)
-
-
-def _stop_process_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
-    for sig, timeout in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=timeout)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    # the worker runs each task in a process group of its own; after a crash of the
-    # worker they would outlive it: find them by their working directory
-    workdir = getattr(proc, "lfm_workdir", None)
-    if workdir:
-        kill_processes_under(workdir)
-    deadline = time.time() + 2
-    while time.time() < deadline:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
