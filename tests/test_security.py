@@ -17,7 +17,7 @@ from lfm.executors import AutolabelExecutor, work_queue_available
 from lfm.executors import wqauth
 from lfm.executors.runner import read_outcome
 from doubling import Doubling
-from test_workqueue_calls import hold
+from test_workqueue_calls import hold, touch
 
 AVAILABLE, WHY = work_queue_available()
 
@@ -194,6 +194,31 @@ def test_workers_without_or_with_a_wrong_password_are_refused_and_run_nothing(tm
 
 
 SIZE_FLAGS = [f"--{r}={v}" for r, v in SIZE.items()]
+
+
+@pytest.mark.timeout(120)
+@needs_wq
+def test_a_worker_with_the_password_refuses_a_manager_without_it(tmp_path):
+    """The other direction: a worker started for lfm never runs an impostor
+    manager's tasks (here an open one, found by a port scan or the catalog)."""
+    secret = wqauth.new_password_file(str(tmp_path))
+    marker = tmp_path / "ran"
+    workdir = tmp_path / "worker"
+    workdir.mkdir()
+    with remote_executor(tmp_path, password=False) as impostor:
+        future = impostor.submit(touch, str(marker))
+        argv = wqauth.worker_argv(["localhost", str(impostor.backend.port)], SIZE,
+                                  workdir=str(workdir), password_file=secret.path)
+        with open(tmp_path / "worker.log", "wb") as log:
+            worker = start_worker(argv, log)
+        try:
+            wait_for(lambda: text(tmp_path / "manager.log").count("attempting to use a password") >= 2,
+                     60, "the worker refusing the manager twice")
+            assert "wrong password" in text(tmp_path / "worker.log")
+            assert not future.done() and not marker.exists() and sandboxes(workdir) == []
+        finally:
+            stop(worker)
+            future.cancel()
 
 
 @pytest.mark.timeout(120)
