@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from lfm.executors.backend import Attempt, Backend, Outcome
 from lfm.executors.features import call_features, trace_columns
 from lfm.executors.stats import StatsBook
+from lfm.pack.book import Environments
 from lfm.resources import ResourceExhaustion, Resources
 
 if TYPE_CHECKING:
@@ -83,6 +84,9 @@ class AutolabelExecutor(cf.Executor):
         self._owns_trace = trace is not None and not callable(getattr(trace, "append", None))
         self._trace = _make_trace(trace)
         self._stats = StatsBook(self.resources)
+        # per category, the software environment its calls imported (lfm.pack)
+        self.environments = getattr(getattr(self.backend, "pack", None), "environments", None) \
+            or Environments()
         self._lock = threading.RLock()  # guards the predictor, task table and shutdown flag
         self._ids = itertools.count(1)
         self._tasks: dict[int, _Task] = {}
@@ -176,6 +180,13 @@ class AutolabelExecutor(cf.Executor):
                 return self.predictor.describe(category)
         return self._stats.frame(describe)
 
+    def environment(self, category: str) -> Any:
+        """The software environment of a category (an :class:`lfm.pack.Spec`):
+        distributions with exact versions and local sources its calls imported
+        (``.source == "run"``), or before any call ran the static scan of its
+        function's module (``"static scan"``). See :mod:`lfm.pack`."""
+        return self.environments.environment(category)
+
     # ---- internals ---------------------------------------------------------------------
     def _category(self, fn: Callable[..., Any], category: str | None) -> str:
         if category is not None:
@@ -199,6 +210,7 @@ class AutolabelExecutor(cf.Executor):
             label = self._first_label(task)
             self._tasks[task.id] = task
         self._stats.task_submitted(category)
+        self.environments.note(category, fn)
         task.future.add_done_callback(lambda f, t=task: self._future_done(t, f))
         self._launch(task, label)
         return task.future
@@ -253,6 +265,7 @@ class AutolabelExecutor(cf.Executor):
                   "resources": dict(res), "exceeded": dict(outcome.exceeded), "host": outcome.host,
                   "backend": self.backend.name, "granted": dict(outcome.granted)}
         task.attempts.append(record)
+        self.environments.observe(task.category, outcome)
         self._stats.attempt(task.category, attempt.number, outcome.status, attempt.label, res, wall)
         self._record_trace(task, attempt, outcome)
 
@@ -331,7 +344,8 @@ class AutolabelExecutor(cf.Executor):
             features.update(trace_columns(task.features, set(features)))
             row = make_row(task.category, outcome.resources, outcome.status, alloc=attempt.label,
                            task_id=task.id, attempt=attempt.number, backend=self.backend.name,
-                           host=outcome.host, exceeded=sorted(outcome.exceeded), **features)
+                           host=outcome.host, exceeded=sorted(outcome.exceeded),
+                           environment=self.environments.column(outcome), **features)
             self._trace.append(row)
         except Exception:
             log.exception("lfm executor: could not append attempt %s of task %s to the trace",

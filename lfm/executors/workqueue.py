@@ -118,6 +118,14 @@ class WorkQueueBackend:
         Default: twice the attempt's memory label + 256 MB (without a memory
         label: twice the largest worker's memory + 256 MB, else 8192 MB);
         ``math.inf``: no limit.
+    pack : run every task inside a package of its category's measured
+        software environment (:mod:`lfm.pack.wq`), sent as a cached input
+        file, so workers need only a Python of this minor version.
+    extra_pkgs : with ``pack``, installed distributions to add to every
+        package (names, or ``name==version`` of the installed version).
+    include_python : with ``pack``, pack this interpreter too
+        (:mod:`lfm.pack.python`). ``pack_cache``: the packages' directory on
+        this side (default ``lfm.pack.cache_dir()``).
     """
 
     name = "workqueue"
@@ -129,7 +137,9 @@ class WorkQueueBackend:
                  verbose: bool = True, staging_dir: str | None = None,
                  debug_log: str | None = None, password: bool = True,
                  password_file: str | None = None, fit_timeout: float | None = FIT_TIMEOUT,
-                 init_command: str = "", max_output_mb: float | None = None) -> None:
+                 init_command: str = "", max_output_mb: float | None = None,
+                 pack: bool = False, extra_pkgs: Iterable[str] | None = None,
+                 include_python: bool = False, pack_cache: str | None = None) -> None:
         load_work_queue()  # fail here, with the install hint, when Work Queue is absent
         self.worker_sizes = [check_worker(i, w) for i, w in enumerate(workers or [])]
         if shutil.which("work_queue_worker") is None and self.worker_sizes:
@@ -152,6 +162,8 @@ class WorkQueueBackend:
         self.project_name = project_name
         self.python = python or (sys.executable if self.worker_sizes else "python3")
         self.env = dict(env or {})
+        from lfm.pack.wq import make_pack
+        self.pack = make_pack(pack, self.python, extra_pkgs, include_python, pack_cache)
         #: the runner's command line, before its IN and OUT arguments
         self.runner = f"{self.python} -m lfm.executors.runner"
         if self.worker_sizes and "PYTHONPATH" not in self.env:
@@ -204,7 +216,7 @@ class WorkQueueBackend:
 
     # ---- Backend protocol --------------------------------------------------------------
     def start(self, done: Callable[[Attempt, Outcome], None]) -> None:
-        self._done = done
+        self._done = self.pack.wrap(done, self.submit) if self.pack else done
         command = [sys.executable, "-m", "lfm.executors.wqmanager", "--port", str(self.requested_port)]
         if self.project_name:
             command += ["--name", self.project_name]
@@ -260,7 +272,8 @@ class WorkQueueBackend:
         os.mkdir(directory)
         in_path, out_path = os.path.join(directory, "in.pkl"), os.path.join(directory, "out.pkl")
         try:
-            write_call(in_path, attempt.fn, attempt.args, attempt.kwargs,
+            fn = self.pack.function(attempt) if self.pack else attempt.fn
+            write_call(in_path, fn, attempt.args, attempt.kwargs,
                        limits_from_label(attempt.label), self.interval)
         except Exception as exc:
             shutil.rmtree(directory, ignore_errors=True)
@@ -280,6 +293,8 @@ class WorkQueueBackend:
                 "disk": math.ceil(label["disk"]) if "disk" in label else None,
                 "category": attempt.category, "max_retries": self.task_retries,
                 "env": {**self.env, TOKEN_ENV: task_token(self._secret, key)}}
+        if self.pack:
+            spec = self.pack.task(attempt, spec)
         with self._lock:
             self._attempts[key] = attempt
             self._needs[key] = {r: float(spec[r]) for r in WORKER_RESOURCES if spec[r] is not None}
