@@ -131,6 +131,8 @@ def _add_module(spec: Spec, name: str, path: str | None) -> None:
         return
     if path is None:
         path = module_file(name)
+    if path and (_in_stdlib(path) or _inside_a_package(name, path)):
+        return
     dists = providers().get(name, [])
     if dists:
         for dist_name in dists:
@@ -147,9 +149,35 @@ def _add_module(spec: Spec, name: str, path: str | None) -> None:
                 spec.distributions[dist.metadata["Name"] or dist_name] = version
         return
     if path is None:
-        spec.notes.append(f"module {name!r} has no file and belongs to no distribution: not packed")
-        return
+        return  # created at run time (e.g. Cython's runtime modules): nothing to ship
     spec.local[name] = _source_root(name, path)
+
+
+_stdlib_dirs: tuple[str, ...] | None = None
+
+
+def _in_stdlib(path: str) -> bool:
+    """A file of the standard library's directories (``_sysconfigdata_*``,
+    ...), not of a site directory inside them."""
+    global _stdlib_dirs
+    if _stdlib_dirs is None:
+        import sysconfig
+        paths = sysconfig.get_paths()
+        _stdlib_dirs = tuple({os.path.realpath(paths[k]) + os.sep for k in ("stdlib", "platstdlib")})
+    real = os.path.realpath(path)
+    return real.startswith(_stdlib_dirs) and not any(
+        part in ("site-packages", "dist-packages") for part in real.split(os.sep))
+
+
+def _inside_a_package(name: str, path: str) -> bool:
+    """True for a top-level name whose file sits inside a package directory
+    (e.g. pandas' ``_cyutility`` extension registered at the top level): it
+    is shipped with that package."""
+    base = os.path.basename(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if base.startswith("__init__."):
+        directory = os.path.dirname(directory)
+    return os.path.exists(os.path.join(directory, "__init__.py"))
 
 
 def _source_root(name: str, path: str) -> str:
