@@ -183,3 +183,20 @@ def test_unpack_redoes_a_half_done_unpacking(tmp_path):
     target, seconds = unpack(package.path, str(tmp_path / "root"))
     assert seconds > 0 and os.path.exists(os.path.join(target, "site", "pack_helper.py"))
     assert unpack(package.path, str(tmp_path / "root"))[1] == 0.0
+
+
+@pytest.mark.timeout(200)
+def test_include_python_packs_an_interpreter_that_runs_from_elsewhere(tmp_path):
+    from lfm.pack.python import check, why_not
+    reason = why_not()
+    if reason:
+        pytest.skip(f"this interpreter cannot be packed: {reason}")
+    spec = spec_from_imports({}, runner=False, include_python=True)
+    package = build_package(spec, str(tmp_path / "py.tar.gz"))
+    target, _ = unpack(package.path, str(tmp_path / "root"))
+    assert check(target) == os.path.join(target, "python")
+    with tarfile.open(package.path) as tar:
+        names = set(tar.getnames())
+    minor = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    assert f"python/bin/{minor}" in names and f"python/lib/{minor}/os.py" in names
+    assert not any("/site-packages/" in n for n in names if n.startswith("python/"))

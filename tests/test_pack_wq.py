@@ -4,8 +4,10 @@ cloudpickle, nor numpy). The app (``pack_app``) imports numpy and a helper
 module beside this file (``pack_helper``)."""
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -44,12 +46,12 @@ def bare_env() -> dict[str, str]:
             "LANG": "C.UTF-8"}
 
 
-def start_worker(executor, workdir):
-    argv = executor.backend.worker_command(SIZE).split()
-    argv += ["--workdir", str(workdir), "--timeout=300"]
+def start_worker(executor, workdir, env=None):
+    argv = executor.backend.worker_argv(SIZE, workdir=str(workdir), options=["--timeout=300"])
+    argv[0] = shutil.which(argv[0])
     os.makedirs(workdir, exist_ok=True)
     return subprocess.Popen(argv, cwd=str(workdir), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=bare_env(), start_new_session=True)
+                            stderr=subprocess.DEVNULL, env=env or bare_env(), start_new_session=True)
 
 
 def stop(worker):
@@ -84,7 +86,8 @@ def test_without_pack_a_bare_worker_names_the_missing_module_and_itself(bare_pyt
 @pytest.mark.timeout(300)
 def test_pack_runs_on_a_bare_worker_and_reuses_the_cached_package(bare_python, tmp_path):
     cache = tmp_path / "packages"
-    with executor(bare_python, tmp_path, pack=True, pack_cache=str(cache)) as ex:
+    trace = tmp_path / "trace.jsonl"
+    with executor(bare_python, tmp_path, pack=True, pack_cache=str(cache), trace=str(trace)) as ex:
         before = ex.environments.environment("run", pack_app.run)
         assert before.source == "static scan"
         assert "numpy" in before.distributions and "pack_helper" in before.local
@@ -103,6 +106,9 @@ def test_pack_runs_on_a_bare_worker_and_reuses_the_cached_package(bare_python, t
     assert attempts["ok"] == 2
     assert after.source == "run"
     assert "numpy" in after.distributions and set(after.local) >= {"pack_helper", "pack_app", "lfm"}
+    rows = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
+    assert len(rows) == 2 and all("numpy==" in r["environment"] and "+pack_helper" in r["environment"]
+                                  for r in rows), rows
     # one package, unpacked once on the worker; the second task reused it
     package_names = {os.path.basename(p) for p in os.listdir(cache) if p.endswith(".tar.gz")}
     assert stats["unpacked"] == 1 and stats["reused"] == 1, str(stats)
@@ -130,3 +136,31 @@ def test_a_category_whose_imports_grow_gets_a_new_package_after_one_retry(bare_p
     assert stats["import_retries"] == 1, stats
     assert "pandas" in grown.distributions and grown.digest() != first.digest()
     assert stats["packages"] >= 2
+
+
+@pytest.mark.timeout(300)
+def test_include_python_runs_calls_on_a_worker_without_any_python(tmp_path):
+    from lfm.pack.python import why_not
+    reason = why_not()
+    if reason:
+        pytest.skip(f"this interpreter cannot be packed: {reason}")
+    # the worker's PATH: the bootstrap's tools, and no Python at all
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for tool in ("sh", "tar", "gzip", "flock", "mkdir", "rm", "mv", "basename", "date"):
+        os.symlink(shutil.which(tool), tools / tool)
+    env = {"PATH": str(tools), "HOME": str(tmp_path)}
+    probe = subprocess.run(["sh", "-c", "command -v python3 || command -v python || echo none"],
+                           capture_output=True, text=True, env=env, timeout=30)
+    assert probe.stdout.strip() == "none"
+    with AutolabelExecutor(backend="workqueue", predictor=Doubling(resources=("cores", "memory", "disk"), first=400),
+                           max_resources=SIZE, verbose=False, pack=True, include_python=True,
+                           pack_cache=str(tmp_path / "packages")) as ex:
+        worker = start_worker(ex, tmp_path / "w", env=env)
+        try:
+            assert ex.submit(pack_app.run, 10).result(timeout=250) == 45.0
+            assert ex.submit(pack_app.run, 4).result(timeout=120) == 6.0
+        finally:
+            stop(worker)
+        stats = dict(ex.backend.pack.stats)
+    assert stats["unpacked"] == 1 and stats["reused"] == 1, stats

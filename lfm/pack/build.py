@@ -8,7 +8,8 @@ A package is a ``.tar.gz`` holding
   bundled libraries such as ``numpy.libs``), then the local sources (a
   script's helpers, editable installs' source trees); it goes first on the
   worker's ``PYTHONPATH``;
-- ``python/``: with ``include_python``, the interpreter (:mod:`lfm.pack.python`).
+- ``python/``: with ``include_python``, the interpreter (:mod:`lfm.pack.python`),
+  and ``lfm-pack-run.py`` (:mod:`lfm.pack.unpack`) that its bootstrap runs.
 
 Nothing is downloaded: the files are this environment's own. The archive is
 deterministic (sorted members, owner 0, the files' own mtimes so that
@@ -104,9 +105,11 @@ def package_members(spec: Spec) -> list[tuple[str, str]]:
         for rel, path in source_files(source, name):
             members[f"site/{rel}"] = path
     if spec.include_python:
+        from lfm.pack import unpack
         from lfm.pack.python import python_members
         for rel, path in python_members():
             members[f"python/{rel}"] = path
+        members["lfm-pack-run.py"] = unpack.__file__  # run by the sh bootstrap
     return sorted(members.items())
 
 

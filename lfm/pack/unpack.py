@@ -11,7 +11,7 @@ and runs it with the worker's bare Python. It
 2. runs ``COMMAND`` in place of this process (``exec``) with the package's
    ``site/`` first on ``PYTHONPATH``, ``LFM_PACK_ENV`` set to the unpacked
    directory and, when the package holds an interpreter, its ``bin`` first on
-   ``PATH`` and a leading ``python``/``python3`` of ``COMMAND`` replaced by it.
+   ``PATH``, its ``lib`` first on ``LD_LIBRARY_PATH`` and a leading ``python``/``python3`` of ``COMMAND`` replaced by it.
 
 ``ROOT``: ``$LFM_PACK_ROOT``; else, in a Work Queue task's sandbox (whose
 parent holds the worker's ``cache``), ``lfm-envs`` beside that cache, so the
@@ -20,12 +20,8 @@ It prints one line to stderr, ``lfm-pack: unpacked NAME in S s`` or
 ``lfm-pack: reused NAME``, and with ``$LFM_PACK_REPORT`` set writes the same
 as JSON to that file (a task output the manager's side counts).
 """
-import fcntl
 import os
-import shutil
 import sys
-import tarfile
-import time
 
 MARKER = ".lfm-complete"
 
@@ -56,6 +52,10 @@ def unpack(archive, root=None):
     target = os.path.join(root, name)
     if os.path.exists(os.path.join(target, MARKER)):
         return target, 0.0
+    import fcntl  # here: a task whose package is unpacked needs none of these
+    import shutil
+    import tarfile
+    import time
     os.makedirs(root, exist_ok=True)
     with open(os.path.join(root, name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -90,7 +90,11 @@ def environment(target, env=None):
     python_bin = os.path.join(target, "python", "bin")
     if os.path.isdir(python_bin):
         env["PATH"] = os.pathsep.join(p for p in (python_bin, env.get("PATH")) if p)
+        lib = os.path.join(target, "python", "lib")
+        if lib not in env.get("LD_LIBRARY_PATH", "").split(os.pathsep):
+            env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (lib, env.get("LD_LIBRARY_PATH")) if p)
         env.pop("PYTHONHOME", None)
+    env.pop("LFM_PACK_UNPACKED_MS", None)
     return env
 
 
@@ -116,6 +120,8 @@ def main(argv):
         print(f"lfm-pack: no package at {archive!r} on {os.uname().nodename}", file=sys.stderr)
         return 2
     target, seconds = unpack(archive)
+    if not seconds and os.environ.get("LFM_PACK_UNPACKED_MS"):  # the sh bootstrap unpacked it
+        seconds = float(os.environ["LFM_PACK_UNPACKED_MS"]) / 1000
     name = os.path.basename(archive)
     if seconds:
         print(f"lfm-pack: unpacked {name} in {seconds:.3f} s", file=sys.stderr, flush=True)

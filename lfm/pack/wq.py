@@ -6,7 +6,8 @@ category (measured imports, or the static scan before any call ran; see
 :class:`~lfm.pack.build.PackageCache` (built once per spec), adds it and the
 worker-side script (:mod:`lfm.pack.unpack`) to the task as *cached* input
 files, and wraps the task's command: ``python lfm-pack-run-*.py
-lfm-env-*.tar.gz -- <runner command>``. A worker therefore receives each
+lfm-env-*.tar.gz -- <runner command>`` (with ``include_python``: ``sh
+lfm-pack-boot-*.sh ...``, for workers without Python). A worker therefore receives each
 package once, unpacks it once (under a lock), and every later task of that
 spec starts at once.
 
@@ -38,13 +39,20 @@ from lfm.pack.deps import is_stdlib, missing_module, module_file
 REPORT = "lfm-pack.json"
 
 
-def wrapper_script(directory: str) -> tuple[str, str]:
-    """A copy of :mod:`lfm.pack.unpack` in ``directory`` named by its content
-    (``lfm-pack-run-<sha8>.py``): (path, name)."""
-    from lfm.pack import unpack
-    with open(unpack.__file__, "rb") as f:
-        data = f.read()
-    name = f"lfm-pack-run-{hashlib.sha256(data).hexdigest()[:8]}.py"
+def wrapper_script(directory: str, include_python: bool = False) -> tuple[str, str]:
+    """A copy of :mod:`lfm.pack.unpack` (or, for packages with their own
+    interpreter, the sh bootstrap :data:`lfm.pack.python.BOOT`) in
+    ``directory``, named by its content (``lfm-pack-run-<sha8>.py``,
+    ``lfm-pack-boot-<sha8>.sh``): (path, name)."""
+    if include_python:
+        from lfm.pack.python import BOOT
+        data = BOOT.encode()
+        name = f"lfm-pack-boot-{hashlib.sha256(data).hexdigest()[:8]}.sh"
+    else:
+        from lfm.pack import unpack
+        with open(unpack.__file__, "rb") as f:
+            data = f.read()
+        name = f"lfm-pack-run-{hashlib.sha256(data).hexdigest()[:8]}.py"
     path = os.path.join(directory, name)
     if not os.path.exists(path):
         os.makedirs(directory, exist_ok=True)
@@ -71,7 +79,10 @@ class WorkQueuePack:
         self.environment(None)  # check extra_pkgs now: a clear error at construction
         self.cache = PackageCache(cache_dir)
         self.python = python
-        self.script, self.script_name = wrapper_script(self.cache.directory)
+        self.script, self.script_name = wrapper_script(self.cache.directory, include_python)
+        #: what runs the worker-side script: the worker's Python, or sh for a
+        #: package that brings its own interpreter
+        self.launcher = "sh" if include_python else python
         self.packages: dict[str, Package] = {}
         self.stats: dict[str, float] = {"packages_built": 0, "build_time": 0.0, "packages": 0,
                                         "unpacked": 0, "reused": 0, "unpack_time": 0.0,
@@ -79,6 +90,8 @@ class WorkQueuePack:
         self._reports = tempfile.mkdtemp(prefix="lfm-pack-reports-")
         weakref.finalize(self, shutil.rmtree, self._reports, True)
         self._seq = itertools.count(1)
+        self._current: dict[str, Package] = {}
+        self._sources: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
 
     def environment(self, category: str | None, fn: Callable[..., Any] | None = None) -> Any:
@@ -88,9 +101,17 @@ class WorkQueuePack:
         return self.environments.environment(category, fn)
 
     def package(self, category: str, fn: Callable[..., Any]) -> Package:
-        """The package of the category's current spec (built if new)."""
+        """The package of the category's current spec: the category's current
+        package while it still holds everything the spec names (same
+        versions, same local sources' contents), else the spec's own package
+        (built if new). So measured dependencies that are fewer than the
+        static scan's keep the package the worker already has, and
+        dependencies that grow get a new one."""
         spec = self.environments.environment(category, fn)
         with self._lock:
+            current = self._current.get(category)
+            if current is not None and self._covers(current, spec):
+                return current
             package = self.cache.get(spec)
             if package.built:
                 self.stats["packages_built"] += 1
@@ -98,7 +119,21 @@ class WorkQueuePack:
             if package.name not in self.packages:
                 self.packages[package.name] = package
                 self.stats["packages"] = len(self.packages)
+                self._sources[package.name] = {n: _local_digest(n, p) for n, p in spec.local.items()}
+            self._current[category] = package
         return package
+
+    def _covers(self, package: Package, spec: Any) -> bool:
+        have = package.spec
+        if spec.include_python and not have.include_python:
+            return False
+        if any(have.distributions.get(n) != v for n, v in spec.distributions.items()):
+            return False
+        if any(have.editable.get(n) != v for n, v in spec.editable.items()):
+            return False
+        sources = self._sources.get(package.name, {})
+        return all(have.local.get(n) == p and sources.get(n) == _local_digest(n, p)
+                   for n, p in spec.local.items())
 
     def function(self, attempt: Any) -> Any:
         """The attempt's function, wrapped to report its process's imports
@@ -119,7 +154,8 @@ class WorkQueuePack:
         spec["outputs"] = [*spec["outputs"], (report, REPORT, False)]
         spec["env"] = {**spec.get("env", {}), "LFM_PACK_REPORT": REPORT}
         spec["extra"] = dict(attempt.extra)
-        spec["command"] = (f"{shlex.quote(self.python)} {self.script_name} {package.name} -- "
+        launcher = shlex.quote(self.launcher) + ("" if self.launcher == "sh" else " -S")
+        spec["command"] = (f"{launcher} {self.script_name} {package.name} -- "
                            f"{spec['command']}")
         return spec
 
@@ -171,6 +207,11 @@ class WorkQueuePack:
                 self.stats["unpack_time"] += float(report["unpack_time"])
             else:
                 self.stats["reused"] += 1
+
+def _local_digest(name: str, path: str) -> str:
+    from lfm.pack.spec import Spec
+    return Spec(local={name: path}, python="").digest()
+
 
 def make_pack(pack: bool, python: str, extra_pkgs: Iterable[str] | None = None,
               include_python: bool = False, cache_dir: str | None = None) -> WorkQueuePack | None:
