@@ -1,4 +1,4 @@
-"""The ``lfm`` command line: ``lfm run``, ``lfm replay``, ``lfm demo``.
+"""The ``lfm`` command line: ``lfm run``, ``lfm replay``, ``lfm demo``, ``lfm pack``.
 
 Each sub-command lives in its own module of this package, which provides
 ``configure(parser)`` (add its arguments) and ``main(args) -> int`` (run it,
@@ -15,6 +15,7 @@ COMMANDS = {
     "run": ("lfm.cli.run", "monitor a command line and print its resources as JSON"),
     "replay": ("lfm.cli.replay", "replay traces through predictors and compare them"),
     "demo": ("lfm.cli.demo", "run the demonstration workflow"),
+    "pack": ("lfm.cli.pack", "analyze, create and run software environment packages"),
 }
 
 
