@@ -121,7 +121,9 @@ def test_pack_runs_on_a_bare_worker_and_reuses_the_cached_package(bare_python, t
 @pytest.mark.timeout(300)
 def test_a_category_whose_imports_grow_gets_a_new_package_after_one_retry(bare_python, tmp_path):
     cache = tmp_path / "packages"
-    with executor(bare_python, tmp_path, pack=True, pack_cache=str(cache)) as ex:
+    # init_command: the task's command is then "init; runner", run by sh inside the package
+    with executor(bare_python, tmp_path, pack=True, pack_cache=str(cache),
+                  init_command="test -n \"$LFM_PACK_ENV\"") as ex:
         worker = start_worker(ex, tmp_path / "w")
         try:
             assert ex.submit(pack_app.more, 10, "numpy").result(timeout=200) == (45.0, "numpy")

@@ -155,8 +155,10 @@ class WorkQueuePack:
         spec["env"] = {**spec.get("env", {}), "LFM_PACK_REPORT": REPORT}
         spec["extra"] = dict(attempt.extra)
         launcher = shlex.quote(self.launcher) + ("" if self.launcher == "sh" else " -S")
-        spec["command"] = (f"{launcher} {self.script_name} {package.name} -- "
-                           f"{spec['command']}")
+        command = spec["command"]
+        if any(c in command for c in ";&|<>$`"):  # e.g. the backend's "init_command; runner"
+            command = f"/bin/sh -c {shlex.quote(command)}"
+        spec["command"] = f"{launcher} {self.script_name} {package.name} -- {command}"
         return spec
 
     def wrap(self, done: Callable[[Any, Any], None], resubmit: Callable[[Any], None]
