@@ -29,6 +29,8 @@ Model, and why:
   ``max(2 exp(pred + d), exp(pred + max residual))`` times wall, else
   ``exp(pred + d) * wall``, weighted by recency.  This is the replay's own
   metric, so the offset trades waste against retries as the workload demands.
+  Until 30 featured tasks per feature the fit is a straight line on the log
+  scale (the quadratic term needs that many to be pinned down).
 * **Only where it pays**: each category also runs a feature-less fallback
   policy (``fallback``, by default ``adaptive``) in shadow.  Both are charged
   their counterfactual cost on every task of the category (the usage is known
@@ -57,13 +59,15 @@ from .registry import create, register
 
 #: Ridge term added to the normal equations' diagonal (keeps a one-valued feature solvable).
 RIDGE = 1e-6
+#: Featured tasks per feature before the quadratic terms are fitted.
+QUADRATIC_AFTER = 30
 
 
 class _Regression:
     """Online log-log least squares of one resource with a calibrated offset."""
 
     __slots__ = ("names", "xtx", "xty", "coef", "n", "fitted_at", "resid", "scale", "walls", "delta", "rmax",
-                 "growth", "retry_cost", "window")
+                 "growth", "retry_cost", "window", "_linear")
 
     def __init__(self, names: tuple[str, ...], growth: float, retry_cost: float, window: int) -> None:
         d = 2 * len(names) + 1
@@ -81,6 +85,7 @@ class _Regression:
         self.growth = growth
         self.retry_cost = retry_cost
         self.window = window
+        self._linear = np.array([0] + [1 + 2 * i for i in range(len(names))])  # 1, log features (no squares)
 
     def row(self, features: Mapping[str, float]) -> np.ndarray | None:
         x = [1.0]
@@ -131,6 +136,7 @@ class _Regression:
             self.walls.append(wall)
             if len(self.resid) > self.window:
                 del self.resid[0], self.scale[0], self.walls[0]
+
         self.xtx += np.outer(x, x)
         self.xty += x * y
         self.n += 1
@@ -138,10 +144,20 @@ class _Regression:
             self._fit()
 
     def _fit(self) -> None:
+        # the quadratic terms only once there are enough tasks to pin them down
+        # (QUADRATIC_AFTER per feature); before, a straight line on the log scale
+        full = self.n >= QUADRATIC_AFTER * len(self.names)
+        use = self._linear
+        a, b = (self.xtx, self.xty) if full else (self.xtx[np.ix_(use, use)], self.xty[use])
         try:
-            self.coef = np.linalg.solve(self.xtx, self.xty)
+            coef = np.linalg.solve(a, b)
         except np.linalg.LinAlgError:
-            self.coef = np.linalg.lstsq(self.xtx, self.xty, rcond=None)[0]
+            coef = np.linalg.lstsq(a, b, rcond=None)[0]
+        if full:
+            self.coef = coef
+        else:
+            self.coef = np.zeros(self.xty.size)
+            self.coef[use] = coef
         self.fitted_at = self.n
         if self.resid:
             self._calibrate()
@@ -151,6 +167,7 @@ class _Regression:
         s = np.asarray(self.scale)
         w = np.asarray(self.walls)
         rec = np.arange(1, r.size + 1, dtype=float)      # recency weights
+
         self.rmax = float(r.max())
         cands = np.unique(np.quantile(r, np.linspace(0.5, 1.0, 33)))
         e = np.exp(cands)[:, None]                        # candidates x tasks
