@@ -71,13 +71,19 @@ def _file_bytes(item: Any, path: str, where: str) -> float:
     raise TraceFormatError(path, where, f"expected a file with 'sizeInBytes', got keys {', '.join(map(str, item))}")
 
 
+def _optional_list(obj: dict, key: str, what: str, path: str, where: str) -> list | None:
+    """``obj[key]`` when it is a list, None when absent; TraceFormatError otherwise."""
+    value = obj.get(key)
+    if value is not None and not isinstance(value, list):
+        raise TraceFormatError(path, f"{where}.{key}", f"expected a list of {what}, got {describe(value)}")
+    return value
+
+
 def input_size_14(task: dict, path: str, where: str) -> float | None:
     """MB of the ``files[]`` with ``link: "input"`` of a 1.4 task; None without ``files``."""
-    files = task.get("files")
+    files = _optional_list(task, "files", "files", path, where)
     if files is None:
         return None
-    if not isinstance(files, list):
-        raise TraceFormatError(path, f"{where}.files", f"expected a list of files, got {describe(files)}")
     total = 0.0
     for j, item in enumerate(files):
         if isinstance(item, dict) and item.get("link") == "input":
@@ -87,11 +93,9 @@ def input_size_14(task: dict, path: str, where: str) -> float | None:
 
 def input_size_15(spec: dict, sizes: dict[str, float], path: str, where: str) -> float | None:
     """MB of a 1.5+ specification task's ``inputFiles``; None without them."""
-    ids = spec.get("inputFiles")
+    ids = _optional_list(spec, "inputFiles", "file ids", path, where)
     if ids is None:
         return None
-    if not isinstance(ids, list):
-        raise TraceFormatError(path, f"{where}.inputFiles", f"expected a list of file ids, got {describe(ids)}")
     total = 0.0
     for j, file_id in enumerate(ids):
         if file_id not in sizes:
