@@ -1,4 +1,7 @@
-"""Parsl integration: lfm's labelling for ``@python_app`` and ``@bash_app``.
+"""``lfm.parsl.AutolabelExecutor``: lfm's labelling for ``@python_app`` and
+``@bash_app`` on the *local* backend (or a Work Queue backend configured the
+lfm way). For a drop-in replacement of Parsl's ``WorkQueueExecutor``, with
+provider-launched workers and file staging, see :mod:`lfm.parsl.workqueue`.
 
 :class:`AutolabelExecutor` here is a Parsl executor (a
 ``parsl.executors.base.ParslExecutor``) that hands every app to
@@ -41,40 +44,31 @@ What Parsl users should know:
   (``monitor_resources()`` is False): lfm measures the app itself, and Parsl's
   monitoring process would otherwise be charged to the app.
 
-Needs Parsl: ``pip install 'lfm[parsl]'``. ``import lfm`` never imports Parsl.
 """
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-try:
-    from parsl.app.errors import RemoteExceptionWrapper
-    from parsl.executors.base import ParslExecutor
-    from parsl.executors.errors import InvalidResourceSpecification
-except ImportError as exc:  # pragma: no cover - depends on the installation
-    raise ImportError(f"lfm.parsl needs Parsl, which could not be imported ({exc}); "
-                      "install it with: pip install 'lfm[parsl]'") from exc
+from parsl.executors.base import ParslExecutor
+from parsl.executors.errors import InvalidResourceSpecification
 
 from lfm.executors import AutolabelExecutor as _LfmExecutor
 from lfm.executors.executor import BACKENDS
+from lfm.parsl.common import (RaiseAppErrors, chain, check_choice, parsl_category, sink_path,
+                              trace_sink)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["AutolabelExecutor", "ACCEPTED_SPECIFICATION", "parsl_category"]
+__all__ = ["AutolabelExecutor", "ACCEPTED_SPECIFICATION"]
 
 #: Keys ``parsl_resource_specification`` may hold: resources in lfm's units
 #: (cores a float, memory and disk in MB) and the task's category.
 ACCEPTED_SPECIFICATION = ("cores", "memory", "disk", "category")
-
-#: ``trace=True`` writes the trace here, under the DataFlowKernel's run_dir.
-TRACE_NAME = "lfm-{label}.trace.jsonl"
-
 
 class AutolabelExecutor(ParslExecutor):
     """A Parsl executor that runs apps with labels chosen by an lfm predictor.
@@ -111,10 +105,10 @@ class AutolabelExecutor(ParslExecutor):
         ParslExecutor.__init__(self)
         if not isinstance(label, str) or not label:
             raise ValueError(f"label must be a non-empty string, got {label!r}")
-        _check_choice("backend", backend, BACKENDS)
+        check_choice("backend", backend, BACKENDS)
         if isinstance(predictor, str):
             import predictors
-            _check_choice("predictor", predictor, tuple(predictors.available()))
+            check_choice("predictor", predictor, tuple(predictors.available()))
         self.label = label
         self.backend = backend
         self.predictor = predictor
@@ -168,8 +162,9 @@ class AutolabelExecutor(ParslExecutor):
             view = executor.options(category=category, resources=declared or None)
         except ValueError as exc:
             raise InvalidResourceSpecification(set(declared), str(exc)) from None
-        future = view.submit(_RaiseAppErrors(func), *args, **kwargs)
+        future: Future = Future()
         future.parsl_executor_task_id = next(self._ids)
+        chain(view.submit(RaiseAppErrors(func), *args, **kwargs), future)
         return future
 
     def shutdown(self) -> None:
@@ -196,17 +191,10 @@ class AutolabelExecutor(ParslExecutor):
     @property
     def trace_path(self) -> str | None:
         """Where the trace is written, when it is a file."""
-        sink = self._sink
-        if sink is None or callable(getattr(sink, "append", None)):
-            return getattr(sink, "path", None)
-        return os.fspath(sink)
+        return sink_path(self._sink)
 
     def _trace_sink(self) -> Any:
-        if self.trace is True:
-            os.makedirs(self.run_dir, exist_ok=True)
-            self._sink = os.path.join(self.run_dir, TRACE_NAME.format(label=self.label))
-        else:
-            self._sink = None if self.trace is False else self.trace
+        self._sink = trace_sink(self.trace, self.run_dir, self.label)
         return self._sink
 
     def _specification(self, spec: Mapping[str, Any] | None) -> tuple[str | None, dict[str, Any]]:
@@ -228,43 +216,3 @@ class AutolabelExecutor(ParslExecutor):
                 {"category"}, f"category must be a non-empty string, got {category!r}")
         return category, {k: v for k, v in spec.items() if k != "category"}
 
-
-def parsl_category(func: Callable[..., Any]) -> str:
-    """The category of an app's function as Parsl's Work Queue executor names
-    it with ``autocategory=True``: the app's name (``__name__``; Parsl's
-    wrappers of python and bash apps keep it)."""
-    return getattr(func, "__name__", None) or type(func).__name__
-
-
-class _RaiseAppErrors:
-    """Runs a Parsl-wrapped app and raises the app's exception instead of
-    returning it in Parsl's ``RemoteExceptionWrapper``, so that lfm records a
-    failed app as an ``error`` attempt (not learnt from) while the ``AppFuture``
-    still fails with the app's own exception."""
-
-    def __init__(self, func: Callable[..., Any]) -> None:
-        self.func = func
-        self.__name__ = parsl_category(func)
-        self.__qualname__ = self.__name__
-        #: a bash app is measured like ``lfm run``: only the command's processes,
-        #: not the Python process running Parsl's bash wrapper (see run_call)
-        self.lfm_include_root = not _is_bash_app(func)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        result = self.func(*args, **kwargs)
-        if isinstance(result, RemoteExceptionWrapper):
-            result.reraise()
-        return result
-
-
-def _is_bash_app(func: Callable[..., Any]) -> bool:
-    """True for the function Parsl submits for a ``@bash_app``: its error
-    wrapper around ``partial(remote_side_bash_executor, app)``."""
-    from parsl.app.bash import remote_side_bash_executor
-    inner = getattr(func, "__wrapped__", func)
-    return getattr(inner, "func", inner) is remote_side_bash_executor
-
-
-def _check_choice(what: str, value: Any, known: tuple[str, ...]) -> None:
-    if isinstance(value, str) and value not in known:
-        raise ValueError(f"unknown {what} {value!r}; known: {', '.join(known)}")

@@ -1,0 +1,393 @@
+"""``lfm.parsl.WorkQueueExecutor``: a drop-in for ``parsl.executors.WorkQueueExecutor``.
+
+A Parsl ``BlockProviderExecutor`` on lfm's Work Queue backend: the provider
+(``LocalProvider`` by default, ``SlurmProvider``, ...) launches blocks of
+``work_queue_worker`` processes that connect to lfm's manager, Parsl's scaling
+strategy scales them out and in (``init_blocks``, ``min_blocks``,
+``max_blocks``, ``parallelism``, idle blocks after ``Config(max_idletime=)``),
+failed blocks are reported and handled by Parsl's block error handler, and
+every app runs as a Work Queue task under lfm's monitor, labelled by lfm's
+predictor (``autolabel=True``) or with its declared resources / a whole worker
+(``autolabel=False``, Parsl's default). Files are staged as Parsl stages them
+(:mod:`lfm.parsl.staging`). See the README section "Moving from Parsl's
+WorkQueueExecutor" for every parameter's state.
+"""
+from __future__ import annotations
+
+import inspect
+import itertools
+import logging
+import os
+import shutil
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from typing import Any
+
+from parsl.executors.errors import InvalidResourceSpecification
+from parsl.executors.status_handling import BlockProviderExecutor
+from parsl.executors.workqueue.errors import WorkQueueFailure
+from parsl.jobs.states import TERMINAL_STATES
+
+from lfm.parsl.common import RaiseAppErrors, chain, parsl_category, sink_path, trace_sink
+from lfm.parsl.staging import Stager
+
+log = logging.getLogger(__name__)
+
+#: Work Queue's default port, Parsl's default ``port`` for this executor.
+WORK_QUEUE_DEFAULT_PORT = 9123
+
+#: Keys of ``parsl_resource_specification`` (memory and disk in MB,
+#: running_time_min in s), as Parsl's Work Queue executor takes them, plus ``category``.
+WORK_QUEUE_SPECIFICATION = ("cores", "memory", "disk", "gpus", "priority", "running_time_min",
+                            "category")
+_LABELLED = ("cores", "memory", "disk")
+_EXTRA = ("gpus", "priority", "running_time_min")
+
+#: Category of every app with ``autocategory=False`` (Parsl's name for it).
+DEFAULT_CATEGORY = "parsl-default"
+
+
+class WorkQueueExecutor(BlockProviderExecutor):
+    """Parsl's ``WorkQueueExecutor`` parameters, defaults and meaning (see
+    Parsl's documentation), on lfm's Work Queue backend.
+
+    Differences, all stated at construction when they matter: ``coprocess=True``
+    is refused (Debian's ``work_queue_worker`` has no ``--coprocess``, and lfm
+    runs each app in its own monitored process); ``pack``/``extra_pkgs`` are
+    refused until lfm's packing lands (issue 13); ``source`` has no effect
+    (lfm always ships the app with cloudpickle); ``autolabel=True`` means lfm's
+    predictor chooses the labels, ``autolabel_window`` is not needed by it.
+
+    lfm's own keyword-only options:
+
+    predictor : a registered predictor name or a ``predictors.base.Predictor``
+        (default ``"auto"`` where registered, else ``"greedy"``); used with
+        ``autolabel=True``.
+    trace : None, ``True`` (``lfm-<label>.trace.jsonl`` in the run_dir), a path
+        or an object with ``append(row)``: one row per attempt, measured.
+    scaling_assume_core_slots_per_worker : another Parsl release's name of
+        ``scaling_cores_per_worker``.
+
+    Retries: ``max_retries`` is Work Queue's (a task whose worker was lost runs
+    again elsewhere, up to that many times; None: forever), per attempt. An app
+    that outgrows its label (``autolabel=True``) is retried by lfm with a larger
+    label, as a new Work Queue task, up to 10 times; only then, or when Work
+    Queue gives up, does the app fail, and Parsl's ``Config(retries=)`` may run
+    it again from scratch.
+    """
+
+    def __init__(self, label: str = "WorkQueueExecutor", provider: Any = None,
+                 working_dir: str = ".", project_name: str | None = None,
+                 project_password_file: str | None = None, address: str | None = None,
+                 port: int = WORK_QUEUE_DEFAULT_PORT, env: dict | None = None,
+                 shared_fs: bool = False, storage_access: list | None = None,
+                 use_cache: bool = False, source: bool = False, pack: bool = False,
+                 extra_pkgs: list[str] | None = None, autolabel: bool = False,
+                 autolabel_window: int = 1, autocategory: bool = True,
+                 max_retries: int | None = 1, init_command: str = "", worker_options: str = "",
+                 full_debug: bool = True, worker_executable: str = "work_queue_worker",
+                 function_dir: str | None = None, coprocess: bool = False,
+                 scaling_cores_per_worker: int = 1, remote_monitoring_radio: Any = None, *,
+                 scaling_assume_core_slots_per_worker: int | None = None,
+                 predictor: Any = None, trace: Any = None) -> None:
+        if provider is None:
+            from parsl.providers import LocalProvider
+            provider = LocalProvider()
+        BlockProviderExecutor.__init__(self, provider=provider, block_error_handler=True)
+        from lfm.executors.wqimport import load_work_queue
+        load_work_queue()  # no Work Queue: fail now, with the install hint (Parsl does too)
+        _refuse_unsupported(coprocess=coprocess, pack=pack, extra_pkgs=extra_pkgs)
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"label must be a non-empty string, got {label!r}")
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be an integer in 0..65535 (0: any free port), got {port!r}")
+        if max_retries is not None and (not isinstance(max_retries, int) or max_retries < 0):
+            raise ValueError(f"max_retries must be None or an integer >= 0, got {max_retries!r}")
+        if scaling_assume_core_slots_per_worker is not None:
+            scaling_cores_per_worker = scaling_assume_core_slots_per_worker
+        if not scaling_cores_per_worker > 0:
+            raise ValueError(f"scaling_cores_per_worker must be > 0, got {scaling_cores_per_worker!r}")
+        if project_password_file is not None and not os.path.exists(project_password_file):
+            raise WorkQueueFailure(f"Could not find password file: {project_password_file}")
+        if project_password_file is not None and not _backend_takes("password_file"):
+            raise ValueError("project_password_file needs Work Queue password support in lfm's "
+                             "backend (lfm.executors.wqauth, issue 14), which this lfm lacks")
+        if init_command and not _backend_takes("init_command"):
+            raise ValueError("init_command needs lfm's Work Queue backend option init_command, "
+                             "which this lfm lacks")
+        self.label = label
+        self.working_dir = working_dir
+        self.project_name = project_name
+        self.project_password_file = project_password_file
+        self.address = address or socket.gethostname()
+        self.port = port
+        self.env = dict(env or {})
+        self.shared_fs = bool(shared_fs)
+        self.storage_access = storage_access
+        self.use_cache = bool(use_cache)
+        self.source = True if pack else bool(source)
+        self.pack = pack
+        self.extra_pkgs = list(extra_pkgs or [])
+        self.autolabel = bool(autolabel)
+        self.autolabel_window = autolabel_window
+        self.autocategory = bool(autocategory)
+        self.max_retries = max_retries
+        self.init_command = init_command
+        self.worker_options = worker_options
+        self.full_debug = bool(full_debug)
+        self.worker_executable = worker_executable
+        self.function_dir = function_dir
+        self.coprocess = coprocess
+        self.scaling_cores_per_worker = scaling_cores_per_worker
+        if remote_monitoring_radio is None:
+            from parsl.monitoring.radios.filesystem import FilesystemRadio
+            remote_monitoring_radio = FilesystemRadio()
+        self.remote_monitoring_radio = remote_monitoring_radio
+        self.predictor = _check_predictor(predictor)
+        self.trace = trace
+        self.lfm_executor: Any = None
+        self.worker_command = ""
+        self._chosen_port: int | None = None
+        self._stager = Stager(shared_fs=self.shared_fs, use_cache=self.use_cache)
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+        self._sink: Any = None
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(label={self.label!r}, provider={self.provider!r}, "
+                f"port={self.port}, project_name={self.project_name!r}, "
+                f"shared_fs={self.shared_fs}, autolabel={self.autolabel}, "
+                f"autocategory={self.autocategory}, predictor={self.predictor!r})")
+
+    # ---- ParslExecutor -----------------------------------------------------------------
+    def start(self) -> None:
+        """Start lfm's Work Queue manager (and executor); Parsl's scaling then
+        launches the blocks (called by Parsl when the config is loaded)."""
+        super().start()
+        from lfm.executors import AutolabelExecutor as LfmExecutor
+        from lfm.executors.workqueue import WorkQueueBackend
+
+        log_dir = os.path.join(self.run_dir, self.label)
+        if self.function_dir:
+            data_dir = os.path.join(self.function_dir, str(time.time()), self.label, "function_data")
+        else:
+            data_dir = os.path.join(log_dir, "function_data")
+        os.makedirs(data_dir, exist_ok=True)
+        options: dict[str, Any] = {
+            "port": self.port, "project_name": self.project_name, "python": sys.executable,
+            "env": self._task_env(), "task_retries": self.max_retries or 0, "verbose": False,
+            "staging_dir": data_dir,
+            "debug_log": os.path.join(log_dir, "debug_log") if self.full_debug else None}
+        if self.project_password_file:
+            options["password_file"] = self.project_password_file
+        if self.init_command:
+            options["init_command"] = self.init_command
+        backend = WorkQueueBackend(**options)
+        self.lfm_executor = LfmExecutor(
+            backend=backend, predictor=self.predictor, autolabel=self.autolabel,
+            autocategory=True, resources=_LABELLED,
+            trace=self._trace_sink())
+        self._chosen_port = backend.port
+        self.worker_command = self._construct_worker_command()
+        self._patch_providers()
+        log.info("lfm WorkQueueExecutor %s: manager on port %s; workers: %s", self.label,
+                 self._chosen_port, self.worker_command)
+
+    def submit(self, func: Callable[..., Any], resource_specification: Mapping[str, Any] | None,
+               *args: Any, **kwargs: Any) -> Future:
+        """Run one try of an app as a Work Queue task; a Future of its result."""
+        if self.bad_state_is_set:
+            raise self.executor_exception
+        executor = self.lfm_executor
+        if executor is None:
+            raise RuntimeError(f"Parsl executor {self.label!r} was not started: load it with "
+                               "parsl.load(Config(executors=[...]))")
+        spec = dict(resource_specification or {})
+        category, declared, extra = parse_specification(spec, self.autolabel)
+        if category is None:
+            category = parsl_category(func) if self.autocategory else DEFAULT_CATEGORY
+        staged = self._stager.stage(args, kwargs)
+        try:
+            view = executor.options(category=category, resources=declared or None,
+                                    inputs=staged.inputs, outputs=staged.outputs, extra=extra)
+        except ValueError as exc:  # lfm's own check of the declared values
+            raise InvalidResourceSpecification(set(declared), str(exc)) from None
+        future: Future = Future()
+        future.parsl_executor_task_id = task_id = next(self._ids)
+        future.resource_specification = spec
+        with self._lock:
+            self._tasks[task_id] = future
+        chain(view.submit(RaiseAppErrors(func), *staged.args, **staged.kwargs), future,
+              on_done=lambda: self._forget(task_id))
+        return future
+
+    def outstanding(self) -> int:
+        """Core slots Parsl's strategy sees as needed: per unfinished app its
+        declared ``cores``, else ``scaling_cores_per_worker`` (an app without
+        cores takes a whole worker), as Parsl's Work Queue executor counts."""
+        with self._lock:
+            futures = list(self._tasks.values())
+        return sum(getattr(f, "resource_specification", {}).get("cores", self.scaling_cores_per_worker)
+                   for f in futures if not f.done())
+
+    @property
+    def workers_per_node(self) -> int | float:
+        return self.scaling_cores_per_worker
+
+    def _get_launch_command(self, block_id: str) -> str:
+        return f"PARSL_WORKER_BLOCK_ID={block_id} {self.worker_command}"
+
+    def shutdown(self, *args: Any, **kwargs: Any) -> None:
+        """Stop lfm's manager (apps still outstanding fail) and cancel every
+        block not already ended or scaled in (the DataFlowKernel's cleanup
+        scales in first, except when the executor is in a bad state)."""
+        executor = self.lfm_executor
+        if executor is not None:
+            executor.kill()
+        with self._lock:
+            left = [f for f in self._tasks.values() if not f.done()]
+        for future in left:
+            future.set_exception(WorkQueueFailure("work queue executor failed to execute the task."))
+        self._cancel_blocks()
+        super().shutdown()
+
+    def monitor_resources(self) -> bool:
+        """False: lfm measures each app itself."""
+        return False
+
+    # ---- lfm ---------------------------------------------------------------------------
+    def stats(self) -> Any:
+        """Per category: tasks, attempts, retries, allocated vs used, efficiency
+        (see :meth:`lfm.executors.AutolabelExecutor.stats`)."""
+        if self.lfm_executor is None:
+            raise RuntimeError(f"Parsl executor {self.label!r} was not started")
+        return self.lfm_executor.stats()
+
+    @property
+    def trace_path(self) -> str | None:
+        """Where the trace is written, when it is a file."""
+        return sink_path(self._sink)
+
+    @property
+    def manager_port(self) -> int | None:
+        """The port lfm's Work Queue manager listens on (``port=0``: the one chosen)."""
+        return self._chosen_port
+
+    # ---- internals ---------------------------------------------------------------------
+    def _construct_worker_command(self) -> str:
+        """``work_queue_worker`` with Parsl's options, in Parsl's order."""
+        parts = [self.worker_executable]
+        backend = self.lfm_executor.backend
+        password = self.project_password_file or getattr(backend, "password_file", None)
+        if password:
+            parts += ["--password", password]
+        if self.worker_options:
+            parts.append(self.worker_options)
+        if self.project_name:
+            parts += ["-M", self.project_name]
+        else:
+            parts += [self.address, str(self._chosen_port)]
+        return " ".join(parts)
+
+    def _patch_providers(self) -> None:
+        """A Condor job runs in a sandbox of its own: it is given the worker
+        binary and the password file to transfer (as Parsl does)."""
+        from parsl.providers import CondorProvider
+        if isinstance(self.provider, CondorProvider):
+            path = shutil.which(self.worker_executable.split()[0]) or self.worker_executable
+            self.worker_command = "./" + self.worker_command
+            self.provider.transfer_input_files.append(path)
+            if self.project_password_file:
+                self.provider.transfer_input_files.append(self.project_password_file)
+
+    def _task_env(self) -> dict[str, str]:
+        """``env`` for every task, plus a PYTHONPATH that finds lfm and the apps'
+        modules where the workers see this machine's paths (a shared filesystem,
+        or this machine) unless ``env`` sets PYTHONPATH itself."""
+        env = {str(k): str(v) for k, v in self.env.items()}
+        if "PYTHONPATH" not in env:
+            root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            paths = [os.getcwd(), root, *(p for p in sys.path if p and os.path.isdir(p))]
+            env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        return env
+
+    def _trace_sink(self) -> Any:
+        self._sink = trace_sink(self.trace, self.run_dir, self.label)
+        return self._sink
+
+    def _forget(self, task_id: int) -> None:
+        with self._lock:
+            self._tasks.pop(task_id, None)
+
+    def _cancel_blocks(self) -> None:
+        live = [(block, self.blocks_to_job_id[block]) for block, status in list(self._status.items())
+                if status.state not in TERMINAL_STATES and block in self.blocks_to_job_id]
+        if not live or self.provider is None:
+            return
+        try:
+            self.provider.cancel([job for _, job in live])
+        except Exception:
+            log.exception("lfm WorkQueueExecutor %s: cancelling blocks %s failed", self.label,
+                          [block for block, _ in live])
+
+
+def parse_specification(spec: Mapping[str, Any], autolabel: bool
+                        ) -> tuple[str | None, dict[str, float], dict[str, Any]]:
+    """(category or None, declared cores/memory/disk, Work Queue extras) of a
+    ``parsl_resource_specification``, with Parsl's rules: only
+    :data:`WORK_QUEUE_SPECIFICATION` keys, and with ``autolabel=False`` all of
+    cores, memory and disk or none of them."""
+    keys = set(spec)
+    if not keys <= set(WORK_QUEUE_SPECIFICATION):
+        raise InvalidResourceSpecification(
+            keys, "Task resource specification only accepts these types of resources: "
+            + ", ".join(WORK_QUEUE_SPECIFICATION) + f" (unknown: {', '.join(sorted(keys - set(WORK_QUEUE_SPECIFICATION)))})")
+    given = keys & set(_LABELLED)
+    if not autolabel and given and given != set(_LABELLED):
+        raise InvalidResourceSpecification(
+            keys, "Task resource specification requires three resources to be specified "
+            "simultaneously: cores, memory, and disk. Try setting autolabel=True if you are "
+            "unsure of the resource usage")
+    category = spec.get("category")
+    if category is not None and (not isinstance(category, str) or not category):
+        raise InvalidResourceSpecification(
+            {"category"}, f"category must be a non-empty string, got {category!r}")
+    extra: dict[str, Any] = {}
+    for key in _EXTRA:
+        if key in spec and spec[key] is not None:
+            value = spec[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise InvalidResourceSpecification(
+                    {key}, f"{key} must be a number >= 0, got {value!r}")
+            extra[key] = value
+    return category, {k: spec[k] for k in _LABELLED if k in spec}, extra
+
+
+def _refuse_unsupported(*, coprocess: bool, pack: bool, extra_pkgs: list[str] | None) -> None:
+    if coprocess:
+        raise ValueError("coprocess=True cannot be honoured: it needs a cctools whose "
+                         "work_queue_worker has --coprocess (Debian's has none), and lfm runs "
+                         "each app in its own monitored process; use coprocess=False")
+    if pack or extra_pkgs:
+        raise ValueError("pack=True and extra_pkgs need lfm's environment packing (issue 13), "
+                         "which this lfm does not have yet; install the apps' packages on the "
+                         "workers (or share the environment) and use pack=False")
+
+
+def _backend_takes(option: str) -> bool:
+    from lfm.executors.workqueue import WorkQueueBackend
+    return option in inspect.signature(WorkQueueBackend).parameters
+
+
+def _check_predictor(predictor: Any) -> Any:
+    import predictors
+    known = tuple(predictors.available())
+    if predictor is None:
+        return "auto" if "auto" in known else "greedy"
+    if isinstance(predictor, str) and predictor not in known:
+        raise ValueError(f"unknown predictor {predictor!r}; known: {', '.join(known)}")
+    return predictor

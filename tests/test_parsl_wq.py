@@ -1,0 +1,193 @@
+"""``lfm.parsl.WorkQueueExecutor`` with a real DataFlowKernel, real Work Queue
+and workers launched in blocks by Parsl's ``LocalProvider``: blocks, scaling
+out and in, no worker left after cleanup, lost blocks, resource
+specifications, constructor checks."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+parsl = pytest.importorskip("parsl", reason="Parsl is not installed (pip install 'lfm[parsl]')")
+
+import parsl.errors  # noqa: E402
+from parsl import Config, bash_app, python_app  # noqa: E402
+from parsl.executors.errors import BadStateException, InvalidResourceSpecification  # noqa: E402
+from parsl.providers import LocalProvider  # noqa: E402
+
+from lfm.executors import work_queue_available  # noqa: E402
+
+WQ_AVAILABLE, WQ_WHY = work_queue_available()
+pytestmark = [pytest.mark.workqueue,
+              pytest.mark.skipif(not WQ_AVAILABLE, reason=f"real Work Queue is not installed: {WQ_WHY}")]
+
+if WQ_AVAILABLE:
+    from lfm.parsl import WorkQueueExecutor
+
+
+# ---- apps (module level: workers import this module by reference) -------------------------
+@python_app
+def block_of(seconds=0.0, parsl_resource_specification={}):  # noqa: B006 - Parsl's convention
+    """Which block's worker ran the app (the launch command exports it)."""
+    time.sleep(seconds)
+    return os.environ.get("PARSL_WORKER_BLOCK_ID")
+
+
+@python_app
+def square(x, parsl_resource_specification={}):  # noqa: B006
+    return x * x
+
+
+@python_app
+def interrupt():
+    raise KeyboardInterrupt("stop")
+
+
+@python_app
+def exits():
+    raise SystemExit(3)
+
+
+@bash_app
+def shell(command, stdout=None, stderr=None):
+    return command
+
+
+# ---- helpers -------------------------------------------------------------------------------
+def workers_of(port: int) -> list:
+    """work_queue_worker processes connecting to ``port`` (this machine)."""
+    import psutil
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if cmd and os.path.basename(cmd[0]) == "work_queue_worker" and str(port) in cmd:
+            found.append(proc)
+    return found
+
+
+def wait_until(predicate, timeout: float, step: float = 0.2) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+@pytest.fixture
+def load(tmp_path):
+    """``load(provider=..., config={...}, **executor_options)``: a DataFlowKernel
+    with one lfm WorkQueueExecutor on port 0; cleaned up after the test (and
+    checked: no worker of that manager left)."""
+    loaded = []
+
+    def _load(config=None, **options):
+        options.setdefault("port", 0)
+        options.setdefault("provider", LocalProvider(init_blocks=1, max_blocks=1))
+        ex = WorkQueueExecutor(label="lfmwq", **options)
+        parsl.load(Config(executors=[ex], run_dir=str(tmp_path / "runinfo"), strategy_period=0.5,
+                          **(config or {})))
+        loaded.append(ex)
+        return ex
+
+    yield _load
+    if loaded:
+        port = loaded[0].manager_port
+        try:
+            dfk = parsl.dfk()
+        except parsl.errors.NoDataFlowKernelError:  # the test cleaned up itself
+            dfk = None
+        if dfk is not None:
+            dfk.cleanup()
+        parsl.clear()
+        assert wait_until(lambda: not workers_of(port), 15), workers_of(port)
+
+
+# ---- tests ---------------------------------------------------------------------------------
+@pytest.mark.timeout(120)
+def test_two_blocks_run_apps_and_no_worker_is_left_after_cleanup(load):
+    ex = load(provider=LocalProvider(init_blocks=2, min_blocks=0, max_blocks=2))
+    # no cores declared: each app takes a whole worker, so both blocks' workers are needed
+    blocks = {f.result(timeout=90) for f in [block_of(1.0) for _ in range(6)]}
+    assert blocks == {"0", "1"}, blocks
+    assert ex.worker_command.startswith("work_queue_worker ")
+    assert ex.worker_command.endswith(f" {ex.manager_port}")
+    assert len(workers_of(ex.manager_port)) == 2
+    port = ex.manager_port
+    parsl.dfk().cleanup()
+    assert wait_until(lambda: not workers_of(port), 15), "workers outlived cleanup()"
+
+
+@pytest.mark.timeout(120)
+def test_scale_out_under_load_and_in_when_idle(load):
+    ex = load(provider=LocalProvider(init_blocks=0, min_blocks=0, max_blocks=2),
+              config={"max_idletime": 1.0})
+    assert wait_until(lambda: True, 0) and not workers_of(ex.manager_port)
+    futures = [block_of(1.5) for _ in range(4)]
+    # 4 apps, 1 slot per block: Parsl's strategy asks for max_blocks
+    assert wait_until(lambda: len(workers_of(ex.manager_port)) == 2, 30)
+    assert {f.result(timeout=60) for f in futures} <= {"0", "1"}
+    # idle for longer than max_idletime: every block is scaled in
+    assert wait_until(lambda: not workers_of(ex.manager_port), 30), workers_of(ex.manager_port)
+    states = {s.state.name for s in ex.status_facade.values()}
+    assert states == {"SCALED_IN"}, states
+    # and out again for new work
+    assert square(7).result(timeout=60) == 49
+
+
+@pytest.mark.timeout(90)
+def test_lost_blocks_fail_the_apps_the_parsl_way(load):
+    load(provider=LocalProvider(init_blocks=1, max_blocks=1),
+         worker_executable="/bin/false")  # every block dies at once
+    with pytest.raises(BadStateException, match="EXIT CODE: 1"):
+        square(2).result(timeout=60)
+
+
+@pytest.mark.timeout(120)
+def test_resource_specifications_and_every_future_resolves(load):
+    ex = load(trace=True)
+    spec = {"cores": 1, "memory": 300, "disk": 100, "gpus": 0, "priority": 5,
+            "running_time_min": 1, "category": "sq"}
+    assert square(4, parsl_resource_specification=spec).result(timeout=60) == 16
+    assert ex.stats().loc["sq", "ok"] == 1
+    with pytest.raises(InvalidResourceSpecification) as info:
+        square(1, parsl_resource_specification={"cores": 1, "walltime": 5}).result(timeout=30)
+    assert "walltime" in str(info.value) and "running_time_min" in str(info.value)
+    # Parsl's rule with autolabel=False: cores, memory and disk together or none
+    with pytest.raises(InvalidResourceSpecification, match="three resources"):
+        square(1, parsl_resource_specification={"memory": 100}).result(timeout=30)
+    # an app raising BaseException still resolves its future, with an ordinary exception
+    for app in (interrupt, exits):
+        error = app().exception(timeout=60)
+        assert isinstance(error, Exception), repr(error)
+    assert shell("exit 0").result(timeout=60) == 0
+
+
+def test_unsupported_parameters_fail_at_construction():
+    with pytest.raises(ValueError, match="coprocess=True cannot be honoured"):
+        WorkQueueExecutor(coprocess=True)
+    with pytest.raises(ValueError, match="pack=True and extra_pkgs"):
+        WorkQueueExecutor(pack=True)
+    with pytest.raises(ValueError, match="unknown predictor 'nope'"):
+        WorkQueueExecutor(predictor="nope")
+    from parsl.executors.workqueue.errors import WorkQueueFailure
+    with pytest.raises(WorkQueueFailure, match="Could not find password file"):
+        WorkQueueExecutor(project_password_file="/nonexistent/pw")
+
+
+def test_parsl_defaults():
+    import inspect
+
+    from parsl.executors import WorkQueueExecutor as ParslWQ
+    ours = inspect.signature(WorkQueueExecutor).parameters
+    theirs = inspect.signature(ParslWQ).parameters
+    assert list(ours)[:len(theirs)] == list(theirs)  # same order: positional use works too
+    for name, parameter in theirs.items():
+        if name in ("provider", "port"):
+            continue  # a fresh LocalProvider per executor; Work Queue's 9123 (0 without ndcctools)
+        assert ours[name].default == parameter.default, name
+    assert ours["port"].default == 9123
+    ex = WorkQueueExecutor()
+    assert isinstance(ex.provider, LocalProvider) and ex.label == "WorkQueueExecutor"
+    assert (ex.autolabel, ex.autocategory, ex.max_retries, ex.shared_fs) == (False, True, 1, False)
