@@ -14,7 +14,6 @@ WorkQueueExecutor" for every parameter's state.
 """
 from __future__ import annotations
 
-import inspect
 import itertools
 import logging
 import os
@@ -113,12 +112,6 @@ class WorkQueueExecutor(BlockProviderExecutor):
             raise ValueError(f"scaling_cores_per_worker must be > 0, got {scaling_cores_per_worker!r}")
         if project_password_file is not None and not os.path.exists(project_password_file):
             raise WorkQueueFailure(f"Could not find password file: {project_password_file}")
-        if project_password_file is not None and not _backend_takes("password_file"):
-            raise ValueError("project_password_file needs Work Queue password support in lfm's "
-                             "backend (lfm.executors.wqauth, issue 14), which this lfm lacks")
-        if init_command and not _backend_takes("init_command"):
-            raise ValueError("init_command needs lfm's Work Queue backend option init_command, "
-                             "which this lfm lacks")
         self.label = label
         self.working_dir = working_dir
         self.project_name = project_name
@@ -376,11 +369,6 @@ def _refuse_unsupported(*, coprocess: bool, pack: bool, extra_pkgs: list[str] | 
         raise ValueError("pack=True and extra_pkgs need lfm's environment packing (issue 13), "
                          "which this lfm does not have yet; install the apps' packages on the "
                          "workers (or share the environment) and use pack=False")
-
-
-def _backend_takes(option: str) -> bool:
-    from lfm.executors.workqueue import WorkQueueBackend
-    return option in inspect.signature(WorkQueueBackend).parameters
 
 
 def _check_predictor(predictor: Any) -> Any:
