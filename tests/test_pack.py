@@ -200,3 +200,9 @@ def test_include_python_packs_an_interpreter_that_runs_from_elsewhere(tmp_path):
     minor = f"python{sys.version_info[0]}.{sys.version_info[1]}"
     assert f"python/bin/{minor}" in names and f"python/lib/{minor}/os.py" in names
     assert not any("/site-packages/" in n for n in names if n.startswith("python/"))
+
+
+def test_paths_measured_on_a_worker_are_resolved_here():
+    # a worker's unpacked package: numpy's file there is no file of this installation
+    spec = spec_from_imports({"numpy": "/worker/lfm-envs/lfm-env-x/site/numpy/__init__.py"}, runner=False)
+    assert spec.distributions == {"numpy": metadata.version("numpy")} and not spec.local

@@ -129,8 +129,11 @@ def add_requirements(spec: Spec, names: list[str]) -> None:
 def _add_module(spec: Spec, name: str, path: str | None) -> None:
     if not name or is_stdlib(name) or name.startswith(SITE_MACHINERY):
         return
-    if path is None:
-        path = module_file(name)
+    # this side's installation decides (a path measured on a worker means
+    # nothing here); the recorded path serves when this process cannot find it
+    here = module_file(name)
+    if here is not None or path is None or not os.path.exists(path):
+        path = here
     if path and (_in_stdlib(path) or _inside_a_package(name, path)):
         return
     dists = providers().get(name, [])
