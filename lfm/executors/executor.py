@@ -42,7 +42,9 @@ class AutolabelExecutor(cf.Executor):
     backend : ``"local"`` (this machine, the default), ``"workqueue"`` (a real Work
         Queue manager) or a backend object (:class:`lfm.executors.backend.Backend`).
         ``**backend_options`` go to the backend's constructor (e.g. ``capacity=``
-        for local; ``port=``, ``workers=``, ``project_name=`` for Work Queue).
+        for local; ``port=``, ``workers=``, ``project_name=`` for Work Queue;
+        ``pack=True``, ``extra_pkgs=[...]``, ``include_python=`` for Work Queue
+        ship each category's measured software environment, see :mod:`lfm.pack`).
     predictor : a registered predictor name (default ``"auto"``: per category the
         policy that would have cost least so far; also ``"greedy"``, ``"exhaustive"``,
         ``"max-seen"``, ...) created with ``resources`` and the backend's largest
