@@ -10,6 +10,8 @@
 - :mod:`lfm.pack.python`: ``include_python`` (a relocated interpreter);
 - :mod:`lfm.pack.unpack`: the worker side (stdlib only): unpack once under a
   lock, run a command inside;
+- :mod:`lfm.pack.record`: a call's imports, recorded in its own process on a
+  worker (beside :attr:`lfm.Resources.imports` where the monitor gives them);
 - :mod:`lfm.pack.book`, :mod:`lfm.pack.wq`: per-category environments and
   ``pack=True`` on the Work Queue backend.
 """
