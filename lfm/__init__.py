@@ -7,6 +7,8 @@ that history to label future tasks with the right resources.
 from lfm.resources import (
     MB,
     UNITS,
+    CallAborted,
+    CallExited,
     CallKilled,
     MonitorError,
     RemoteTraceback,
@@ -23,6 +25,6 @@ __version__ = "0.1.0"
 __getattr__, __dir__ = lazy_exports(__name__, {"monitored": "monitor.decorator"}, globals())
 
 __all__ = [
-    "MB", "UNITS", "CallKilled", "MonitorError", "RemoteTraceback",
+    "MB", "UNITS", "CallAborted", "CallExited", "CallKilled", "MonitorError", "RemoteTraceback",
     "ResourceExhaustion", "Resources", "SerializationError", "__version__", "monitored",
 ]

@@ -153,6 +153,43 @@ def _rebuild_killed(message, signal, exit_code, resources):
     return CallKilled(message, signal=signal, exit_code=exit_code, resources=resources)
 
 
+class CallAborted(MonitorError):
+    """The call raised a ``BaseException`` that is not an ``Exception``
+    (``KeyboardInterrupt``, ``GeneratorExit``, ...) inside its process; an
+    executor resolves the call's future with this, never with the raw
+    exception (which would stop the caller's program). Message e.g.
+    ``"simulate raised KeyboardInterrupt('...')"``.
+
+    Attributes: ``exception`` (the original, or None when it could not be
+    sent back), ``resources`` (what was measured)."""
+
+    def __init__(self, message: str, *, exception: BaseException | None = None,
+                 resources: Resources | None = None) -> None:
+        super().__init__(message)
+        self.exception = exception
+        self.resources = resources if resources is not None else Resources()
+
+    def __reduce__(self):
+        return (_rebuild_aborted, (type(self), self.args[0], self.exception, self.resources,
+                                   getattr(self, "code", None)))
+
+
+class CallExited(CallAborted):
+    """The call called ``sys.exit(n)`` / raised ``SystemExit`` (message e.g.
+    ``"simulate called sys.exit(3)"``). ``code``: the exit code it gave."""
+
+    def __init__(self, message: str, *, code: Any = None, exception: BaseException | None = None,
+                 resources: Resources | None = None) -> None:
+        super().__init__(message, exception=exception, resources=resources)
+        self.code = code
+
+
+def _rebuild_aborted(cls, message, exception, resources, code):
+    if issubclass(cls, CallExited):
+        return cls(message, code=code, exception=exception, resources=resources)
+    return cls(message, exception=exception, resources=resources)
+
+
 class SerializationError(MonitorError, TypeError):
     """An argument or a result of a call could not be sent between processes.
     The message names what could not be sent (which argument, or the result)."""
