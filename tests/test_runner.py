@@ -127,9 +127,10 @@ def test_a_base_exception_of_the_call_is_the_calls_outcome(tmp_path, fn, kind, w
     # the runner exits 0 (run_runner checks it) and reports the call's end
     outcome = run_runner(tmp_path, fn)
     assert outcome.status == "error" and isinstance(outcome.error, lfm.MonitorError)
-    if hasattr(lfm, kind):
-        assert isinstance(outcome.error, getattr(lfm, kind))
+    assert isinstance(outcome.error, getattr(lfm, kind))
     assert words in str(outcome.error)
+    if kind == "CallExited":
+        assert outcome.error.code == 3 and isinstance(outcome.error.exception, SystemExit)
 
 
 @pytest.mark.timeout(60)

@@ -160,8 +160,7 @@ def test_a_base_exception_in_the_call_is_its_own_outcome(fn, args, kind, words):
     with AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE]) as ex:
         error = ex.submit(fn, *args).exception(timeout=60)
         assert isinstance(error, MonitorError) and not isinstance(error, WorkQueueTaskError)
-        if hasattr(lfm, kind):
-            assert isinstance(error, getattr(lfm, kind))
+        assert isinstance(error, getattr(lfm, kind))
         assert words in str(error)
         assert "installed" not in str(error)
         # capacity released, the executor goes on

@@ -129,32 +129,20 @@ def run_monitored(fn: Callable, args: tuple, kwargs: dict, limits: Mapping[str, 
 def aborted(fn: Callable, exc: BaseException, resources: Resources) -> Exception:
     """The lfm error for a call that raised a ``BaseException`` that is no
     ``Exception``: :class:`lfm.CallExited` for ``SystemExit`` ("f called
-    sys.exit(3)"), :class:`lfm.CallAborted` for the others."""
-    from lfm import resources as errors
+    sys.exit(3)"), :class:`lfm.CallAborted` for the others; ``exception`` the
+    original when it can be pickled (it travels back from a worker)."""
+    from lfm.resources import CallAborted, CallExited
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-    exited = isinstance(exc, SystemExit)
-    message = (f"{name} called sys.exit({exc.code!r})" if exited
-               else f"{name} raised {type(exc).__name__}({', '.join(map(repr, exc.args))})")
-    cls = getattr(errors, "CallExited" if exited else "CallAborted", None)
-    if cls is None:  # a monitor without these errors
-        return errors.MonitorError(message)
-    for kwargs in ({"exception": exc, "resources": resources,
-                    **({"code": exc.code} if exited else {})}, {}):
-        try:
-            error = cls(message, **kwargs)
-            break
-        except TypeError:
-            continue
-    else:  # pragma: no cover - an unexpected constructor
-        return errors.MonitorError(message)
-    for attribute, value in (("exception", exc), ("resources", resources)) + (
-            (("code", exc.code),) if exited else ()):
-        if getattr(error, attribute, None) is None:
-            try:
-                setattr(error, attribute, value)
-            except AttributeError:
-                pass
-    return error
+    try:
+        pickle.dumps(exc)
+        original: BaseException | None = exc
+    except Exception:
+        original = None
+    if isinstance(exc, SystemExit):
+        return CallExited(f"{name} called sys.exit({exc.code!r})", code=exc.code,
+                          exception=original, resources=resources)
+    return CallAborted(f"{name} raised {type(exc).__name__}({', '.join(map(repr, exc.args))})",
+                       exception=original, resources=resources)
 
 
 class _Stop(Exception):
