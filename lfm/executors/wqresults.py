@@ -40,7 +40,11 @@ def task_outcome(attempt: Attempt, info: dict[str, Any], python: str,
     _, directory, out_path = attempt.handle
     host, name, stdout = info["host"], info["result_name"], info["stdout"]
     try:
-        if name == "SUCCESS" and info["return_status"] == 0 and os.path.exists(out_path):
+        # OUTPUT_MISSING with the runner's outcome back: one of the call's own
+        # staged outputs is missing (e.g. the call failed before writing it);
+        # the call's outcome says why, as Parsl's executor reports it
+        if (name in ("SUCCESS", "OUTPUT_MISSING") and info["return_status"] == 0
+                and os.path.exists(out_path)):
             outcome = read(out_path, host)
             outcome.host = outcome.host or host
             return outcome
