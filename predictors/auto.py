@@ -33,7 +33,12 @@ Choosing the leader, and why:
   category's choice adds ``prior_tasks`` pseudo-tasks at the pooled ratio to
   its own costs, so a young category (or a workload of many categories with
   few tasks each) starts with the policy that works on the rest of the
-  workload, and its own evidence takes over as it accumulates.  Before any
+  workload, and its own evidence takes over as it accumulates.  The
+  switching threshold grows with the prior by the same factor
+  ((tasks + prior_tasks) / tasks) as the totals it compares, so a young
+  category leaves the pooled choice only on evidence of its own (on 40
+  processes of 15 tasks each, no features: 0.374 without that scaling, 0.399
+  with it; the best single policy, exhaustive-det, 0.400).  Before any
   task at all the first candidate (``adaptive``, whose cold start itself
   starts from the ladder of all categories pooled) leads.
 
@@ -105,16 +110,21 @@ class AutoState:
         """The candidate with the lowest own + prior cost, with hysteresis."""
         pooled = self.pool.means()
         prior = self.owner._prior_tasks
-        per_task = self.oracle / self.owner._discounted_count(self.tasks) if self.tasks else 0.0
+        count = self.owner._discounted_count(self.tasks)
+        per_task = self.oracle / count if self.tasks else 0.0
+        threshold = self.owner._switch * per_task
         if pooled is None:
             total = self.scores
         elif self.tasks == 0:
             total = pooled
         else:
             total = [s + prior * per_task * g for s, g in zip(self.scores, pooled)]
+            # the prior scales every total by about (count + prior) / count: so does the
+            # threshold, which stays "switch_tasks tasks of the category's own evidence"
+            threshold *= (count + prior) / count
         best = min(range(len(total)), key=total.__getitem__)
         lead = self.leader
-        if lead < 0 or total[lead] - total[best] > total[lead] * self.owner._margin + self.owner._switch * per_task:
+        if lead < 0 or total[lead] - total[best] > total[lead] * self.owner._margin + threshold:
             return best
         return lead
 
