@@ -59,6 +59,11 @@ def closing() -> None:
     raise GeneratorExit()
 
 
+def kill_myself() -> None:
+    import signal
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def working_directory() -> str:
     return os.getcwd()
 
@@ -131,6 +136,30 @@ def test_a_base_exception_of_the_call_is_the_calls_outcome(tmp_path, fn, kind, w
     assert words in str(outcome.error)
     if kind == "CallExited":
         assert outcome.error.code == 3 and isinstance(outcome.error.exception, SystemExit)
+
+
+@pytest.mark.timeout(60)
+def test_a_sigkill_is_an_exhaustion_only_when_the_kernel_oom_killed(tmp_path, monkeypatch):
+    import lfm.executors.runner as runner
+    # a SIGKILL that is not the OOM killer's: the machine's oom_kill count did not rise
+    outcome = run_runner(tmp_path, kill_myself)
+    assert outcome.status == "error" and isinstance(outcome.error, CallKilled)
+    assert outcome.error.signal == 9
+    # the same real SIGKILL while the count rises (as when the OOM killer chose the call)
+    counts = iter([7, 8])
+    monkeypatch.setattr(runner, "oom_kills", lambda: next(counts))
+    monkeypatch.setattr(runner, "_baseline", (-1e9, -1))
+    result = runner.run_monitored(kill_myself, (), {}, {"memory": 300.0}, interval=0.05)
+    assert result["status"] == "exhausted" and result["exceeded"] == {"memory": 300.0}
+    assert isinstance(result["error"], ResourceExhaustion)
+    assert "OOM killer" in str(result["error"])
+
+
+def test_the_oom_counter_is_read_from_proc_vmstat():
+    from lfm.executors.runner import oom_kills
+    if not os.path.exists("/proc/vmstat"):
+        pytest.skip("no /proc/vmstat")
+    assert oom_kills() >= 0
 
 
 @pytest.mark.timeout(60)

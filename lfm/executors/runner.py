@@ -7,8 +7,8 @@ sampling monitor misses) and always writes ``OUT`` (read back with
 :func:`read_outcome`), then exits 0. Whatever the call does is its outcome in
 ``OUT``: a return, an exception, a ``BaseException`` (``sys.exit()``,
 ``KeyboardInterrupt``, ... as :class:`lfm.CallExited` / :class:`lfm.CallAborted`),
-``os._exit`` or a signal (:class:`lfm.CallKilled`), an exhaustion (the kernel's
-OOM kill included, when the monitor tells it). The call runs in the task's
+``os._exit`` or a signal (:class:`lfm.CallKilled`), an exhaustion (a SIGKILL
+while the machine's OOM-kill count rose included: see :func:`oom_exhaustion`). The call runs in the task's
 sandbox (the runner's working directory), which the monitor measures as the
 call's disk when it can (``workdir``).
 
@@ -105,6 +105,7 @@ def run_monitored(fn: Callable, args: tuple, kwargs: dict, limits: Mapping[str, 
     options = {}
     if workdir is not None and "workdir" in run_call.__code__.co_varnames:
         options["workdir"] = workdir
+    ooms = oom_baseline()
     try:
         value, res = run_call(fn, args, kwargs, limits=dict(limits), isolate=isolate,
                               callback=callback, interval=interval, **options)
@@ -113,6 +114,8 @@ def run_monitored(fn: Callable, args: tuple, kwargs: dict, limits: Mapping[str, 
         return {"status": "exhausted", "error": exc, "resources": exc.resources,
                 "exceeded": dict(exc.exceeded)}
     except CallKilled as exc:
+        if exc.signal == 9 and ooms >= 0 and oom_kills() > ooms:  # the kernel OOM-killed
+            return oom_exhaustion(fn, exc, limits)
         return {"status": "error", "error": exc, "resources": exc.resources}
     except _Stop as exc:
         return {"status": "error", "error": CallKilled(str(exc)), "resources": Resources()}
@@ -124,6 +127,56 @@ def run_monitored(fn: Callable, args: tuple, kwargs: dict, limits: Mapping[str, 
         res = getattr(exc, "lfm_resources", None)
         res = res if isinstance(res, Resources) else Resources()
         return {"status": "error", "error": aborted(fn, exc, res), "resources": res}
+
+
+def oom_kills() -> int:
+    """How many processes the kernel's OOM killer has killed on this machine
+    (``oom_kill`` of ``/proc/vmstat``, which counts the kills of memory cgroups'
+    OOM killers too); -1 when the kernel does not say."""
+    try:
+        with open("/proc/vmstat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return -1
+    at = data.find(b"\noom_kill ")
+    if at < 0:
+        return -1
+    end = data.find(b"\n", at + 1)
+    return int(data[at + 10:end if end > 0 else None])
+
+
+_baseline = (-1e9, -1)  # (monotonic time, oom_kills()) of the last read
+
+
+def oom_baseline(max_age: float = 1.0) -> int:
+    """``oom_kills()`` as of at most ``max_age`` s ago: reading ``/proc/vmstat``
+    costs ~0.4 ms here, too much for every local call; a kill counted in the
+    second before a call started could make a coincident SIGKILL of the call
+    look like the OOM killer's (documented, and unlikely: memory was short)."""
+    global _baseline
+    import time
+    now = time.monotonic()
+    when, count = _baseline
+    if now - when > max_age:
+        count = oom_kills()
+        _baseline = (now, count)
+    return count
+
+
+def oom_exhaustion(fn: Callable, killed: Exception, limits: Mapping[str, float]) -> dict[str, Any]:
+    """The outcome of a call SIGKILLed while the kernel's OOM killer killed: an
+    exhaustion of memory (the machine or its memory cgroup ran short), which
+    executors retry with a larger label. Another SIGKILL (the OOM counter did
+    not rise while the call ran) stays :class:`lfm.CallKilled`."""
+    from lfm.resources import ResourceExhaustion
+    res = getattr(killed, "resources", None) or Resources()
+    memory = limits.get("memory", res.get("memory", 0.0))
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    error = ResourceExhaustion(
+        f"{name} was killed by the kernel's OOM killer at {res.get('memory', 0):.4g} MB "
+        f"(the machine's oom_kill count rose while it ran; label {memory:g} MB)",
+        resources=res, exceeded={"memory": memory}, limits=limits)
+    return {"status": "exhausted", "error": error, "resources": res, "exceeded": {"memory": memory}}
 
 
 def aborted(fn: Callable, exc: BaseException, resources: Resources) -> Exception:
