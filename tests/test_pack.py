@@ -55,12 +55,17 @@ def test_spec_writes_poncho_json_and_requirements_and_reads_back(tmp_path):
     data = spec.to_poncho()
     assert data["conda"]["dependencies"][0] == f"python={sys.version_info[0]}.{sys.version_info[1]}"
     assert f"numpy=={metadata.version('numpy')}" in data["pip"]
+    assert data["conda"]["dependencies"][2] == {"pip": data["pip"]}  # where Poncho reads them
     assert f"numpy=={metadata.version('numpy')}" in spec.to_requirements().splitlines()
     path = tmp_path / "spec.json"
     path.write_text(spec.to_json())
     again = Spec.read(str(path))
     assert again.distributions == spec.distributions and again.local == spec.local
     assert again.digest() == spec.digest()
+    # Poncho's own layout: pip entries only inside conda's dependencies
+    path.write_text(json.dumps({"conda": {"channels": [], "dependencies": [
+        "python=3.11", {"pip": [f"numpy=={metadata.version('numpy')}"]}]}}))
+    assert Spec.read(str(path)).distributions == {"numpy": metadata.version("numpy")}
 
 
 def test_spec_errors_name_the_problem(tmp_path):

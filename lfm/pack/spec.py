@@ -83,12 +83,15 @@ class Spec:
     # ---- writing -----------------------------------------------------------------------
     def to_poncho(self) -> dict[str, Any]:
         """Poncho's JSON spec: conda gives the Python, pip the exact
-        distributions; the ``"lfm"`` section (local sources, editable
+        distributions, nested in ``conda.dependencies`` as
+        ``poncho_package_create`` reads them and repeated as a top-level
+        ``"pip"`` list; the ``"lfm"`` section (local sources, editable
         installs) is lfm's own and ignored by Poncho."""
         major_minor = self.python.split("-")[1] if self.python.count("-") >= 2 else ""
-        return {"conda": {"channels": ["conda-forge"],
-                          "dependencies": [f"python={major_minor}" if major_minor else "python", "pip"]},
-                "pip": [f"{n}=={v}" for n, v in sorted(self.distributions.items())],
+        pip = [f"{n}=={v}" for n, v in sorted(self.distributions.items())]
+        python = f"python={major_minor}" if major_minor else "python"
+        return {"conda": {"channels": ["conda-forge"], "dependencies": [python, "pip", {"pip": pip}]},
+                "pip": list(pip),
                 "lfm": {"local": dict(sorted(self.local.items())),
                         "editable": dict(sorted(self.editable.items())),
                         "include_python": self.include_python, "python": self.python,
@@ -116,7 +119,12 @@ class Spec:
         if unknown:
             raise ValueError(f"{where}: unknown key(s) {unknown}; known: conda, pip, lfm")
         dists = {}
-        for i, entry in enumerate(data.get("pip") or []):
+        entries = list(data.get("pip") or [])
+        conda = data.get("conda") or {}
+        for dep in (conda.get("dependencies") or []) if isinstance(conda, Mapping) else []:
+            if isinstance(dep, Mapping):  # Poncho's {"pip": [...]} inside conda's dependencies
+                entries += [e for e in dep.get("pip") or [] if e not in entries]
+        for i, entry in enumerate(entries):
             name, sep, version = str(entry).partition("==")
             if not sep or not name.strip() or not version.strip():
                 raise ValueError(f"{where}: pip[{i}] = {entry!r}: lfm packs installed distributions "
