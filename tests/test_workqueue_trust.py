@@ -222,3 +222,54 @@ def test_unfit_tasks_start_their_clock_when_they_stop_fitting_and_reset_when_the
     assert unfit_tasks(needs, largest, since, 105.0, 5.0) == [("a", {"memory": 900})]
     # a worker that fits connects: the clock stops
     assert unfit_tasks(needs, {**largest, "memory": 1000}, since, 106.0, 5.0) == [] and since == {}
+
+
+@pytest.mark.timeout(120)
+def test_shutdown_without_waiting_returns_at_once_and_the_calls_still_finish():
+    ex = AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE])
+    pids = [ex.backend._proc.pid, *ex.backend.worker_pids]
+    futures = [ex.submit(hold, 10, 1.0) for _ in range(2)]
+    started = time.time()
+    ex.shutdown(wait=False)
+    assert time.time() - started < 1.0
+    assert [f.result(timeout=60) for f in futures] == [10, 10]
+    until(lambda: all(not psutil.pid_exists(p) or psutil.Process(p).status() == psutil.STATUS_ZOMBIE
+                      for p in pids), timeout=30, what="the manager and worker stopping")
+
+
+EXIT_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_workqueue_calls import hold
+from lfm.executors import AutolabelExecutor
+ex = AutolabelExecutor(backend="workqueue", predictor="max-seen", resources=("memory",),
+                       workers=[{{"cores": 1, "memory": 500, "disk": 500}}])
+running = ex.submit(hold, 20, 60)
+queued = ex.submit(hold, 20, 60)
+print(ex.backend._proc.pid, *ex.backend.worker_pids, ex.backend._staging, flush=True)
+while not running.running() and not queued.running():
+    pass
+# the program ends without shutdown(): the executor is killed at interpreter exit
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_live_executor_at_interpreter_exit_leaves_no_process_behind():
+    proc = subprocess.run([sys.executable, "-c", EXIT_SCRIPT.format(tests=TESTS)],
+                          capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    *pids, staging = proc.stdout.split()
+    deadline = time.time() + 30
+    alive = [int(p) for p in pids]
+    while alive and time.time() < deadline:
+        alive = [p for p in alive if psutil.pid_exists(p)
+                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        time.sleep(0.1)
+    assert alive == []
+    assert not os.path.exists(staging)
+    # nor any task's process (runner, call) in a worker's directory
+    left = []
+    for p in psutil.process_iter(["cwd"]):
+        if (p.info.get("cwd") or "").startswith(staging):
+            left.append(p.pid)
+    assert left == []
