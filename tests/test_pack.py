@@ -211,3 +211,17 @@ def test_paths_measured_on_a_worker_are_resolved_here():
     # a worker's unpacked package: numpy's file there is no file of this installation
     spec = spec_from_imports({"numpy": "/worker/lfm-envs/lfm-env-x/site/numpy/__init__.py"}, runner=False)
     assert spec.distributions == {"numpy": metadata.version("numpy")} and not spec.local
+
+
+def test_unpack_refuses_links_and_escaping_names(tmp_path):
+    import io
+    for name, kind in (("../evil.py", tarfile.REGTYPE), ("site/link", tarfile.SYMTYPE)):
+        archive = tmp_path / "bad.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.linkname = "/etc/passwd" if kind == tarfile.SYMTYPE else ""
+            tar.addfile(info, io.BytesIO(b"") if kind == tarfile.REGTYPE else None)
+        with pytest.raises(SystemExit, match="refusing member"):
+            unpack(str(archive), str(tmp_path / "root"))
+        assert not (tmp_path / "evil.py").exists()

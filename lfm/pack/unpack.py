@@ -67,15 +67,19 @@ def unpack(archive, root=None):
         partial = f"{target}.part{os.getpid()}"
         shutil.rmtree(partial, ignore_errors=True)
         with tarfile.open(archive, "r:*") as tar:
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(partial, filter="data")
-            else:  # Python < 3.11.4: refuse what the data filter would
-                for member in tar.getmembers():
-                    if member.name.startswith(("/", "..")) or "/../" in member.name or \
-                            member.issym() or member.islnk():
-                        raise SystemExit(f"lfm-pack: refusing unsafe member {member.name!r} "
-                                         f"of {archive}")
-                tar.extractall(partial)
+            # a package holds only regular files and directories under relative
+            # names: checked here, once, which lets the extraction skip the data
+            # filter's per-member path resolution (half the unpacking time)
+            members = tar.getmembers()
+            for member in members:
+                parts = member.name.split("/")
+                if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
+                    raise SystemExit(f"lfm-pack: refusing member {member.name!r} of {archive}: "
+                                     "not a plain file or directory under a relative name")
+            if hasattr(tarfile, "fully_trusted_filter"):
+                tar.extractall(partial, members=members, filter="fully_trusted")
+            else:
+                tar.extractall(partial, members=members)
         open(os.path.join(partial, MARKER), "w").close()
         os.rename(partial, target)
         return target, time.perf_counter() - started
