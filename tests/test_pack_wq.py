@@ -109,6 +109,8 @@ def test_pack_runs_on_a_bare_worker_and_reuses_the_cached_package(bare_python, t
     rows = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
     assert len(rows) == 2 and all("numpy==" in r["environment"] and "+pack_helper" in r["environment"]
                                   for r in rows), rows
+    # the measurement came back from the bare worker with the result
+    assert all(r["status"] == "ok" and r["memory"] > 0 and r["wall_time"] > 0 for r in rows), rows
     # one package, unpacked once on the worker; the second task reused it
     package_names = {os.path.basename(p) for p in os.listdir(cache) if p.endswith(".tar.gz")}
     assert stats["unpacked"] == 1 and stats["reused"] == 1, str(stats)
