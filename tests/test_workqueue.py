@@ -203,6 +203,7 @@ def _under(directory):
 @pytest.mark.skipif(not AVAILABLE, reason=f"real Work Queue is not installed: {WHY}")
 @pytest.mark.parametrize("result, status, error, words", [
     ("RESOURCE_EXHAUSTION", "exhausted", ResourceExhaustion, "exceeding its label"),
+    ("DISK_ALLOC_FULL", "exhausted", ResourceExhaustion, "outgrew the disk label"),
     ("SIGNAL", "error", CallKilled, "killed by a signal"),
     ("OUTPUT_MISSING", "error", WorkQueueTaskError, "no output file"),
     ("MAX_RETRIES", "error", WorkQueueTaskError, "gave up on the task: result MAX_RETRIES"),

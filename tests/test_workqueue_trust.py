@@ -273,3 +273,13 @@ def test_a_live_executor_at_interpreter_exit_leaves_no_process_behind():
         if (p.info.get("cwd") or "").startswith(staging):
             left.append(p.pid)
     assert left == []
+
+
+@pytest.mark.timeout(120)
+def test_a_call_that_outgrows_its_disk_label_on_a_worker_is_an_exhaustion():
+    with AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE],
+                           autolabel=False) as ex:
+        label = {"cores": 1, "memory": 500, "disk": 100}
+        error = ex.options(resources=label).submit(write_mb, 300).exception(timeout=60)
+        assert isinstance(error, ResourceExhaustion), error
+        assert "disk" in error.exceeded

@@ -28,6 +28,9 @@ first), until it has found that many. Work Queue accepts workers only inside
 (the parent wants the connected workers' sizes even while idle) the manager
 keeps one task queued that no worker can take (it requires a feature that no
 worker has), so that ``wait()`` serves connections and statistics all along.
+Its price: while idle, ``wait()`` blocks about a second, so the first
+submission after an idle spell is read up to a second later (the parent asks
+for it only when no workers of known size are given: remote workers).
 """
 from __future__ import annotations
 

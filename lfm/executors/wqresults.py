@@ -52,6 +52,11 @@ def task_outcome(attempt: Attempt, info: dict[str, Any], python: str,
             return Outcome("exhausted", host=host, error=ResourceExhaustion(
                 f"Work Queue killed the task on {host} for exceeding its label {attempt.label}",
                 limits=attempt.label))
+        if name == "DISK_ALLOC_FULL":  # the worker saw the sandbox outgrow the disk label
+            exceeded = {"disk": attempt.label["disk"]} if "disk" in attempt.label else {}
+            return Outcome("exhausted", host=host, exceeded=exceeded, error=ResourceExhaustion(
+                f"Work Queue killed the task on {host}: its sandbox outgrew the disk label "
+                f"({attempt.label.get('disk', 0):g} MB)", exceeded=exceeded, limits=attempt.label))
         if name == "SIGNAL":
             return Outcome("error", host=host, error=CallKilled(
                 f"the task was killed by a signal on {host}; output: {stdout[-500:]!r}"))
