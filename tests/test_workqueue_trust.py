@@ -283,3 +283,29 @@ def test_a_call_that_outgrows_its_disk_label_on_a_worker_is_an_exhaustion():
         error = ex.options(resources=label).submit(write_mb, 300).exception(timeout=60)
         assert isinstance(error, ResourceExhaustion), error
         assert "disk" in error.exceeded
+
+
+@pytest.mark.timeout(180)
+def test_cancelling_at_random_moments_never_loses_or_hangs_a_call():
+    import concurrent.futures as cf
+    import random
+    rng = random.Random(7)
+    size = {"cores": 2, "memory": 1000, "disk": 1000}
+    ex = AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[size])
+    try:
+        futures = [ex.submit(hold, 1, rng.choice([0.0, 0.05, 0.3])) for _ in range(60)]
+        cancelled = []
+        for future in futures:
+            time.sleep(rng.choice([0.0, 0.01, 0.1]))
+            if rng.random() < 0.4:
+                cancelled.append((future, future.cancel()))
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+    done, pending = cf.wait(futures, timeout=60)
+    assert not pending
+    for future, said in cancelled:
+        # cancel() told the truth: True exactly when the future ends cancelled
+        assert future.cancelled() == said
+    for future in futures:
+        assert future.cancelled() or future.result(timeout=1) == 1
+    assert any(f.cancelled() for f in futures) and any(not f.cancelled() for f in futures)
