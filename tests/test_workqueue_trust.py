@@ -188,20 +188,6 @@ def test_init_command_env_debug_log_and_the_callers_port(tmp_path):
     assert log.stat().st_size > 0
 
 
-@pytest.mark.timeout(120)
-def test_the_sandbox_is_the_calls_disk_when_the_monitor_measures_a_workdir(tmp_path):
-    import json
-    from lfm.monitor.decorator import run_call
-    if "workdir" not in run_call.__code__.co_varnames:
-        pytest.skip("this monitor does not measure a given directory yet (run_call(workdir=))")
-    trace = tmp_path / "trace.jsonl"
-    with AutolabelExecutor(backend="workqueue", predictor=predictor(first=400), workers=[ONE],
-                           trace=str(trace)) as ex:
-        assert ex.submit(write_mb, 100).result(timeout=60) == 100
-    rows = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
-    assert rows[-1]["status"] == "ok" and rows[-1]["disk"] >= 100
-
-
 @pytest.mark.timeout(60)
 def test_no_manager_or_worker_left_behind():
     ex = AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE])
