@@ -4,7 +4,13 @@ Measure what each Python call really uses (peak memory in MB, cores as a float,
 wall and CPU time in seconds, disk and I/O in MB), record it in a trace, and use
 that history to label future tasks with the right resources.
 """
-from lfm.resources import (
+import sys as _sys
+
+#: modules this interpreter had loaded before lfm was first imported (its
+#: start-up: site, .pth hooks, or the caller's own): never a call's ``imports``
+_STARTUP_MODULES = frozenset(_sys.modules)
+
+from lfm.resources import (  # noqa: E402
     MB,
     UNITS,
     CallAborted,
@@ -16,7 +22,7 @@ from lfm.resources import (
     Resources,
     SerializationError,
 )
-from lfm.lazy import lazy_exports
+from lfm.lazy import lazy_exports  # noqa: E402
 
 __version__ = "0.1.0"
 

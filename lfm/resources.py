@@ -50,12 +50,21 @@ class Resources(Mapping[str, float]):
         the periodic snapshots taken during the call (list of dicts with
         ``time`` in s since the start, ``memory`` MB, ``cores``, ...), empty when
         none were kept.
+    ``imports``
+        dict top-level module name -> its file (the module's ``__file__``, a
+        package's ``__init__.py``; None when it has none, e.g. a namespace
+        package) of every module outside the standard library
+        (``sys.stdlib_module_names``) that the call's process imported while
+        loading the function and running the call. Filled in the isolated modes
+        (fork server, ``isolate="fork"``; see :mod:`lfm.monitor.isolated` for
+        exactly what counts), empty inline. Never includes ``lfm`` itself.
     """
 
-    __slots__ = ("_values", "method", "snapshots")
+    __slots__ = ("_values", "method", "snapshots", "imports")
 
     def __init__(self, values: Mapping[str, float] | None = None, *, method: str = "",
-                 snapshots: list[dict[str, float]] | None = None) -> None:
+                 snapshots: list[dict[str, float]] | None = None,
+                 imports: Mapping[str, str | None] | None = None) -> None:
         clean: dict[str, float] = {}
         for key, value in dict(values or {}).items():
             if value is None:
@@ -67,6 +76,7 @@ class Resources(Mapping[str, float]):
         self._values = clean
         self.method = method
         self.snapshots = list(snapshots or [])
+        self.imports: dict[str, str | None] = dict(imports or {})
 
     def __getitem__(self, key: str) -> float:
         return self._values[key]
@@ -82,15 +92,15 @@ class Resources(Mapping[str, float]):
         return f"Resources({body})"
 
     def __reduce__(self):
-        return (_rebuild, (self._values, self.method, self.snapshots))
+        return (_rebuild, (self._values, self.method, self.snapshots, self.imports))
 
     def to_dict(self) -> dict[str, float]:
         """A plain ``dict`` copy of the measured values."""
         return dict(self._values)
 
 
-def _rebuild(values, method, snapshots) -> Resources:
-    return Resources(values, method=method, snapshots=snapshots)
+def _rebuild(values, method, snapshots, imports=None) -> Resources:
+    return Resources(values, method=method, snapshots=snapshots, imports=imports)
 
 
 def _fmt(value: float) -> str:
@@ -154,14 +164,15 @@ def _rebuild_killed(message, signal, exit_code, resources):
 
 
 class CallAborted(MonitorError):
-    """The call raised a ``BaseException`` that is not an ``Exception``
-    (``KeyboardInterrupt``, ``GeneratorExit``, ...) inside its process; an
-    executor resolves the call's future with this, never with the raw
-    exception (which would stop the caller's program). Message e.g.
-    ``"simulate raised KeyboardInterrupt('...')"``.
+    """The call raised a ``BaseException`` that is no ``Exception``
+    (``KeyboardInterrupt``, ``GeneratorExit``, ...) in its own process. lfm
+    never re-raises such an exception in the caller (it would stop the caller's
+    program): it raises this error naming it ("simulate raised
+    KeyboardInterrupt()").
 
-    Attributes: ``exception`` (the original, or None when it could not be
-    sent back), ``resources`` (what was measured)."""
+    Attributes: ``exception`` (the original exception, or None when it could
+    not be sent back), ``resources`` (:class:`Resources` measured until then).
+    """
 
     def __init__(self, message: str, *, exception: BaseException | None = None,
                  resources: Resources | None = None) -> None:
@@ -175,10 +186,18 @@ class CallAborted(MonitorError):
 
 
 class CallExited(CallAborted):
-    """The call called ``sys.exit(n)`` / raised ``SystemExit`` (message e.g.
-    ``"simulate called sys.exit(3)"``). ``code``: the exit code it gave."""
+    """The call ended its process: it called ``sys.exit(n)`` / raised
+    ``SystemExit`` (an ``argparse`` error does; message "simulate called
+    sys.exit(3)"), or it called ``os._exit(n)`` ("simulate exited with status 5
+    without returning").
 
-    def __init__(self, message: str, *, code: Any = None, exception: BaseException | None = None,
+    Attributes: those of :class:`CallAborted` (``exception`` is the
+    ``SystemExit``, None for ``os._exit``) and ``code`` (the ``SystemExit``'s
+    code as given, or the exit status of ``os._exit``).
+    """
+
+    def __init__(self, message: str, *, code: Any = None,
+                 exception: BaseException | None = None,
                  resources: Resources | None = None) -> None:
         super().__init__(message, exception=exception, resources=resources)
         self.code = code

@@ -270,9 +270,10 @@ def test_killed_by_signal(sig):
 
 
 def test_os_exit():
-    with pytest.raises(CallKilled, match="exit status 3") as info:
+    from lfm import CallExited
+    with pytest.raises(CallExited, match="hard_exit exited with status 3 without returning") as info:
         run_call(hard_exit, (3,))
-    assert info.value.exit_code == 3 and info.value.signal is None
+    assert info.value.code == 3 and info.value.exception is None
 
 
 # --- concurrency ---

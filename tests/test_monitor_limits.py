@@ -171,11 +171,11 @@ def leave_child_behind(pid_file, crash):
 
 @pytest.mark.parametrize("crash", [False, True])
 def test_no_orphans_after_return_or_crash(tmp_path, crash):
-    from lfm import CallKilled
+    from lfm import CallExited
 
     pid_file = str(tmp_path / "child.pid")
     if crash:
-        with pytest.raises(CallKilled):
+        with pytest.raises(CallExited):
             run_call(leave_child_behind, (pid_file, crash))
     else:
         assert run_call(leave_child_behind, (pid_file, crash))[0] == "done"

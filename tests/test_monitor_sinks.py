@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from lfm import MB, CallKilled, ResourceExhaustion, monitored
+from lfm import MB, CallExited, CallKilled, ResourceExhaustion, monitored
 from lfm.monitor import inline, run_call
 
 PY = sys.executable
@@ -128,7 +128,7 @@ def test_record_killed_call_is_an_error_row(tmp_path):
         import os
         os._exit(4)
 
-    with pytest.raises(CallKilled):
+    with pytest.raises(CallExited):
         die()
     (row,) = read_rows(path)
     assert row["status"] == "error" and "exit status 4" in row["error"]

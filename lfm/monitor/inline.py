@@ -175,7 +175,13 @@ def execute(fn: Callable, args: tuple, kwargs: Mapping[str, Any], *, label: str,
             res.snapshots = [*sampler.snapshots, final]
         if callback is not None:
             callback(final)
+    if isinstance(error, SystemExit):
+        # the call's own sys.exit: never stop the caller's program with it
+        from lfm.resources import CallExited
+        raise CallExited(f"{label} called sys.exit({error.code!r})", code=error.code,
+                         exception=error, resources=res) from error
     if error is not None:
+        # a KeyboardInterrupt here may be the caller's own Ctrl-C: re-raised as is
         try:
             error.lfm_resources = res  # type: ignore[attr-defined]
         except AttributeError:

@@ -38,6 +38,24 @@ What the returned :class:`~lfm.Resources` mean in this mode:
     killed when the call returned (a child living between two samples is
     missed by this count, though not by ``memory``).
 
+``imports`` (an attribute, :attr:`lfm.Resources.imports`)
+    the top-level modules outside the standard library (and other than lfm and
+    cloudpickle, which every call's process has) present in the call's process
+    when it ends that its interpreter did not have before it first imported
+    lfm: one pass over ``sys.modules`` in the call's process. With the fork
+    server this includes the function's module and what it imports (the server
+    imports it in advance), and also the modules the server imported for other
+    functions' modules before (a superset, never a subset, of what the call
+    needs). With ``isolate="fork"`` it includes everything the forking process
+    imported after lfm: exact in a fresh process such as the Work Queue
+    runner, which loads the call and then forks it.
+
+A call that raises a ``BaseException`` that is no ``Exception`` is reported
+as :class:`lfm.CallExited` (``SystemExit``) or :class:`lfm.CallAborted`
+(``KeyboardInterrupt``, ``GeneratorExit``, ...), never re-raised in the caller;
+a call process that exits without an outcome (``os._exit(n)``) is
+:class:`lfm.CallExited` with ``code`` its exit status.
+
 A limit of the kernel's accounting: the rusage of a child that ran another
 program (``exec``) keeps the resident size its parent had when it forked. So a
 reaped child's peak is added to the call process's own only when it exceeds
@@ -65,8 +83,8 @@ from collections.abc import Callable, Mapping
 from lfm.monitor import limits as limits_mod
 from lfm.monitor import procfs, wire, worker
 from lfm.monitor.tree import CoresWindow, TreeSampler
-from lfm.resources import (CallKilled, MonitorError, RemoteTraceback, ResourceExhaustion,
-                           Resources, SerializationError)
+from lfm.resources import (CallAborted, CallExited, CallKilled, MonitorError, RemoteTraceback,
+                           ResourceExhaustion, Resources, SerializationError)
 
 # the Work Queue runner imports this module in every task: keep typing,
 # threading, pathlib and socket (its enums cost ~3 ms; _socket does for the
@@ -526,7 +544,7 @@ def _resources(outcome: dict | None, ended: dict | None, sampler: TreeSampler,
         values["cpu_time"] = cpu
     if values["wall_time"] > 0:
         values["cores"] = values["cpu_time"] / values["wall_time"]
-    return Resources(values, method=METHOD)
+    return Resources(values, method=METHOD, imports=(outcome or {}).get("imports"))
 
 
 def _finish(outcome: dict | None, ended: dict | None, breached: dict[str, float],
@@ -552,6 +570,8 @@ def _finish(outcome: dict | None, ended: dict | None, breached: dict[str, float]
     elif status == "load_error":
         exc = SerializationError(f"the call to {label} could not be loaded in its process: "
                                  f"{outcome['type']}: {outcome['message']}")
+    elif "aborted" in outcome:
+        exc = _aborted(outcome, res, label)
     else:
         exc = outcome.get("exception")
         if exc is None:
@@ -561,6 +581,17 @@ def _finish(outcome: dict | None, ended: dict | None, breached: dict[str, float]
     except AttributeError:
         pass
     raise exc from RemoteTraceback(outcome.get("traceback", ""))
+
+
+def _aborted(outcome: dict, res: Resources, label: str) -> CallAborted:
+    """The lfm error for a call that raised a BaseException that is no
+    Exception (never re-raised here: it would stop the caller's program)."""
+    original = outcome.get("exception")
+    if outcome["type"] == "builtins.SystemExit" or isinstance(original, SystemExit):
+        code = outcome.get("exit_code")
+        return CallExited(f"{label} called sys.exit({code!r})", code=code, exception=original,
+                          resources=res)
+    return CallAborted(f"{label} raised {outcome['aborted']}", exception=original, resources=res)
 
 
 def _rebuild_exception(qualified: str, message: str) -> BaseException:
@@ -575,7 +606,7 @@ def _rebuild_exception(qualified: str, message: str) -> BaseException:
     return MonitorError(f"{qualified}: {message}")
 
 
-def _killed(ended: dict | None, res: Resources, label: str) -> CallKilled:
+def _killed(ended: dict | None, res: Resources, label: str) -> CallKilled | CallExited:
     if ended is None:
         return CallKilled(f"{label}: the monitor lost contact with the call's process "
                           "(its fork server died)", resources=res)
@@ -591,6 +622,5 @@ def _killed(ended: dict | None, res: Resources, label: str) -> CallKilled:
                           f"{res.get('wall_time', 0):.3g} s, at {res.get('memory', 0):.4g} MB",
                           signal=sig, resources=res)
     code = os.waitstatus_to_exitcode(status)
-    return CallKilled(f"{label} ended its process with exit status {code} (os._exit or "
-                      f"similar) without returning, after {res.get('wall_time', 0):.3g} s",
-                      exit_code=code, resources=res)
+    return CallExited(f"{label} exited with status {code} without returning (os._exit or "
+                      f"similar), after {res.get('wall_time', 0):.3g} s", code=code, resources=res)
