@@ -131,7 +131,7 @@ def test_record_killed_call_is_an_error_row(tmp_path):
     with pytest.raises(CallExited):
         die()
     (row,) = read_rows(path)
-    assert row["status"] == "error" and "exit status 4" in row["error"]
+    assert row["status"] == "error" and "exited with status 4" in row["error"]
 
 
 def test_concurrent_processes_record_to_one_trace(tmp_path):

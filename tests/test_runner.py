@@ -17,7 +17,7 @@ import time
 import psutil
 import pytest
 
-from lfm import CallKilled, ResourceExhaustion
+from lfm import CallExited, CallKilled, ResourceExhaustion
 from lfm.executors.runner import read_outcome, write_call
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -117,8 +117,8 @@ def test_runner_returns_the_call_exception_and_an_abrupt_exit(tmp_path):
     assert outcome.status == "error" and isinstance(outcome.error, KeyError)
     assert "no such sample" in outcome.error.__cause__.tb
     outcome = run_runner(tmp_path, exit_abruptly)
-    assert outcome.status == "error" and isinstance(outcome.error, CallKilled)
-    assert outcome.error.exit_code == 3
+    assert outcome.status == "error" and isinstance(outcome.error, CallExited)
+    assert outcome.error.code == 3
 
 
 @pytest.mark.timeout(120)
@@ -323,7 +323,7 @@ def test_fork_mode_after_a_crash_kills_the_orphans_but_not_the_callers_children(
     pid_file = tmp_path / "orphan.pid"
     script.write_text(textwrap.dedent(f"""
         import os, subprocess, sys, time
-        from lfm import CallKilled
+        from lfm import CallExited
         from lfm.monitor import run_call
 
         def crash():
@@ -336,7 +336,7 @@ def test_fork_mode_after_a_crash_kills_the_orphans_but_not_the_callers_children(
         own = subprocess.Popen(["sleep", "30"])  # started by the caller itself
         try:
             run_call(crash, isolate="fork")
-        except CallKilled:
+        except CallExited:
             pass
         orphan = int(open({str(pid_file)!r}).read())
         print(os.path.exists(f"/proc/{{orphan}}"), own.poll() is None)
