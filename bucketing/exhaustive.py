@@ -125,10 +125,12 @@ def exhaustive_binned(values: np.ndarray, sig: np.ndarray, *, max_buckets: int =
     uppers = values[idx[keep] - 1]  # the largest value at or below the candidate
     means = (cw - prev_w)[keep] / gsig
     probs = gsig / total
-    starts = np.flatnonzero(np.concatenate(([True], seg[1:] != seg[:-1])))
-    lengths = np.diff(np.append(starts, seg.size))
+    # every count keeps at least its last candidate (the maximum), so each has a segment
+    lengths = np.bincount(seg, minlength=max_buckets)
+    starts = np.zeros(max_buckets, dtype=np.intp)
+    np.cumsum(lengths[:-1], out=starts[1:])
     costs = ladder_costs(uppers, probs, means, starts, lengths, deterministic)
-    best = int(np.argmin(costs))  # the first minimum: ties go to the smaller count
-    lo = starts[best]
-    hi = lo + lengths[best]
-    return [Bucket(float(u), float(p)) for u, p in zip(uppers[lo:hi], probs[lo:hi])]
+    best = int(costs.argmin())  # the first minimum: ties go to the smaller count
+    lo = int(starts[best])
+    hi = lo + int(lengths[best])
+    return [Bucket(u, p) for u, p in zip(uppers[lo:hi].tolist(), probs[lo:hi].tolist())]
