@@ -199,6 +199,10 @@ class CallExited(CallAborted):
     def __init__(self, message: str, *, code: Any = None,
                  exception: BaseException | None = None,
                  resources: Resources | None = None) -> None:
+        if isinstance(exception, SystemExit) and exception.code is None and exception.args:
+            # tblib's pickling support (Parsl installs it) rebuilds exceptions
+            # without __init__, which is what sets SystemExit.code from its args
+            exception.code = exception.args[0] if len(exception.args) == 1 else exception.args
         super().__init__(message, exception=exception, resources=resources)
         self.code = code
 

@@ -121,6 +121,26 @@ def test_errors_survive_pickling():
     assert str(aborted) == "f raised KeyboardInterrupt()"
 
 
+@pytest.mark.timeout(60)
+def test_sys_exit_code_survives_tblib_pickling():
+    """Parsl installs tblib's pickling support, which rebuilds a SystemExit
+    without the __init__ that sets its code; the CallExited still carries it."""
+    import copyreg
+    tblib = pytest.importorskip("tblib.pickling_support", reason="tblib comes with Parsl")
+    before = dict(copyreg.dispatch_table)  # pickle holds this very dict: restore in place
+    tblib.install()
+    try:
+        with pytest.raises(CallExited) as info:
+            run_call(exits, (3,), isolate="fork")
+        assert info.value.code == 3 and info.value.exception.code == 3
+        exited = pickle.loads(pickle.dumps(CallExited("f called sys.exit(3)", code=3,
+                                                      exception=SystemExit(3))))
+        assert exited.exception.code == 3
+    finally:
+        copyreg.dispatch_table.clear()
+        copyreg.dispatch_table.update(before)
+
+
 # --- Resources.imports ---
 
 def imports_probe():
