@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Mapping
 
 from lfm.monitor import isolated
-from lfm.monitor.limits import validate_limits
+from lfm.monitor.limits import check_enforceable, validate_limits
 from lfm.resources import CallKilled, ResourceExhaustion, Resources
 
 # not typing.TYPE_CHECKING: importing typing costs each Work Queue task ~3 ms
@@ -57,7 +57,8 @@ def run_call(fn: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = 
     ``SerializationError`` (naming what could not be sent), ``ValueError`` for bad
     limits, or the call's own exception with its original type, the remote
     traceback as ``__cause__`` and the measured resources as ``lfm_resources``.
-    Thread-safe.
+    A limit the mode cannot enforce is refused with ValueError, never ignored:
+    inline (``isolate=False``), ``cores`` and ``disk``. Thread-safe.
     """
     kwargs = dict(kwargs) if kwargs else {}
     limits = validate_limits(limits) if limits else {}
@@ -71,6 +72,7 @@ def run_call(fn: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = 
         include_root = bool(getattr(fn, "lfm_include_root", True))
     if not include_root and not isolate:
         raise ValueError("include_root=False needs an isolated call (isolate=True or 'fork')")
+    check_enforceable(limits, isolate=isolate)
     label = _label(fn)
     if isolate:
         return isolated.execute({"fn": fn, "args": tuple(args), "kwargs": kwargs}, label=label,
@@ -82,12 +84,15 @@ def run_call(fn: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = 
                           keep_snapshots=keep_snapshots)
 
 
-def monitored(limits: Mapping[str, float] | None = None,
+def monitored(limits: Mapping[str, float] | Callable | None = None,
               callback: Callable[[dict], Any] | None = None, interval: float = 1.0,
               return_resources: bool = True, category: str | None = None,
               record: Any = None, feed: Any = None, isolate: bool | str = True,
-              keep_snapshots: bool = False) -> Callable[[Callable], Callable]:
+              keep_snapshots: bool = False) -> Any:
     """Decorator: every call of the function is run by :func:`run_call` and measured.
+
+    ``@monitored`` (bare) and ``@monitored()`` are the same decorator with
+    the defaults.
 
     The decorated function returns ``(result, Resources)``, or just the result
     with ``return_resources=False``. ``category`` (default: the function's name)
@@ -98,9 +103,14 @@ def monitored(limits: Mapping[str, float] | None = None,
     (comma-separated). ``feed`` (anything with ``observe(category, resources)``,
     e.g. a predictor) is fed the resources of every successful call. Other
     parameters are those of :func:`run_call`. Limits are validated here, at
-    decoration time.
+    decoration time (unknown names, bad values, and limits the mode cannot
+    enforce are refused with ValueError).
     """
+    if callable(limits) and not isinstance(limits, Mapping):
+        # bare @monitored: the function itself came as the first argument
+        return monitored()(limits)
     limits = validate_limits(limits)
+    check_enforceable(limits, isolate=isolate)
     if feed is not None and not callable(getattr(feed, "observe", None)):
         raise TypeError(f"feed must have an observe(category, resources) method, "
                         f"got {type(feed).__name__}")

@@ -9,7 +9,10 @@ How each is enforced while the call runs (checked every :data:`SAMPLE_INTERVAL`)
   processes of the tree alive together, so a spike between two samples is seen
   at the next one; after the call the exact peak is checked again.
 * ``virtual_memory`` — the sum of the tree's virtual sizes.
-* ``disk`` — MB the tree caused to be written to storage (``write_bytes``).
+* ``disk`` — the space occupied in the call's own scratch area (its fresh
+  ``TMPDIR``, or the ``workdir`` it was given: see :mod:`lfm.monitor.disk`),
+  walked at a rate that adapts to the walk's cost; after the call the last
+  walk is checked again.
 * ``wall_time`` — seconds since the call started (timed to the deadline, not
   to the sampling grid).
 * ``cores`` — the tree's average cores over the last :data:`CORES_WINDOW`
@@ -56,6 +59,28 @@ def validate_limits(limits: Mapping[str, float] | None) -> dict[str, float]:
             raise ValueError(f"limit {name} must be a positive finite number, got {value!r}")
         clean[name] = value
     return clean
+
+
+#: What an inline call (``isolate=False``) cannot enforce, and why.
+NOT_INLINE = {
+    "cores": "the call runs in the caller's own process, whose threads cannot be told from "
+             "the call's, and a cores limit can only be enforced by killing the call while it runs",
+    "disk": "an inline call has no scratch directory of its own (pass workdir= to measure, "
+            "and limit, a directory)",
+}
+
+
+def check_enforceable(limits: Mapping[str, float], *, isolate: bool | str,
+                      workdir: object = None) -> None:
+    """ValueError for a limit that the mode ``isolate`` cannot enforce (never
+    silently ignored): inline, ``cores`` always and ``disk`` without a
+    ``workdir``. ``limits`` is already validated."""
+    if isolate:
+        return
+    for name, why in NOT_INLINE.items():
+        if name in limits and not (name == "disk" and workdir is not None):
+            raise ValueError(f"a {name} limit cannot be enforced inline (isolate=False): {why}; "
+                             f"run the call isolated (isolate=True) or drop the {name} limit")
 
 
 def _is_real(value: object) -> bool:
