@@ -10,8 +10,10 @@ top-level module name -> file (``None`` when not found here).
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -75,20 +77,68 @@ def _package_files(directory: str) -> list[str]:
     return out
 
 
+def app_function(fn: Callable[..., Any]) -> tuple[Callable[..., Any], list[str]]:
+    """The user's function inside ``fn``'s wrappers, and the modules that
+    define those wrappers (outermost first).
+
+    Followed, in any nesting: ``functools.wraps``' ``__wrapped__`` (Parsl's
+    ``wrap_error`` keeps the app's ``__module__``, so the wrapper's own module
+    is read from its globals); a callable object holding the function in
+    ``.func`` (lfm.parsl's ``RaiseAppErrors``); ``functools.partial``, into
+    its function or, when its first positional argument is a plain function,
+    into that argument (Parsl's bash apps are
+    ``partial(remote_side_bash_executor, app)``)."""
+    wrappers: list[str] = []
+    seen: set[int] = set()
+    while id(fn) not in seen:
+        seen.add(id(fn))
+        if isinstance(fn, functools.partial):
+            if fn.args and isinstance(fn.args[0], types.FunctionType):
+                wrappers.append(_defining_module(fn.func))
+                fn = fn.args[0]
+            else:
+                fn = fn.func
+        elif getattr(fn, "__wrapped__", None) is not None and callable(fn.__wrapped__):
+            wrappers.append(_defining_module(fn))
+            fn = fn.__wrapped__
+        elif (not isinstance(fn, (types.FunctionType, types.BuiltinFunctionType, type))
+              and callable(getattr(fn, "func", None))):
+            wrappers.append(_defining_module(fn))
+            fn = fn.func
+        else:
+            break
+    return fn, [m for m in dict.fromkeys(wrappers) if m]
+
+
+def _defining_module(obj: Any) -> str:
+    """The module whose code ``obj`` is: a function's globals (not the
+    ``__module__`` that ``functools.wraps`` copied), else its class's module."""
+    if isinstance(obj, types.FunctionType):
+        return obj.__globals__.get("__name__") or ""
+    if isinstance(obj, functools.partial):
+        return _defining_module(obj.func)
+    return getattr(obj, "__module__", None) if isinstance(obj, type) else type(obj).__module__
+
+
 def scan_function(fn: Callable[..., Any]) -> dict[str, str | None]:
-    """The static scan of ``fn``'s module (see the module docstring); the
-    module itself is included when it is importable by name (not ``__main__``:
-    cloudpickle sends a script's functions by value)."""
-    module_name = getattr(fn, "__module__", None) or ""
+    """The static scan of the module of the user's function inside ``fn``
+    (:func:`app_function` unwraps Parsl's and lfm's app wrappers; see the
+    module docstring). That module itself is included when it is importable
+    by name (not ``__main__``: cloudpickle sends a script's functions by
+    value), and so is the top-level package of every wrapper's module (e.g.
+    ``parsl``: the worker imports it to run Parsl's wrapper)."""
+    user, wrappers = app_function(fn)
+    module_name = getattr(user, "__module__", None) or ""
     module = sys.modules.get(module_name)
     path = getattr(module, "__file__", None)
     if not path or not path.endswith(".py") or not os.path.exists(path):
-        raise ValueError(f"cannot scan the imports of {getattr(fn, '__qualname__', fn)!r}: its module "
+        raise ValueError(f"cannot scan the imports of {getattr(user, '__qualname__', user)!r}: its module "
                          f"{module_name!r} has no Python source file")
     found = scan_file(path)
-    top = module_name.split(".")[0]
-    if module_name not in ("__main__", "__mp_main__") and not is_stdlib(top):
-        found.setdefault(top, module_file(top))
+    for name in (module_name, *wrappers):
+        top = name.split(".")[0]
+        if name not in ("__main__", "__mp_main__") and top and not is_stdlib(top):
+            found.setdefault(top, module_file(top))
     return found
 
 
