@@ -167,8 +167,8 @@ def test_resource_specifications_and_every_future_resolves(load):
 def test_unsupported_parameters_fail_at_construction():
     with pytest.raises(ValueError, match="coprocess=True cannot be honoured"):
         WorkQueueExecutor(coprocess=True)
-    with pytest.raises(ValueError, match="pack=True and extra_pkgs"):
-        WorkQueueExecutor(pack=True)
+    with pytest.raises(ValueError, match="'nopenope' is not installed"):
+        WorkQueueExecutor(pack=True, extra_pkgs=["nopenope"])  # pack=True works (test_pack_parsl)
     with pytest.raises(ValueError, match="unknown predictor 'nope'"):
         WorkQueueExecutor(predictor="nope")
     from parsl.executors.workqueue.errors import WorkQueueFailure

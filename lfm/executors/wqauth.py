@@ -114,14 +114,21 @@ def manager_password(password: bool, password_file: str | os.PathLike | None,
     """The password of a manager whose staging directory is ``directory``:
     ``password_file`` when given (kept at shutdown), else a new random one in
     ``directory`` (removed at shutdown), or None when ``password`` is False."""
-    if not isinstance(password, bool):
-        raise TypeError(f"password must be True or False, got {password!r} "
-                        "(give a file of your own as password_file=)")
+    check_password_choice(password, password_file)
     if password_file is not None:
-        if not password:
-            raise ValueError("password=False contradicts password_file=: give one or the other")
         return user_password_file(password_file)
     return new_password_file(directory) if password else None
+
+
+def check_password_choice(password: bool, password_file: str | os.PathLike | None,
+                          file_option: str = "password_file") -> None:
+    """Refuse a ``password`` that is not a bool, and ``password=False`` with a
+    password file (``file_option``: the file's parameter name in messages)."""
+    if not isinstance(password, bool):
+        raise TypeError(f"password must be True or False, got {password!r} "
+                        f"(give a file of your own as {file_option}=)")
+    if password_file is not None and not password:
+        raise ValueError(f"password=False contradicts {file_option}=: give one or the other")
 
 
 def warn_open_manager(port: int | None) -> None:

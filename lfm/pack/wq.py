@@ -219,8 +219,29 @@ def make_pack(pack: bool, python: str, extra_pkgs: Iterable[str] | None = None,
               include_python: bool = False, cache_dir: str | None = None) -> WorkQueuePack | None:
     """The backend's packing, or None with ``pack=False`` (then ``extra_pkgs``
     and ``include_python`` must not be given)."""
+    check_pack_options(pack, extra_pkgs, include_python, installed=False)  # WorkQueuePack checks it
     if not pack:
-        if extra_pkgs or include_python:
-            raise ValueError("extra_pkgs/include_python need pack=True")
         return None
     return WorkQueuePack(python, extra_pkgs or (), include_python, cache_dir)
+
+
+def check_pack_options(pack: bool, extra_pkgs: Iterable[str] | None, include_python: bool, *,
+                       ignore_extra: bool = False, installed: bool = True) -> None:
+    """Refuse ``include_python`` (and ``extra_pkgs``, unless ``ignore_extra``:
+    Parsl's meaning, where they do nothing then and a warning says so)
+    without ``pack``; with it and ``installed``, check now that
+    ``extra_pkgs`` names distributions installed here (lfm packs only those)."""
+    if isinstance(extra_pkgs, str):
+        raise TypeError(f"extra_pkgs must be a list of distribution names, not the string {extra_pkgs!r}")
+    if not pack:
+        if include_python or (extra_pkgs and not ignore_extra):
+            raise ValueError("extra_pkgs and include_python=True add to the package of each "
+                             "category's environment: they need pack=True")
+        if extra_pkgs:
+            import logging
+            logging.getLogger("lfm.pack").warning(
+                "lfm: extra_pkgs=%s has no effect without pack=True (as in Parsl)", list(extra_pkgs))
+        return
+    if installed:
+        from lfm.pack.deps import spec_from_imports
+        spec_from_imports({}, extra_pkgs=list(extra_pkgs or []))

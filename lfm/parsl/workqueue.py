@@ -31,6 +31,8 @@ from parsl.executors.status_handling import BlockProviderExecutor
 from parsl.executors.workqueue.errors import WorkQueueFailure
 from parsl.jobs.states import TERMINAL_STATES
 
+from lfm.executors.wqauth import check_max_output_mb, check_password_choice
+from lfm.pack.wq import check_pack_options
 from lfm.parsl.common import RaiseAppErrors, chain, parsl_category, sink_path, trace_sink
 from lfm.parsl.staging import Stager
 
@@ -56,10 +58,19 @@ class WorkQueueExecutor(BlockProviderExecutor):
 
     Differences, all stated at construction when they matter: ``coprocess=True``
     is refused (Debian's ``work_queue_worker`` has no ``--coprocess``, and lfm
-    runs each app in its own monitored process); ``pack``/``extra_pkgs`` are
-    refused until lfm's packing lands (issue 13); ``source`` has no effect
+    runs each app in its own monitored process); ``source`` has no effect
     (lfm always ships the app with cloudpickle); ``autolabel=True`` means lfm's
     predictor chooses the labels, ``autolabel_window`` is not needed by it.
+
+    ``pack=True`` ships each app's environment as Parsl's does, but measured
+    and without conda (:mod:`lfm.pack`): per category, the distributions and
+    local sources its apps imported (before the first ran, a static scan of
+    the app's module), plus ``extra_pkgs`` (installed distributions), packed
+    once, sent once per worker and unpacked there once; Parsl comes too (the
+    worker runs Parsl's app wrapper). Workers need only ``python3`` of this
+    minor version on their PATH (the provider's ``worker_init`` can set it),
+    or nothing with ``include_python=True``. ``extra_pkgs`` without ``pack``
+    has no effect, as in Parsl (lfm warns).
 
     lfm's own keyword-only options:
 
@@ -70,6 +81,14 @@ class WorkQueueExecutor(BlockProviderExecutor):
         or an object with ``append(row)``: one row per attempt, measured.
     scaling_assume_core_slots_per_worker : another Parsl release's name of
         ``scaling_cores_per_worker``.
+    password : True (default): workers must present ``project_password_file``
+        or else a random password made for this run (0600, removed at
+        shutdown; provider blocks get it). False: an open manager, which any
+        host reaching the port can use to run code here (warned; README
+        "Security").
+    max_output_mb : the largest result file accepted from a worker, MB (default
+        twice the memory label + 256 MB, else 8192; ``math.inf``: no limit).
+    include_python : with ``pack=True``, pack this interpreter too.
 
     Retries: ``max_retries`` is Work Queue's (a task whose worker was lost runs
     again elsewhere, up to that many times; None: forever), per attempt. An app
@@ -92,14 +111,17 @@ class WorkQueueExecutor(BlockProviderExecutor):
                  function_dir: str | None = None, coprocess: bool = False,
                  scaling_cores_per_worker: int = 1, remote_monitoring_radio: Any = None, *,
                  scaling_assume_core_slots_per_worker: int | None = None,
-                 predictor: Any = None, trace: Any = None) -> None:
+                 predictor: Any = None, trace: Any = None, password: bool = True,
+                 max_output_mb: float | None = None, include_python: bool = False) -> None:
         if provider is None:
             from parsl.providers import LocalProvider
             provider = LocalProvider()
         BlockProviderExecutor.__init__(self, provider=provider, block_error_handler=True)
         from lfm.executors.wqimport import load_work_queue
         load_work_queue()  # no Work Queue: fail now, with the install hint (Parsl does too)
-        _refuse_unsupported(coprocess=coprocess, pack=pack, extra_pkgs=extra_pkgs)
+        _refuse_unsupported(coprocess=coprocess)
+        check_pack_options(pack, extra_pkgs, include_python, ignore_extra=True)
+        check_password_choice(password, project_password_file, "project_password_file")
         if not isinstance(label, str) or not label:
             raise ValueError(f"label must be a non-empty string, got {label!r}")
         if not isinstance(port, int) or not 0 <= port <= 65535:
@@ -142,6 +164,9 @@ class WorkQueueExecutor(BlockProviderExecutor):
         self.remote_monitoring_radio = remote_monitoring_radio
         self.predictor = _check_predictor(predictor)
         self.trace = trace
+        self.password = password
+        self.max_output_mb = check_max_output_mb(max_output_mb)
+        self.include_python = bool(include_python)
         self.lfm_executor: Any = None
         self.worker_command = ""
         self._chosen_port: int | None = None
@@ -171,7 +196,10 @@ class WorkQueueExecutor(BlockProviderExecutor):
             data_dir = os.path.join(log_dir, "function_data")
         os.makedirs(data_dir, exist_ok=True)
         options: dict[str, Any] = {
-            "port": self.port, "project_name": self.project_name, "python": sys.executable,
+            # packed: the workers' python3, as Parsl's launch command runs it
+            "port": self.port, "project_name": self.project_name,
+            "python": "python3" if self.pack else sys.executable,
+            "password": self.password, "max_output_mb": self.max_output_mb,
             "env": self._task_env(), "task_retries": self.max_retries or 0, "verbose": False,
             "staging_dir": data_dir,
             "debug_log": os.path.join(log_dir, "debug_log") if self.full_debug else None}
@@ -179,6 +207,8 @@ class WorkQueueExecutor(BlockProviderExecutor):
             options["password_file"] = self.project_password_file
         if self.init_command:
             options["init_command"] = self.init_command
+        if self.pack:
+            options.update(pack=True, extra_pkgs=self.extra_pkgs, include_python=self.include_python)
         backend = WorkQueueBackend(**options)
         self.lfm_executor = LfmExecutor(
             backend=backend, predictor=self.predictor, autolabel=self.autolabel,
@@ -274,10 +304,11 @@ class WorkQueueExecutor(BlockProviderExecutor):
     def _construct_worker_command(self) -> str:
         """``work_queue_worker`` with Parsl's options, in Parsl's order."""
         parts = [self.worker_executable]
-        backend = self.lfm_executor.backend
-        password = self.project_password_file or getattr(backend, "password_file", None)
+        password = self._password_file()
         if password:
-            parts += ["--password", password]
+            # a staging provider puts the file in the job's own directory
+            parts += ["--password",
+                      os.path.basename(password) if self._stages_files() else password]
         if self.worker_options:
             parts.append(self.worker_options)
         if self.project_name:
@@ -286,23 +317,34 @@ class WorkQueueExecutor(BlockProviderExecutor):
             parts += [self.address, str(self._chosen_port)]
         return " ".join(parts)
 
+    def _password_file(self) -> str | None:
+        """The manager's password file: the user's, or the one lfm made (None: open)."""
+        backend = getattr(self.lfm_executor, "backend", None)
+        return self.project_password_file or getattr(backend, "password_file", None)
+
+    def _stages_files(self) -> bool:
+        """Whether the provider copies files into each job's own directory
+        (Condor's ``transfer_input_files``)."""
+        return isinstance(getattr(self.provider, "transfer_input_files", None), list)
+
     def _patch_providers(self) -> None:
-        """A Condor job runs in a sandbox of its own: it is given the worker
-        binary and the password file to transfer (as Parsl does)."""
-        from parsl.providers import CondorProvider
-        if isinstance(self.provider, CondorProvider):
+        """A job of a staging provider (Condor) runs in a sandbox of its own:
+        it is given the worker binary and the password file to transfer (the
+        user's or lfm's own; the worker command names it by its base name)."""
+        if self._stages_files():
             path = shutil.which(self.worker_executable.split()[0]) or self.worker_executable
             self.worker_command = "./" + self.worker_command
             self.provider.transfer_input_files.append(path)
-            if self.project_password_file:
-                self.provider.transfer_input_files.append(self.project_password_file)
+            password = self._password_file()
+            if password:
+                self.provider.transfer_input_files.append(password)
 
     def _task_env(self) -> dict[str, str]:
         """``env`` for every task, plus a PYTHONPATH that finds lfm and the apps'
         modules where the workers see this machine's paths (a shared filesystem,
         or this machine) unless ``env`` sets PYTHONPATH itself."""
         env = {str(k): str(v) for k, v in self.env.items()}
-        if "PYTHONPATH" not in env:
+        if "PYTHONPATH" not in env and not self.pack:  # packed: the package's paths only
             root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
             paths = [os.getcwd(), root, *(p for p in sys.path if p and os.path.isdir(p))]
             env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
@@ -360,15 +402,11 @@ def parse_specification(spec: Mapping[str, Any], autolabel: bool
     return category, {k: spec[k] for k in _LABELLED if k in spec}, extra
 
 
-def _refuse_unsupported(*, coprocess: bool, pack: bool, extra_pkgs: list[str] | None) -> None:
+def _refuse_unsupported(*, coprocess: bool) -> None:
     if coprocess:
         raise ValueError("coprocess=True cannot be honoured: it needs a cctools whose "
                          "work_queue_worker has --coprocess (Debian's has none), and lfm runs "
                          "each app in its own monitored process; use coprocess=False")
-    if pack or extra_pkgs:
-        raise ValueError("pack=True and extra_pkgs need lfm's environment packing (issue 13), "
-                         "which this lfm does not have yet; install the apps' packages on the "
-                         "workers (or share the environment) and use pack=False")
 
 
 def _check_predictor(predictor: Any) -> Any:
