@@ -385,3 +385,136 @@ def test_an_output_over_max_output_mb_is_refused_and_smaller_ones_arrive():
         assert len(ex.submit(payload, 1).result(timeout=60)) == 2 ** 20
         error = ex.submit(payload, 3).exception(timeout=60)
     assert isinstance(error, WorkQueueTaskError) and "over the limit of 2 MB" in str(error)
+
+
+# ---- lfm.parsl.WorkQueueExecutor: provider blocks and the password -----------------------
+class ParslRun:
+    """A DataFlowKernel with one lfm.parsl.WorkQueueExecutor (port 0, one
+    LocalProvider block unless ``provider`` is given); after the block, its
+    cleanup done and no worker of its manager left."""
+
+    def __init__(self, tmp_path, **options):
+        self.parsl = pytest.importorskip("parsl", reason="Parsl is not installed")
+        from parsl.providers import LocalProvider
+
+        from lfm.parsl import WorkQueueExecutor
+        options.setdefault("provider", LocalProvider(init_blocks=1, max_blocks=1))
+        self.executor = WorkQueueExecutor(label="secure", port=0, **options)
+        self.config = self.parsl.Config(executors=[self.executor], strategy_period=0.5,
+                                        run_dir=str(tmp_path / "runinfo"))
+
+    def __enter__(self):
+        self.parsl.load(self.config)
+        return self.executor
+
+    def __exit__(self, *exc):
+        from test_parsl_wq import wait_until, workers_of
+        port = self.executor.manager_port
+        self.parsl.dfk().cleanup()
+        self.parsl.clear()
+        assert wait_until(lambda: not workers_of(port), 15), workers_of(port)
+
+
+def block_workers(executor):
+    """The command lines of the work_queue_worker processes of the executor's blocks."""
+    from test_parsl_wq import wait_until, workers_of
+    assert wait_until(lambda: workers_of(executor.manager_port), 30), "no block's worker started"
+    return [p.cmdline() for p in workers_of(executor.manager_port)]
+
+
+def after(argv, flag):
+    return argv[argv.index(flag) + 1] if flag in argv else None
+
+
+@pytest.mark.timeout(120)
+@needs_wq
+def test_parsl_blocks_authenticate_with_the_generated_password(tmp_path):
+    with ParslRun(tmp_path) as ex:
+        from test_parsl_wq import square
+        assert square(6).result(timeout=60) == 36
+        path = ex.lfm_executor.backend.password_file
+        assert path and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert f"--password {path} " in ex.worker_command
+        assert [after(argv, "--password") for argv in block_workers(ex)] == [path]
+    assert not os.path.exists(path)
+
+
+@pytest.mark.timeout(120)
+@needs_wq
+def test_parsl_project_password_file_is_used_as_is_and_kept(tmp_path):
+    mine = tmp_path / "project.password"
+    mine.write_text("my project's password\n")
+    mine.chmod(0o600)
+    with ParslRun(tmp_path, project_password_file=str(mine)) as ex:
+        from test_parsl_wq import square
+        assert square(7).result(timeout=60) == 49
+        assert ex.lfm_executor.backend.password_file == str(mine)
+        assert [after(argv, "--password") for argv in block_workers(ex)] == [str(mine)]
+    assert mine.read_text() == "my project's password\n"
+    assert stat.S_IMODE(os.stat(mine).st_mode) == 0o600
+
+
+@pytest.mark.timeout(120)
+@needs_wq
+def test_parsl_open_manager_warns_and_max_output_mb_refuses_large_results(tmp_path, caplog):
+    from lfm.executors import WorkQueueTaskError
+    from test_workqueue_calls import payload
+    with caplog.at_level(logging.WARNING, logger="lfm.executors.workqueue"):
+        with ParslRun(tmp_path, password=False, max_output_mb=2) as ex:
+            app = pytest.importorskip("parsl").python_app(payload)
+            assert len(app(1).result(timeout=60)) == 2 ** 20
+            error = app(3).exception(timeout=60)
+            assert ex.lfm_executor.backend.password_file is None
+            assert all("--password" not in argv for argv in block_workers(ex))
+    assert isinstance(error, WorkQueueTaskError) and "over the limit of 2 MB" in str(error)
+    warnings = [r for r in caplog.records if "WITHOUT a password" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_parsl_password_options_are_checked_at_construction(tmp_path):
+    pytest.importorskip("parsl", reason="Parsl is not installed")
+    if not AVAILABLE:
+        pytest.skip(WHY)
+    from lfm.parsl import WorkQueueExecutor
+    mine = tmp_path / "pw"
+    mine.write_text("x\n")
+    with pytest.raises(ValueError, match="password=False contradicts project_password_file="):
+        WorkQueueExecutor(password=False, project_password_file=str(mine))
+    with pytest.raises(TypeError, match="password must be True or False"):
+        WorkQueueExecutor(password="x")
+    with pytest.raises(ValueError, match="max_output_mb must be > 0 MB"):
+        WorkQueueExecutor(max_output_mb=-1)
+
+
+@pytest.mark.timeout(60)
+@needs_wq
+def test_condor_blocks_are_given_the_password_file_to_transfer(tmp_path):
+    """Without a Condor pool: what lfm gives CondorProvider (its transfer list
+    and the worker command) for the generated password and for the user's."""
+    pytest.importorskip("parsl", reason="Parsl is not installed")
+    from parsl.providers import CondorProvider
+
+    from lfm.parsl import WorkQueueExecutor
+    mine = tmp_path / "site.password"
+    mine.write_text("shared\n")
+    mine.chmod(0o600)
+    for given in (None, str(mine)):
+        provider = CondorProvider(init_blocks=0, transfer_input_files=["data.txt"])
+        ex = WorkQueueExecutor(provider=provider, port=0, project_password_file=given)
+        ex.run_dir = ex.provider.script_dir = str(tmp_path)
+        ex.start()  # what the DataFlowKernel does on load; no block is launched
+        try:
+            password = ex.lfm_executor.backend.password_file
+            assert password == (given or password) and os.path.isfile(password)
+            # the job's sandbox receives the worker binary and the password file,
+            # and the worker reads it there, by its base name
+            assert provider.transfer_input_files[0] == "data.txt"
+            assert provider.transfer_input_files[-1] == password
+            assert os.path.basename(provider.transfer_input_files[1]) == "work_queue_worker"
+            argv = shlex.split(ex._get_launch_command("0"))
+            assert argv[1] == "./work_queue_worker", argv
+            assert after(argv, "--password") == os.path.basename(password)
+            assert argv[-1] == str(ex.manager_port)
+        finally:
+            ex.shutdown()
+        assert os.path.exists(password) == (given is not None)
