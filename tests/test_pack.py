@@ -133,6 +133,25 @@ def test_environments_grow_per_category_and_fall_back_to_the_scan():
         book.environment("other")
 
 
+@pytest.mark.timeout(120)
+def test_local_backend_measures_each_categorys_environment_and_traces_it(tmp_path):
+    from lfm.executors import AutolabelExecutor
+    trace = tmp_path / "trace.jsonl"
+    with AutolabelExecutor(backend="local", predictor="greedy", trace=str(trace)) as ex:
+        with pytest.raises(KeyError, match="no call of category 'run' was submitted"):
+            ex.environment("run")
+        assert ex.submit(pack_app.run, 10).result(timeout=60) == 45.0
+        spec = ex.environment("run")
+    # measured in the call's process (not the static scan), with exact versions
+    assert spec.source == "run"
+    numpy = f"numpy=={metadata.version('numpy')}"
+    assert spec.distributions["numpy"] == metadata.version("numpy")
+    assert {"pack_app", "pack_helper"} <= set(spec.local)
+    rows = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
+    assert len(rows) == 1 and rows[0]["status"] == "ok"
+    assert numpy in rows[0]["environment"].split() and "+pack_helper" in rows[0]["environment"], rows
+
+
 def test_missing_module_is_read_from_import_errors():
     assert missing_module(ModuleNotFoundError("No module named 'scipy.linalg'", name="scipy.linalg")) == "scipy"
     wrapped = RuntimeError("the runner could not load the call: ModuleNotFoundError(\"No module named 'helper'\")")
