@@ -15,7 +15,7 @@ import pytest
 
 parsl = pytest.importorskip("parsl", reason="Parsl is not installed (pip install 'lfm[parsl]')")
 
-from parsl import Config, bash_app  # noqa: E402
+from parsl import bash_app  # noqa: E402
 from parsl.providers import LocalProvider  # noqa: E402
 
 import pack_app  # noqa: E402
@@ -25,7 +25,7 @@ from lfm.pack.scan import app_function, scan_function  # noqa: E402
 from lfm.parsl import AutolabelExecutor  # noqa: E402
 from lfm.parsl.common import RaiseAppErrors  # noqa: E402
 from test_pack_wq import AVAILABLE, SIZE, WHY, bare_env, bare_python, start_worker, stop  # noqa: E402,F401
-from test_parsl_wq import wait_until, workers_of  # noqa: E402
+from parsl_session import ParslSession  # noqa: E402
 
 
 
@@ -49,25 +49,16 @@ class Capturing(AutolabelExecutor):
 
 @pytest.fixture
 def dfk(tmp_path):
-    """``dfk(executor)``: a DataFlowKernel with that executor, cleaned up after
-    the test (and checked: no worker of its manager left)."""
-    loaded = []
+    """``dfk(executor)``: a DataFlowKernel with that executor until the test ends."""
+    sessions = []
 
     def _load(executor):
-        parsl.load(Config(executors=[executor], run_dir=str(tmp_path / "runinfo"), strategy_period=0.5))
-        loaded.append(executor)
-        return executor
+        sessions.append(ParslSession(tmp_path, executor))
+        return sessions[-1].__enter__()
 
     yield _load
-    try:
-        parsl.dfk().cleanup()
-    except parsl.errors.NoDataFlowKernelError:
-        pass
-    parsl.clear()
-    for executor in loaded:
-        port = getattr(executor, "manager_port", None)
-        if port:
-            assert wait_until(lambda: not workers_of(port), 15), workers_of(port)
+    for session in sessions:
+        session.__exit__(None, None, None)
 
 
 # ---- the static scan behind Parsl's wrappers ---------------------------------------------

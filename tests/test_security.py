@@ -154,9 +154,7 @@ def test_local_workers_get_the_password_which_is_0600_and_gone_after_shutdown():
 @pytest.mark.timeout(180)
 @needs_wq
 def test_workers_without_or_with_a_wrong_password_are_refused_and_run_nothing(tmp_path):
-    wrong = tmp_path / "wrong.password"
-    wrong.write_text("not the manager's password\n")
-    wrong.chmod(0o600)
+    wrong = user_secret(tmp_path / "wrong.password", "not the manager's password\n")
     intruders, logs = [], {}
     with remote_executor(tmp_path) as ex:
         backend = ex.backend
@@ -224,9 +222,7 @@ def test_a_worker_with_the_password_refuses_a_manager_without_it(tmp_path):
 @pytest.mark.timeout(120)
 @needs_wq
 def test_user_supplied_password_file_is_used_and_kept(tmp_path):
-    mine = tmp_path / "project.password"
-    mine.write_text("shared between my sites\n")
-    mine.chmod(0o600)
+    mine = user_secret(tmp_path / "project.password", "shared between my sites\n")
     with remote_executor(tmp_path, password_file=str(mine)) as ex:
         assert ex.backend.password_file == str(mine)
         with open(tmp_path / "worker.log", "wb") as log:
@@ -388,31 +384,23 @@ def test_an_output_over_max_output_mb_is_refused_and_smaller_ones_arrive():
 
 
 # ---- lfm.parsl.WorkQueueExecutor: provider blocks and the password -----------------------
-class ParslRun:
+def parsl_run(tmp_path, **options):
     """A DataFlowKernel with one lfm.parsl.WorkQueueExecutor (port 0, one
-    LocalProvider block unless ``provider`` is given); after the block, its
-    cleanup done and no worker of its manager left."""
+    LocalProvider block unless ``provider`` is given), as a context manager."""
+    pytest.importorskip("parsl", reason="Parsl is not installed")
+    from parsl.providers import LocalProvider
 
-    def __init__(self, tmp_path, **options):
-        self.parsl = pytest.importorskip("parsl", reason="Parsl is not installed")
-        from parsl.providers import LocalProvider
+    from lfm.parsl import WorkQueueExecutor
+    from parsl_session import ParslSession
+    options.setdefault("provider", LocalProvider(init_blocks=1, max_blocks=1))
+    return ParslSession(tmp_path, WorkQueueExecutor(label="secure", port=0, **options))
 
-        from lfm.parsl import WorkQueueExecutor
-        options.setdefault("provider", LocalProvider(init_blocks=1, max_blocks=1))
-        self.executor = WorkQueueExecutor(label="secure", port=0, **options)
-        self.config = self.parsl.Config(executors=[self.executor], strategy_period=0.5,
-                                        run_dir=str(tmp_path / "runinfo"))
 
-    def __enter__(self):
-        self.parsl.load(self.config)
-        return self.executor
-
-    def __exit__(self, *exc):
-        from test_parsl_wq import wait_until, workers_of
-        port = self.executor.manager_port
-        self.parsl.dfk().cleanup()
-        self.parsl.clear()
-        assert wait_until(lambda: not workers_of(port), 15), workers_of(port)
+def user_secret(path, content):
+    """A password file of the user's: ``content``, mode 0600."""
+    path.write_text(content)
+    path.chmod(0o600)
+    return path
 
 
 def block_workers(executor):
@@ -429,7 +417,7 @@ def after(argv, flag):
 @pytest.mark.timeout(120)
 @needs_wq
 def test_parsl_blocks_authenticate_with_the_generated_password(tmp_path):
-    with ParslRun(tmp_path) as ex:
+    with parsl_run(tmp_path) as ex:
         from test_parsl_wq import square
         assert square(6).result(timeout=60) == 36
         path = ex.lfm_executor.backend.password_file
@@ -442,10 +430,8 @@ def test_parsl_blocks_authenticate_with_the_generated_password(tmp_path):
 @pytest.mark.timeout(120)
 @needs_wq
 def test_parsl_project_password_file_is_used_as_is_and_kept(tmp_path):
-    mine = tmp_path / "project.password"
-    mine.write_text("my project's password\n")
-    mine.chmod(0o600)
-    with ParslRun(tmp_path, project_password_file=str(mine)) as ex:
+    mine = user_secret(tmp_path / "project.password", "my project's password\n")
+    with parsl_run(tmp_path, project_password_file=str(mine)) as ex:
         from test_parsl_wq import square
         assert square(7).result(timeout=60) == 49
         assert ex.lfm_executor.backend.password_file == str(mine)
@@ -460,7 +446,7 @@ def test_parsl_open_manager_warns_and_max_output_mb_refuses_large_results(tmp_pa
     from lfm.executors import WorkQueueTaskError
     from test_workqueue_calls import payload
     with caplog.at_level(logging.WARNING, logger="lfm.executors.workqueue"):
-        with ParslRun(tmp_path, password=False, max_output_mb=2) as ex:
+        with parsl_run(tmp_path, password=False, max_output_mb=2) as ex:
             app = pytest.importorskip("parsl").python_app(payload)
             assert len(app(1).result(timeout=60)) == 2 ** 20
             error = app(3).exception(timeout=60)
@@ -495,9 +481,7 @@ def test_condor_blocks_are_given_the_password_file_to_transfer(tmp_path):
     from parsl.providers import CondorProvider
 
     from lfm.parsl import WorkQueueExecutor
-    mine = tmp_path / "site.password"
-    mine.write_text("shared\n")
-    mine.chmod(0o600)
+    mine = user_secret(tmp_path / "site.password", "shared\n")
     for given in (None, str(mine)):
         provider = CondorProvider(init_blocks=0, transfer_input_files=["data.txt"])
         ex = WorkQueueExecutor(provider=provider, port=0, project_password_file=given)
