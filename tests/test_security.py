@@ -457,10 +457,9 @@ def test_parsl_open_manager_warns_and_max_output_mb_refuses_large_results(tmp_pa
     assert len(warnings) == 1
 
 
+@needs_wq
 def test_parsl_password_options_are_checked_at_construction(tmp_path):
     pytest.importorskip("parsl", reason="Parsl is not installed")
-    if not AVAILABLE:
-        pytest.skip(WHY)
     from lfm.parsl import WorkQueueExecutor
     mine = tmp_path / "pw"
     mine.write_text("x\n")
