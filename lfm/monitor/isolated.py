@@ -30,9 +30,20 @@ What the returned :class:`~lfm.Resources` mean in this mode:
     MB passed through read()/write()-like calls by the tree (``rchar``/``wchar``,
     files, pipes and sockets alike).
 ``disk``
-    MB the tree caused to be written to storage (``write_bytes``): what the call
-    wrote to disk, including files it deleted later — found without walking any
-    directory.
+    peak space (MB) occupied in the call's own scratch area, as Work Queue
+    means a task's disk: every call gets a fresh, empty scratch directory
+    (mode 0700, in the caller's ``TMPDIR`` or ``/tmp``), exported in the
+    call's process as ``TMPDIR`` (and ``tempfile.tempdir``, so ``tempfile``
+    and the commands the call runs use it), and removed after the call
+    however it ended (returned, raised, killed, exited). With ``workdir=``
+    the given directory is measured instead, whole (what was in it before
+    the call included, as Work Queue counts a sandbox's input files), and
+    the scratch directory is made inside it. The area is walked (allocated
+    blocks, hard links once: see :mod:`lfm.monitor.disk`) on the 50 ms
+    sampling grid, less often when a walk is costly, and once more after the
+    call's processes are gone: a file rewritten counts once, a deleted file
+    frees its space, and a file living between two walks is missed.
+    ``bytes_written`` is the separate count of bytes written.
 ``total_processes``
     processes seen: the call process, descendants sampled alive, and those
     killed when the call returned (a child living between two samples is
@@ -81,7 +92,7 @@ from _thread import allocate_lock
 from collections.abc import Callable, Mapping
 
 from lfm.monitor import limits as limits_mod
-from lfm.monitor import procfs, wire, worker
+from lfm.monitor import disk, procfs, wire, worker
 from lfm.monitor.tree import CoresWindow, TreeSampler
 from lfm.resources import (CallAborted, CallExited, CallKilled, MonitorError, RemoteTraceback,
                            ResourceExhaustion, Resources, SerializationError)
@@ -388,22 +399,38 @@ def _kill(pid: int, sampler: TreeSampler) -> None:
 
 def execute(job: dict, *, label: str, limits: Mapping[str, float], include_root: bool = True,
             callback: Callable[[dict], Any] | None = None, interval: float = 1.0,
-            keep_snapshots: bool = False, direct: bool = False) -> tuple[Any, Resources]:
+            keep_snapshots: bool = False, direct: bool = False,
+            workdir: str | None = None) -> tuple[Any, Resources]:
     """Run ``job`` (``fn``, ``args``, ``kwargs``) in a new process and return
     ``(result, Resources)``; raises like :func:`lfm.monitor.run_call`.
     ``direct``: fork that process from this one (see :class:`_DirectFork`)
-    instead of from the fork server."""
+    instead of from the fork server. ``workdir``: the directory whose
+    occupancy is the call's ``disk`` (its scratch directory is made inside
+    it); default: the scratch directory alone."""
     spawner = _get_spawner(direct)
     env = None if direct else dict(os.environ)
-    job = {**job, "cwd": None if direct else os.getcwd(),
+    scratch = disk.make_scratch(workdir)
+    job = {**job, "cwd": None if direct else os.getcwd(), "scratch": scratch,
            "env": None if env == spawner.env else env, "include_root": include_root}
-    if direct:
-        call: Any = job  # the forked process holds it already
-    else:
-        try:
-            call = wire.frames(b"C", wire.dumps(job))
-        except Exception:  # noqa: BLE001
-            raise SerializationError(f"cannot send {_culprit(job, label)}") from None
+    try:
+        if direct:
+            call: Any = job  # the forked process holds it already
+        else:
+            try:
+                call = wire.frames(b"C", wire.dumps(job))
+            except Exception:  # noqa: BLE001
+                raise SerializationError(f"cannot send {_culprit(job, label)}") from None
+        return _supervise(job, call, spawner, disk.DiskSampler(workdir or scratch, min_interval=limits_mod.SAMPLE_INTERVAL), label=label,
+                          limits=limits, include_root=include_root, callback=callback,
+                          interval=interval, keep_snapshots=keep_snapshots, direct=direct)
+    finally:
+        disk.remove_scratch(scratch)
+
+
+def _supervise(job: dict, call: Any, spawner: _Zygote | _DirectFork, disk_sampler: disk.DiskSampler,
+               *, label: str, limits: Mapping[str, float], include_root: bool,
+               callback: Callable[[dict], Any] | None, interval: float, keep_snapshots: bool,
+               direct: bool) -> tuple[Any, Resources]:
     fn = job["fn"]
     module = getattr(getattr(fn, "__lfm_unwrapped__", fn), "__module__", None) or ""
     t0 = time.monotonic()
@@ -452,6 +479,7 @@ def execute(job: dict, *, label: str, limits: Mapping[str, float], include_root:
                 next_sample = now + limits_mod.SAMPLE_INTERVAL
                 if killed_at is None:
                     snap = sampler.sample()
+                    snap["disk"] = disk_sampler.sample(now)
                     breached.update(_breaches(snap, limits, cores_window, now))
                     if want_snaps and now >= next_snap:
                         elapsed = now - t0
@@ -484,7 +512,8 @@ def execute(job: dict, *, label: str, limits: Mapping[str, float], include_root:
             raise SerializationError(
                 f"the outcome of {label} could not be loaded in the caller: "
                 f"{type(exc).__name__}: {exc}") from None
-    res = _resources(outcome, ended, sampler, include_root, started, stopped - t0)
+    res = _resources(outcome, ended, sampler, include_root, started, stopped - t0,
+                     disk_sampler.final())
     if want_snaps:
         final = {**res.to_dict(), "time": res.get("wall_time", 0.0), "final": True}
         if keep_snapshots:
@@ -510,7 +539,7 @@ def _breaches(snap: dict, limits: Mapping[str, float], cores_window: CoresWindow
 
 
 def _resources(outcome: dict | None, ended: dict | None, sampler: TreeSampler,
-               include_root: bool, started: float, elapsed: float) -> Resources:
+               include_root: bool, started: float, elapsed: float, disk_mb: float) -> Resources:
     measured = outcome.get("measured") if outcome else None
     values: dict[str, float] = {}
     if measured:
@@ -528,14 +557,14 @@ def _resources(outcome: dict | None, ended: dict | None, sampler: TreeSampler,
             virtual_memory=max(sampled_virtual, measured["self_vm_peak"]) or None,
             cpu_time=measured["cpu_time"], wall_time=measured["wall_time"],
             bytes_read=measured["bytes_read"], bytes_written=measured["bytes_written"],
-            disk=measured["disk"], start=measured["start"], end=measured["end"],
+            disk=disk_mb, start=measured["start"], end=measured["end"],
             total_processes=max(len(sampler.pids),
                                 int(include_root) + measured["killed_at_end"], 1))
     else:
         values.update(memory=max(sampler.peak_memory, ended["maxrss"] if ended else 0.0),
                       wall_time=elapsed, start=started, end=started + elapsed,
                       bytes_read=sampler.io["read"], bytes_written=sampler.io["written"],
-                      disk=sampler.io["disk"], total_processes=max(len(sampler.pids), 1))
+                      disk=disk_mb, total_processes=max(len(sampler.pids), 1))
         if sampler.peak_virtual:
             values["virtual_memory"] = sampler.peak_virtual
         cpu = sampler.cpu_time

@@ -93,9 +93,10 @@ def read_status(pid: int | str) -> dict[str, float] | None:
 
 def read_io(pid: int | str) -> dict[str, float] | None:
     """I/O counters of a process (and the children it reaped) in MB: ``read``
-    (``rchar``: bytes passed to read()-like calls, from files, pipes, sockets),
-    ``written`` (``wchar``) and ``disk`` (``write_bytes``: bytes the process
-    caused to be written to storage). None when unreadable."""
+    (``rchar``: bytes passed to read()-like calls, from files, pipes, sockets)
+    and ``written`` (``wchar``). None when unreadable. (The kernel's
+    ``write_bytes`` is not read: a call's ``disk`` is the space its scratch
+    area occupies, see :mod:`lfm.monitor.disk`.)"""
     data = _read(f"/proc/{pid}/io", 1024)
     if not data:
         return None
@@ -105,8 +106,7 @@ def read_io(pid: int | str) -> dict[str, float] | None:
         if rest:
             raw[key] = int(rest)
     try:
-        return {"read": raw[b"rchar"] / MB, "written": raw[b"wchar"] / MB,
-                "disk": raw[b"write_bytes"] / MB}
+        return {"read": raw[b"rchar"] / MB, "written": raw[b"wchar"] / MB}
     except KeyError:
         return None
 

@@ -23,8 +23,8 @@ class TreeSampler:
     ``peak_memory`` (max over samples of the sum of the ``VmHWM`` of processes
     alive together), ``peak_virtual`` (max sum of virtual sizes), ``pids`` (every
     process seen), ``cpu_time`` (tree CPU time at the last sample, including
-    children already reaped), ``io`` (``read``/``written``/``disk`` totals at the
-    last sample).
+    children already reaped), ``io`` (``read``/``written`` totals at the last
+    sample).
     """
 
     def __init__(self, root: int, *, include_root: bool = True) -> None:
@@ -34,7 +34,7 @@ class TreeSampler:
         self.peak_virtual = 0.0
         self.pids: set[int] = set()
         self.cpu_time = 0.0
-        self.io = {"read": 0.0, "written": 0.0, "disk": 0.0}
+        self.io = {"read": 0.0, "written": 0.0}
         self.alive: list[int] = []
         #: (epoch s at the sample, sum of VmHWM MB, sum of virtual MB) per sample
         self.history: list[tuple[float, float, float]] = []
@@ -49,8 +49,8 @@ class TreeSampler:
     def sample(self) -> dict[str, float]:
         """Read the tree now; returns a snapshot dict (``memory`` current resident
         MB, ``memory_peak`` sum of high-water marks MB, ``virtual_memory`` MB,
-        ``cpu_time`` s, ``processes`` alive, ``bytes_read``, ``bytes_written``,
-        ``disk`` MB)."""
+        ``cpu_time`` s, ``processes`` alive, ``bytes_read``, ``bytes_written``
+        MB)."""
         stamp = time.time()
         parents = procfs.all_parents()
         members = procfs.descendants(self.root, parents)
@@ -58,7 +58,7 @@ class TreeSampler:
             members.insert(0, self.root)
         statuses: dict[int, dict[str, float]] = {}
         rss = hwm = vm = cpu = 0.0
-        io_sum = {"read": 0.0, "written": 0.0, "disk": 0.0}
+        io_sum = {"read": 0.0, "written": 0.0}
         alive: list[int] = []
         for pid in members:
             status = procfs.read_status(pid)
@@ -95,8 +95,7 @@ class TreeSampler:
         self.history.append((stamp, hwm, vm))
         return {"memory": rss, "memory_peak": hwm, "virtual_memory": vm,
                 "cpu_time": self.cpu_time, "processes": float(len(alive)),
-                "bytes_read": self.io["read"], "bytes_written": self.io["written"],
-                "disk": self.io["disk"]}
+                "bytes_read": self.io["read"], "bytes_written": self.io["written"]}
 
 
 class CoresWindow:

@@ -21,6 +21,7 @@ import time
 from _socket import socket as _socket
 
 from lfm.monitor import procfs, wire
+from lfm.monitor.disk import enter_scratch
 
 # every Work Queue task imports this module: _socket, not socket (whose enums cost ~3 ms)
 TYPE_CHECKING = False
@@ -239,6 +240,8 @@ def _run(sock: socket.socket, job: dict) -> None:
     if job.get("env") is not None:
         os.environ.clear()
         os.environ.update(job["env"])
+    if job.get("scratch"):
+        enter_scratch(job["scratch"])
     fn = job["fn"]
     fn = getattr(fn, "__lfm_unwrapped__", fn)
     include_root = job.get("include_root", True)
@@ -268,7 +271,6 @@ def _run(sock: socket.socket, job: dict) -> None:
         "children_maxrss": children_maxrss, "killed_at_end": killed,
         "bytes_read": max(0.0, io1.get("read", 0.0) - io0.get("read", 0.0)),
         "bytes_written": max(0.0, io1.get("written", 0.0) - io0.get("written", 0.0)),
-        "disk": max(0.0, io1.get("disk", 0.0) - io0.get("disk", 0.0)),
     }
     try:
         parts = wire.dumps(outcome, by_reference=True)
