@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 
+from lfm.checks import positive
 from lfm.monitor import isolated
 from lfm.monitor.disk import check_workdir
 from lfm.monitor.limits import check_enforceable, validate_limits
@@ -74,8 +75,8 @@ def run_call(fn: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = 
     limits = validate_limits(limits) if limits else {}
     if not callable(fn):
         raise TypeError(f"run_call needs a callable, got {type(fn).__name__}")
-    if interval != 1.0 and not (isinstance(interval, (int, float)) and interval > 0):
-        raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
+    if interval != 1.0:
+        interval = positive(interval, "interval", unit="seconds between snapshots")
     if isolate not in (True, False, "fork"):
         raise ValueError(f"isolate must be True, False or 'fork', got {isolate!r}")
     if include_root is None:
