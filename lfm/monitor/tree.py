@@ -19,6 +19,10 @@ class TreeSampler:
     With ``include_root=False`` the root itself is left out (``run_command``'s
     root is lfm's own helper process, not the user's command).
 
+    The tree is found by walking down from ``root`` (see
+    :func:`lfm.monitor.procfs.walk_down`), never by scanning every process
+    of the machine where the kernel has children files.
+
     After each :meth:`sample`, these running figures hold (MB, s, counts):
     ``peak_memory`` (max over samples of the sum of the ``VmHWM`` of processes
     alive together), ``peak_virtual`` (max sum of virtual sizes), ``pids`` (every
@@ -36,6 +40,13 @@ class TreeSampler:
         self.cpu_time = 0.0
         self.io = {"read": 0.0, "written": 0.0}
         self.alive: list[int] = []
+        #: pid -> its start time (clock ticks after boot), of every process
+        #: seen: a kill is sent only to the process that had that pid then
+        self.started: dict[int, int] = {}
+        #: how the tree was found (:data:`~lfm.monitor.procfs.WALK_CHILDREN`,
+        #: or :data:`~lfm.monitor.procfs.WALK_SCAN` where the kernel lacks
+        #: children files)
+        self.method = procfs.WALK_CHILDREN
         #: (epoch s at the sample, sum of VmHWM MB, sum of virtual MB) per sample
         self.history: list[tuple[float, float, float]] = []
 
@@ -52,8 +63,9 @@ class TreeSampler:
         ``cpu_time`` s, ``processes`` alive, ``bytes_read``, ``bytes_written``
         MB)."""
         stamp = time.time()
-        parents = procfs.all_parents()
-        members = procfs.descendants(self.root, parents)
+        below, self.method = procfs.walk_down(self.root)
+        parents = dict(below)
+        members = [pid for pid, _ in below]
         if self.include_root:
             members.insert(0, self.root)
         statuses: dict[int, dict[str, float]] = {}
@@ -66,6 +78,7 @@ class TreeSampler:
             if status is None or stat is None:
                 continue
             alive.append(pid)
+            self.started[pid] = stat[4]
             statuses[pid] = status
             parent = parents.get(pid, -1)
             if parent == self.root and not self.include_root and parent not in statuses:
