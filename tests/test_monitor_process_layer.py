@@ -141,10 +141,15 @@ def test_walking_down_finds_adopted_orphans_without_scanning_proc():
         assert sampler.method == procfs.WALK_CHILDREN and snap["processes"] == 2
         assert set(sampler.started) == {proc.pid, below[0][0]}
     finally:
+        orphans = [pid for pid, _ in procfs.walk_down(proc.pid)[0]]
         proc.kill()
         proc.wait()
-        for pid, _ in procfs.walk_down(proc.pid)[0]:
+        for pid in orphans:
             reaping.kill(pid)
+            try:  # adopted by this process when it is a subreaper (after isolate="fork")
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
 
 
 @pytest.mark.timeout(60)
@@ -196,3 +201,18 @@ def test_an_import_error_in_the_fork_server_is_the_calls_error(tmp_path, monkeyp
     assert any("while loading the call" in note for note in info.value.__notes__)
     flag.unlink()
     assert run_call(mod.double, (4,))[0] == 8  # the server survived and imports it now
+
+
+def is_subreaper() -> bool:
+    import ctypes
+    flag = ctypes.c_int(-1)
+    assert ctypes.CDLL(None, use_errno=True).prctl(37, ctypes.byref(flag), 0, 0, 0) == 0
+    return bool(flag.value)  # PR_GET_CHILD_SUBREAPER
+
+
+@pytest.mark.timeout(60)
+def test_a_direct_fork_caller_is_a_subreaper_only_while_calls_run():
+    assert run_call(is_subreaper, isolate="fork")[0] is True  # the call's own process
+    assert not is_subreaper()  # the caller: orphans of unrelated programs go to init
+    assert run_call(os.getppid, isolate="fork")[0] == os.getpid()
+    assert not is_subreaper()

@@ -1,8 +1,12 @@
 """A :class:`~lfm.monitor.spawner.Spawner` that forks each call's process
 straight from the calling process (``run_call(..., isolate="fork")``).
 
-The calling process plays the fork server's part itself: it becomes a child
-subreaper, reaps the call's process and kills what the call left behind. Meant
+The calling process plays the fork server's part itself: while it has calls
+running it is a child subreaper (so what a call's process leaves when it
+dies comes back to it, not to init), and it reaps the call's process and
+kills what the call left behind. It stops being a subreaper when its last
+call has been reaped, so that the orphans of unrelated processes (a program
+it ran that left a server behind, say) do not pile up as its zombies. Meant
 for a small, fresh, single-threaded process such as a Work Queue task's
 runner: it saves starting a second interpreter, but its own memory is shared
 with (and counted in) the call's process, as the fork server's is.
@@ -31,7 +35,6 @@ class DirectFork(Spawner):
 
     def __init__(self) -> None:
         self.owner = os.getpid()
-        worker.prctl(worker.PR_SET_CHILD_SUBREAPER, 1)
         self.lock = allocate_lock()
         #: live call pid -> this process's children before that call started
         self.calls: dict[int, set[int]] = {}
@@ -44,6 +47,8 @@ class DirectFork(Spawner):
         mine, theirs = socketpair()
         parent = os.getpid()
         with self.lock:  # a call's "before" set must not miss a call forked meanwhile
+            if not self.calls:
+                worker.prctl(worker.PR_SET_CHILD_SUBREAPER, 1)
             older = procfs.child_pids(parent)
             pid = os.fork()
             if pid == 0:  # the call's process
@@ -76,15 +81,19 @@ class DirectFork(Spawner):
         try:
             _, status, usage = os.wait4(pid, 0)
         except ChildProcessError:
-            with self.lock:
-                self.calls.pop(pid, None)
+            self._done(pid, abrupt=False)
             return None
+        self._done(pid, abrupt=status != 0)
+        return Ended.from_rusage(status, usage)
+
+    def _done(self, pid: int, *, abrupt: bool) -> None:
+        """Forget the reaped call ``pid``; after an abrupt end kill what it left."""
         with self.lock:
             older = self.calls.pop(pid, set())
-            spare = older | set(self.calls)
-        if status != 0:
-            reaping.reap_children(spare, spare_own_group=True)
-        return Ended.from_rusage(status, usage)
+            if abrupt:
+                reaping.reap_children(older | set(self.calls), spare_own_group=True)
+            if not self.calls:
+                worker.prctl(worker.PR_SET_CHILD_SUBREAPER, 0)
 
 
 _direct: DirectFork | None = None

@@ -39,7 +39,7 @@ from typing import Any
 from lfm.monitor import limits as limits_mod
 from lfm.monitor import procfs
 from lfm.monitor.disk import DiskSampler
-from lfm.resources import ResourceExhaustion, Resources
+from lfm.resources import Resources
 
 #: Where the high-water mark is reset; a module attribute so a fallback can be exercised.
 CLEAR_REFS = "/proc/self/clear_refs"
@@ -221,10 +221,6 @@ def execute(fn: Callable, args: tuple, kwargs: Mapping[str, Any], *, label: str,
         except AttributeError:
             pass
         raise error
-    late = limits_mod.exceeded(res, limits)
-    if late:
-        raise ResourceExhaustion(
-            f"{label} exceeded its limits ({limits_mod.describe(late, res)}); inline calls "
-            "cannot be killed, so this was found after it finished",
-            resources=res, exceeded=late, limits=limits)
+    limits_mod.raise_if_exceeded(res, limits, label,
+                                 "inline calls cannot be killed, so this was found after it finished")
     return result, res

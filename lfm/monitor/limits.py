@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from lfm.checks import positive
-from lfm.resources import LIMITABLE, UNITS
+from lfm.resources import LIMITABLE, UNITS, ResourceExhaustion
 
 #: Seconds between two samples of the call's process tree (limits, snapshots).
 SAMPLE_INTERVAL = 0.05
@@ -83,6 +83,16 @@ def exceeded(measured: Mapping[str, float], limits: Mapping[str, float],
     """The limits among ``names`` that ``measured`` exceeds: resource -> limit."""
     return {name: limits[name] for name in names
             if name in limits and name in measured and measured[name] > limits[name]}
+
+
+def raise_if_exceeded(measured: Mapping[str, float], limits: Mapping[str, float], label: str,
+                      how: str) -> None:
+    """ResourceExhaustion when the call's final measurement exceeds one of
+    :data:`FINAL_CHECKED` limits; ``how`` says how that was found."""
+    late = exceeded(measured, limits)
+    if late:
+        raise ResourceExhaustion(f"{label} exceeded its limits ({describe(late, measured)}); {how}",
+                                 resources=measured, exceeded=late, limits=limits)
 
 
 def describe(exceeded_limits: Mapping[str, float], measured: Mapping[str, float]) -> str:

@@ -101,12 +101,8 @@ def finish(outcome: dict | None, found: Watched, res: Resources, limits: Mapping
         raise _killed(ended, res, label)
     status = outcome["status"]
     if status == "ok":
-        late = limits_mod.exceeded(res, limits)
-        if late:
-            raise ResourceExhaustion(
-                f"{label} exceeded its limits ({limits_mod.describe(late, res)}); "
-                "found by the exact measurement after it finished",
-                resources=res, exceeded=late, limits=limits)
+        limits_mod.raise_if_exceeded(res, limits, label,
+                                     "found by the exact measurement after it finished")
         return outcome["result"], res
     if status == "unpicklable":
         exc = SerializationError(f"cannot send the {outcome['what']} of {label} back to the "
