@@ -216,3 +216,14 @@ def test_a_direct_fork_caller_is_a_subreaper_only_while_calls_run():
     assert not is_subreaper()  # the caller: orphans of unrelated programs go to init
     assert run_call(os.getppid, isolate="fork")[0] == os.getpid()
     assert not is_subreaper()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("isolate", MODES)
+def test_without_pidfds_a_limit_still_kills(monkeypatch, isolate):
+    from lfm import ResourceExhaustion
+    monkeypatch.setattr(reaping, "_pidfd_open", None)  # as on a kernel older than 5.3
+    started = time.monotonic()
+    with pytest.raises(ResourceExhaustion):
+        run_call(time.sleep, (30,), limits={"wall_time": 0.5}, isolate=isolate)
+    assert time.monotonic() - started < 10

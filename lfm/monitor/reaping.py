@@ -68,15 +68,16 @@ def open_pidfd(pid: int) -> int | None:
         return None
 
 
-def kill_by_pidfd(fd: int | None, pid: int, sig: int = signal.SIGKILL) -> None:
-    """Send ``sig`` through ``fd`` (from :func:`open_pidfd`); with no fd, to
-    ``pid`` only if it is this process's child (an unreaped child's pid cannot
-    be reused: this is race-free too)."""
+def kill_by_pidfd(fd: int | None, pid: int, started: int | None,
+                  sig: int = signal.SIGKILL) -> None:
+    """Send ``sig`` through ``fd`` (from :func:`open_pidfd`); without one (no
+    pidfds here), as :func:`kill` does: to ``pid`` if it still started at
+    ``started``."""
+    if fd is None or _pidfd_send_signal is None:
+        kill(pid, started, sig)
+        return
     try:
-        if fd is not None and _pidfd_send_signal is not None:
-            _pidfd_send_signal(fd, sig)
-        elif pid in procfs.child_pids(os.getpid()):
-            os.kill(pid, sig)
+        _pidfd_send_signal(fd, sig)
     except OSError:
         pass
 

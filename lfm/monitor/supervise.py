@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from lfm.monitor import limits as limits_mod
-from lfm.monitor import reaping
+from lfm.monitor import procfs, reaping
 from lfm.monitor.disk import DiskSampler
 from lfm.monitor.spawner import Channel, Ended, Spawner
 from lfm.monitor.tree import CoresWindow, TreeSampler
@@ -79,6 +79,8 @@ def watch(channel: Channel, pid: int, spawner: Spawner, disk: DiskSampler, *,
     time of the start."""
     sampler = TreeSampler(pid, include_root=include_root)
     pidfd = reaping.open_pidfd(pid)
+    # without pidfds (Linux < 5.3) a kill checks the start time read now
+    root_started = None if pidfd is not None else (procfs.read_stat(pid) or (None,) * 5)[4]
     breached: dict[str, float] = {}
     snapshots: list[dict] = []
     killed = False
@@ -122,11 +124,11 @@ def watch(channel: Channel, pid: int, spawner: Spawner, disk: DiskSampler, *,
                         callback(snap)
         if breached:
             killed = True
-            _kill(pidfd, pid, sampler)
+            _kill(pidfd, pid, root_started, sampler)
     finally:
         if not killed and channel.outcome is None and channel.ended is None:
             killed = True
-            _kill(pidfd, pid, sampler)  # interrupted, or a callback raised
+            _kill(pidfd, pid, root_started, sampler)  # interrupted, or a callback raised
         if pidfd is not None:
             os.close(pidfd)
         ended: Ended | None = None
@@ -143,11 +145,11 @@ def watch(channel: Channel, pid: int, spawner: Spawner, disk: DiskSampler, *,
     return found
 
 
-def _kill(pidfd: int | None, pid: int, sampler: TreeSampler) -> None:
-    """Kill the call's process through its pidfd, and every descendant that
-    sampling saw alive (those that left its process group included) unless
-    its pid now names another process."""
-    reaping.kill_by_pidfd(pidfd, pid)
+def _kill(pidfd: int | None, pid: int, started: int | None, sampler: TreeSampler) -> None:
+    """Kill the call's process through its pidfd (opened when its pid came),
+    and every descendant that sampling saw alive (those that left its process
+    group included) unless its pid now names another process."""
+    reaping.kill_by_pidfd(pidfd, pid, started)
     for other in sampler.alive:
         if other != pid:
             reaping.kill(other, sampler.started.get(other))
