@@ -16,16 +16,16 @@ if TYPE_CHECKING:
 def positive(value: object, what: str, *, unit: str = "", allow_inf: bool = False) -> float:
     """``value`` as a float when it is a positive number (finite, unless
     ``allow_inf``); otherwise ValueError naming ``what`` and what was
-    expected, e.g. "limit memory must be a positive finite number (MB), got
-    -1". Booleans are refused (``True`` is no size); numpy scalars and
+    expected, e.g. "limit memory must be a positive number (MB), got -1". Booleans are refused (``True`` is no size); numpy scalars and
     other ``numbers.Real`` are accepted."""
     if isinstance(value, bool) or not _is_real(value):
         raise ValueError(f"{what} must be a number{_unit(unit)}, got {value!r}")
     number = float(value)
-    finite = math.isfinite(number)
-    if not number > 0 or not (finite or allow_inf):
-        kind = "positive number (inf for no limit)" if allow_inf else "positive finite number"
-        raise ValueError(f"{what} must be a {kind}{_unit(unit)}, got {value!r}")
+    if not number > 0:  # NaN too
+        more = " (inf for no limit)" if allow_inf else ""
+        raise ValueError(f"{what} must be a positive number{_unit(unit)}{more}, got {value!r}")
+    if number == math.inf and not allow_inf:
+        raise ValueError(f"{what} must be a finite positive number{_unit(unit)}, got {value!r}")
     return number
 
 
