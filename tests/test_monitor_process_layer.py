@@ -227,3 +227,20 @@ def test_without_pidfds_a_limit_still_kills(monkeypatch, isolate):
     with pytest.raises(ResourceExhaustion):
         run_call(time.sleep, (30,), limits={"wall_time": 0.5}, isolate=isolate)
     assert time.monotonic() - started < 10
+
+
+def child_for(seconds: float) -> int:
+    subprocess.run([sys.executable, "-c", f"import time; time.sleep({seconds})"], check=True)
+    return os.getpid()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("isolate", MODES)
+def test_sampling_never_scans_every_process(monkeypatch, isolate):
+    def scan():
+        raise AssertionError("sampled by scanning every /proc entry")
+
+    monkeypatch.setattr(procfs, "all_parents", scan)
+    _, res = run_call(child_for, (0.4,), isolate=isolate, keep_snapshots=True, interval=0.05)
+    assert res.method == "VmHWM+wait4+sampling"
+    assert max(s["processes"] for s in res.snapshots if not s["final"]) == 2  # the child was seen
