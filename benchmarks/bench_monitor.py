@@ -12,12 +12,15 @@ installed".
 
 Targets (this 2-core machine): isolated <= 2.5 ms median, inline <= 50 µs,
 0 hangs in 2,000 calls. Expected memory: spike 400 MB, child 300 MB, two
-children 400 MB, a no-op in a 600 MB caller ~0 (all + the interpreter).
+children 400 MB, a no-op in a 600 MB caller ~0 (all + the interpreter); a
+200 MB file written three times in the working directory occupies 200 MB of
+disk (not the 600 MB written).
 """
 from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import math
 import os
 import select
 import statistics
@@ -59,11 +62,26 @@ def two_children(mb):
         proc.wait()
 
 
-SCENARIOS = {  # name -> (function, args, expected MB, caller ballast MB)
-    "400 MB spike": (spike, (400,), 400, 0),
-    "300 MB child": (one_child, (300,), 300, 0),
-    "2 x 200 MB children": (two_children, (200,), 400, 0),
-    "no-op, 600 MB caller": (noop, (), 0, 600),
+def rewrite_here(mb, times):
+    """Rewrite one file of ``mb`` MB in the working directory ``times`` times,
+    keep it 2.5 s (so a monitor sampling every second sees it), remove it."""
+    block = b"\x01" * MB
+    for _ in range(times):
+        with open("rewritten.bin", "wb") as f:
+            for _ in range(mb):
+                f.write(block)
+    time.sleep(2.5)
+    os.unlink("rewritten.bin")
+
+
+SCENARIOS = {  # name -> (function, args, expected MB, caller ballast MB, resource)
+    "400 MB spike": (spike, (400,), 400, 0, "memory"),
+    "300 MB child": (one_child, (300,), 300, 0, "memory"),
+    "2 x 200 MB children": (two_children, (200,), 400, 0, "memory"),
+    "no-op, 600 MB caller": (noop, (), 0, 600, "memory"),
+    # disk as Work Queue means it: space occupied in the task's directory (the
+    # working directory; lfm is given it as workdir=), not bytes written
+    "disk: 200 MB file written 3x": (rewrite_here, (200, 3), 200, 0, "disk"),
 }
 
 
@@ -84,13 +102,18 @@ def _load_cctools():
 
 
 def _monitor(impl):
-    """A function (fn, args) -> memory MB measured by ``impl``."""
+    """A function (fn, args, resource) -> that resource (MB) measured by ``impl``."""
     if impl == "cctools":
         rm = _load_cctools()
-        return lambda fn, args: rm.monitored()(fn)(*args)[1]["memory"]
+        return lambda fn, args, resource="memory": rm.monitored()(fn)(*args)[1][resource]
     from lfm.monitor import run_call
     isolate = impl == "lfm isolated"
-    return lambda fn, args: run_call(fn, args, isolate=isolate)[1]["memory"]
+
+    def measure(fn, args, resource="memory"):
+        workdir = os.getcwd() if resource == "disk" else None
+        return run_call(fn, args, isolate=isolate, workdir=workdir)[1].get(resource, math.nan)
+
+    return measure
 
 
 def child_main(impl, task, count):
@@ -113,9 +136,9 @@ def child_main(impl, task, count):
             measure(noop, ())
             print("c", time.perf_counter() - started, flush=True)
         return
-    fn, args, _, ballast_mb = SCENARIOS[task]
+    fn, args, _, ballast_mb, resource = SCENARIOS[task]
     ballast = bytearray(b"\x01") * (ballast_mb * MB) if ballast_mb else None
-    print("c", measure(fn, args), flush=True)
+    print("c", measure(fn, args, resource), flush=True)
     del ballast
 
 
@@ -184,7 +207,8 @@ def main(argv: list[str]) -> None:
                 rows[impl][name] = (f"{values[0]:.0f} MB" if values
                                     else "hang" if hung else "failed")
     load = os.getloadavg()[0]
-    print("lfm.monitor vs cctools resource_monitor (memory: expected value, plus an interpreter)")
+    print("lfm.monitor vs cctools resource_monitor (memory: expected value, plus an "
+          "interpreter; disk: peak space occupied in the working directory)")
     print(f"load average {load:.1f} on {os.cpu_count()} cores: timings scale with the load of "
           "this shared machine; '÷ bare fork+wait' compares the median call with the "
           "median bare os.fork()+_exit+waitpid of the same process, timed in between")
@@ -192,7 +216,7 @@ def main(argv: list[str]) -> None:
     expected = {"median overhead": "iso ≤ 2.5 ms, inline ≤ 50 µs",
                 "÷ bare fork+wait": "",
                 "hangs (>10 s)": "0", "failed calls": "0",
-                **{n: f"{e} MB" for n, (_, _, e, _) in SCENARIOS.items()}}
+                **{n: f"{e} MB" for n, (_, _, e, _, _) in SCENARIOS.items()}}
     lines = [header]
     for measure in expected:
         lines.append([measure, expected[measure],

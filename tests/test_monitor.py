@@ -313,14 +313,14 @@ def test_run_command_measures_the_tree_and_keeps_the_return_code():
 
 
 def test_fork_server_is_restarted_after_it_dies():
-    from lfm.monitor import isolated
+    from lfm.monitor import forkserver
 
     run_call(noop)
-    server = isolated._get_zygote()
+    server = forkserver.get()
     server.proc.kill()
     server.proc.wait()
     assert run_call(echo, (21,))[0] == 42
-    assert isolated._get_zygote() is not server
+    assert forkserver.get() is not server
 
 
 def test_large_numpy_argument_is_sent_out_of_band():

@@ -44,10 +44,11 @@ def busy_children_forever(pid_file):
         proc.wait()
 
 
-def write_forever(pid_file, path):
+def write_forever(pid_file, name):
+    """Grow a file in the call's scratch directory (its TMPDIR) until killed."""
     spawn_sleeper(pid_file)
     block = b"\x03" * MB
-    with open(path, "wb") as f:
+    with open(os.path.join(os.environ["TMPDIR"], os.path.basename(name)), "wb") as f:
         while True:
             f.write(block)
             f.flush()

@@ -255,7 +255,8 @@ def test_the_runner_imports_only_the_fork_path():
     # every task pays for what the runner imports: none of these is needed
     code = ("import sys, lfm.executors.runner, lfm.monitor.decorator; "
             "print(' '.join(m for m in ('typing', 'threading', 'pathlib', 'numbers', 'cloudpickle', "
-            "'lfm.monitor.inline', 'lfm.monitor.command', 'lfm.executors.pystart') if m in sys.modules))")
+            "'lfm.monitor.inline', 'lfm.monitor.command', 'lfm.executors.pystart', 'socket', "
+            "'subprocess', 'lfm.monitor.forkserver') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=ROOT,
                          timeout=60)
     assert out.returncode == 0, out.stderr

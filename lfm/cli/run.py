@@ -1,4 +1,4 @@
-"""``lfm run [--limits memory=100,wall_time=5] [--interval S] [--json-out FILE] -- CMD ARGS``
+"""``lfm run [--limits memory=100,wall_time=5] [--interval S] [--workdir DIR] [--json-out FILE] -- CMD ARGS``
 
 Runs the command line, measures its whole process tree, and prints one JSON
 object (after the command's own output, or into ``--json-out FILE``):
@@ -9,7 +9,9 @@ object (after the command's own output, or into ``--json-out FILE``):
 and the resources with their unit in the key: ``memory_MB``,
 ``virtual_memory_MB``, ``disk_MB``, ``bytes_read_MB``, ``bytes_written_MB``,
 ``cpu_time_s``, ``wall_time_s``, ``start_s``, ``end_s`` (s since the epoch),
-``cores``, ``total_processes``. MB are 2**20 bytes.
+``cores``, ``total_processes``. MB are 2**20 bytes. ``disk_MB`` is the peak
+space occupied in the command's scratch directory (a fresh ``TMPDIR``,
+removed afterwards) or in ``--workdir DIR`` when given.
 
 Exit status: the command's own; 128 + N when it was killed by signal N (as
 shells report it); :data:`EXHAUSTED_STATUS` (124) when a limit was exceeded and
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Mapping
 
@@ -38,6 +41,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="seconds between snapshots (with --snapshots)")
     parser.add_argument("--snapshots", action="store_true",
                         help="include the periodic snapshots in the JSON")
+    parser.add_argument("--workdir", metavar="DIR",
+                        help="measure DIR's occupancy as the command's disk (default: a fresh "
+                             "scratch directory, the command's TMPDIR, removed afterwards)")
     parser.add_argument("--json-out", metavar="FILE",
                         help="write the JSON to FILE instead of standard output")
     parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
@@ -84,11 +90,14 @@ def main(args: argparse.Namespace) -> int:
     if not args.interval > 0:
         print("lfm run: --interval must be a positive number of seconds", file=sys.stderr)
         return 2
+    if args.workdir is not None and not os.path.isdir(args.workdir):
+        print(f"lfm run: --workdir {args.workdir!r} is not an existing directory", file=sys.stderr)
+        return 2
     report: dict = {"command": cmd, "limits": limits}
     res: Resources | None = None
     try:
         code, res = run_command(cmd, limits=limits, interval=args.interval,
-                                keep_snapshots=args.snapshots)
+                                keep_snapshots=args.snapshots, workdir=args.workdir)
     except ResourceExhaustion as exc:
         res = exc.resources
         report.update(status="exhausted", exit_status=None, exceeded=exc.exceeded, error=str(exc))

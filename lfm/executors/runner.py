@@ -10,7 +10,7 @@ sampling monitor misses) and always writes ``OUT`` (read back with
 ``os._exit`` or a signal (:class:`lfm.CallKilled`), an exhaustion (a SIGKILL
 while the machine's OOM-kill count rose included: see :func:`oom_exhaustion`). The call runs in the task's
 sandbox (the runner's working directory), which the monitor measures as the
-call's disk when it can (``workdir``).
+call's disk (``workdir``), as Work Queue measures the sandbox.
 
 The runner's own exit statuses: 0 ``OUT`` written; 2 wrong arguments; 3 ``OUT``
 could not be written. A Python start-up failure (1, e.g. lfm not installed for
@@ -89,7 +89,7 @@ def run_monitored(fn: Callable, args: tuple, kwargs: dict, limits: Mapping[str, 
     :class:`~lfm.executors.backend.Outcome` (``status``, ``value``, ``error``,
     ``resources``, ``exceeded``). ``should_stop`` is asked at every snapshot;
     True kills the call. ``workdir``: the directory whose occupancy is the
-    call's disk, passed on when this monitor takes it. A ``BaseException``
+    call's disk (``run_call(workdir=)``). A ``BaseException``
     that reaches here (``SystemExit``, ``KeyboardInterrupt`` raised by the
     call) is the call's outcome as :class:`lfm.CallExited` /
     :class:`lfm.CallAborted`, never raised. Used by the local backend and by
@@ -102,13 +102,10 @@ def run_monitored(fn: Callable, args: tuple, kwargs: dict, limits: Mapping[str, 
         def callback(snapshot):  # noqa: ARG001 - the monitor passes a snapshot
             if should_stop():
                 raise _Stop("the executor was killed while the call ran")
-    options = {}
-    if workdir is not None and "workdir" in run_call.__code__.co_varnames:
-        options["workdir"] = workdir
     ooms = oom_baseline()
     try:
         value, res = run_call(fn, args, kwargs, limits=dict(limits), isolate=isolate,
-                              callback=callback, interval=interval, **options)
+                              callback=callback, interval=interval, workdir=workdir)
         return {"status": "ok", "value": value, "resources": res}
     except ResourceExhaustion as exc:
         return {"status": "exhausted", "error": exc, "resources": exc.resources,

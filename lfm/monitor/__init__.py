@@ -6,11 +6,17 @@ kill it) or inline; :func:`run_command` does the same for a command line.
 Linux only: it reads ``/proc`` and the kernel's memory high-water marks.
 
 Modules: :mod:`~lfm.monitor.procfs` (reading /proc), :mod:`~lfm.monitor.tree`
-(sampling a process tree), :mod:`~lfm.monitor.limits`, :mod:`~lfm.monitor.wire`
-(messages between processes), :mod:`~lfm.monitor.zygote` (the fork server),
-:mod:`~lfm.monitor.worker` (inside a call's process),
-:mod:`~lfm.monitor.isolated`, :mod:`~lfm.monitor.inline`,
-:mod:`~lfm.monitor.command`, :mod:`~lfm.monitor.decorator`.
+(sampling a process tree), :mod:`~lfm.monitor.disk` (a scratch area's
+occupancy), :mod:`~lfm.monitor.limits`, :mod:`~lfm.monitor.wire` (messages
+between processes); the process layer: :mod:`~lfm.monitor.spawner` (the
+protocol) with :mod:`~lfm.monitor.forkserver` (the caller's side of
+:mod:`~lfm.monitor.zygote`, the fork server) and
+:mod:`~lfm.monitor.directfork`, :mod:`~lfm.monitor.supervise`,
+:mod:`~lfm.monitor.outcome`, :mod:`~lfm.monitor.reaping` (kills and the
+orphan rule), :mod:`~lfm.monitor.worker` (inside a call's process),
+:mod:`~lfm.monitor.isolated` (putting them together); and
+:mod:`~lfm.monitor.inline`, :mod:`~lfm.monitor.command`,
+:mod:`~lfm.monitor.decorator`.
 """
 from __future__ import annotations
 

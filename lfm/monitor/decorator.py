@@ -6,7 +6,9 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 
+from lfm.checks import positive
 from lfm.monitor import isolated
+from lfm.monitor.disk import check_workdir
 from lfm.monitor.limits import check_enforceable, validate_limits
 from lfm.resources import CallKilled, ResourceExhaustion, Resources
 
@@ -24,8 +26,8 @@ def _label(fn: Callable) -> str:
 def run_call(fn: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = None, *,
              limits: Mapping[str, float] | None = None, isolate: bool | str = True,
              callback: Callable[[dict], Any] | None = None, interval: float = 1.0,
-             keep_snapshots: bool = False, include_root: bool | None = None
-             ) -> tuple[Any, Resources]:
+             keep_snapshots: bool = False, include_root: bool | None = None,
+             workdir: str | os.PathLike | None = None) -> tuple[Any, Resources]:
     """Run ``fn(*args, **kwargs)`` and measure it; returns ``(result, Resources)``.
 
     ``isolate=True`` (default) runs it in its own process (see
@@ -52,43 +54,54 @@ def run_call(fn: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = 
     ``lfm_include_root`` attribute, else True; the attribute travels with the
     function, so every executor path (local, Work Queue) honours it.
 
+    ``disk`` (MB) is the peak space occupied in the call's own scratch area:
+    isolated calls get a fresh scratch directory as ``TMPDIR``, removed after
+    the call; ``workdir`` (an existing directory) is measured instead, whole,
+    with the scratch directory made inside it (see
+    :mod:`lfm.monitor.isolated`). Inline, ``disk`` is measured only with a
+    ``workdir`` (the call runs in the caller's process, whose ``TMPDIR`` lfm
+    does not change).
+
     Raises ``ResourceExhaustion`` (``.resources``, ``.exceeded``, ``.limits``),
     ``CallKilled`` (``.signal``, ``.exit_code``, ``.resources``),
     ``SerializationError`` (naming what could not be sent), ``ValueError`` for bad
     limits, or the call's own exception with its original type, the remote
     traceback as ``__cause__`` and the measured resources as ``lfm_resources``.
     A limit the mode cannot enforce is refused with ValueError, never ignored:
-    inline (``isolate=False``), ``cores`` and ``disk``. Thread-safe.
+    inline (``isolate=False``), ``cores``, and ``disk`` without a ``workdir``.
+    Thread-safe.
     """
     kwargs = dict(kwargs) if kwargs else {}
     limits = validate_limits(limits) if limits else {}
     if not callable(fn):
         raise TypeError(f"run_call needs a callable, got {type(fn).__name__}")
-    if interval != 1.0 and not (isinstance(interval, (int, float)) and interval > 0):
-        raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
+    if interval != 1.0:
+        interval = positive(interval, "interval", unit="seconds between snapshots")
     if isolate not in (True, False, "fork"):
         raise ValueError(f"isolate must be True, False or 'fork', got {isolate!r}")
     if include_root is None:
         include_root = bool(getattr(fn, "lfm_include_root", True))
     if not include_root and not isolate:
         raise ValueError("include_root=False needs an isolated call (isolate=True or 'fork')")
-    check_enforceable(limits, isolate=isolate)
+    workdir = check_workdir(workdir)
+    check_enforceable(limits, isolate=isolate, workdir=workdir)
     label = _label(fn)
     if isolate:
         return isolated.execute({"fn": fn, "args": tuple(args), "kwargs": kwargs}, label=label,
                                 limits=limits, include_root=include_root, callback=callback, interval=interval,
-                                keep_snapshots=keep_snapshots, direct=isolate == "fork")
+                                keep_snapshots=keep_snapshots, direct=isolate == "fork",
+                                workdir=workdir)
     from lfm.monitor import inline  # here: the Work Queue runner only forks
     return inline.execute(getattr(fn, "__lfm_unwrapped__", fn), tuple(args), kwargs,
                           label=label, limits=limits, callback=callback, interval=interval,
-                          keep_snapshots=keep_snapshots)
+                          keep_snapshots=keep_snapshots, workdir=workdir)
 
 
 def monitored(limits: Mapping[str, float] | Callable | None = None,
               callback: Callable[[dict], Any] | None = None, interval: float = 1.0,
               return_resources: bool = True, category: str | None = None,
               record: Any = None, feed: Any = None, isolate: bool | str = True,
-              keep_snapshots: bool = False) -> Any:
+              keep_snapshots: bool = False, workdir: str | os.PathLike | None = None) -> Any:
     """Decorator: every call of the function is run by :func:`run_call` and measured.
 
     ``@monitored`` (bare) and ``@monitored()`` are the same decorator with
@@ -110,7 +123,8 @@ def monitored(limits: Mapping[str, float] | Callable | None = None,
         # bare @monitored: the function itself came as the first argument
         return monitored()(limits)
     limits = validate_limits(limits)
-    check_enforceable(limits, isolate=isolate)
+    workdir = check_workdir(workdir)
+    check_enforceable(limits, isolate=isolate, workdir=workdir)
     if feed is not None and not callable(getattr(feed, "observe", None)):
         raise TypeError(f"feed must have an observe(category, resources) method, "
                         f"got {type(feed).__name__}")
@@ -125,7 +139,7 @@ def monitored(limits: Mapping[str, float] | Callable | None = None,
                 result, res = run_call(_sendable(wrapper, fn), args, kwargs, limits=limits,
                                        isolate=isolate,
                                        callback=callback, interval=interval,
-                                       keep_snapshots=keep_snapshots)
+                                       keep_snapshots=keep_snapshots, workdir=workdir)
             except ResourceExhaustion as exc:
                 _record(trace, name, exc.resources, "exhausted", limits, fn,
                         error=str(exc), exceeded=",".join(exc.exceeded))

@@ -196,6 +196,22 @@ class DiskSampler:
         return self.peak
 
 
+def check_workdir(workdir: str | os.PathLike | None) -> str | None:
+    """``workdir`` as an absolute path (None stays None); ValueError when it is
+    not an existing directory (its occupancy is a call's ``disk``)."""
+    if workdir is None:
+        return None
+    if not isinstance(workdir, (str, os.PathLike)):
+        raise ValueError(f"workdir must be a path to an existing directory, got "
+                         f"{type(workdir).__name__} {workdir!r}")
+    path = os.path.abspath(os.fspath(workdir))
+    if not os.path.isdir(path):
+        why = "not a directory" if os.path.exists(path) else "no such directory"
+        raise ValueError(f"workdir must be an existing directory (its occupancy is the call's "
+                         f"disk), got {path!r}: {why}")
+    return path
+
+
 _counter = 0
 
 

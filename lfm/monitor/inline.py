@@ -9,6 +9,11 @@ added to the peak (concurrent children are not summed: use isolated mode).
 Calls made inline from several threads at once see each other's use.
 Limits cannot kill an inline call without killing the caller: they are checked
 after it returns (``ResourceExhaustion`` then, with the result lost).
+``disk`` is measured only with ``workdir=``: the peak occupancy of that
+directory (see :mod:`lfm.monitor.disk`), walked by a helper thread on the
+50 ms sampling grid and once after the call; the call gets no scratch
+directory of its own (it runs in the caller's process, whose ``TMPDIR`` lfm
+does not change).
 
 How the peak is found, named by ``Resources.method``:
 
@@ -33,7 +38,8 @@ from typing import Any
 
 from lfm.monitor import limits as limits_mod
 from lfm.monitor import procfs
-from lfm.resources import ResourceExhaustion, Resources
+from lfm.monitor.disk import DiskSampler
+from lfm.resources import Resources
 
 #: Where the high-water mark is reset; a module attribute so a fallback can be exercised.
 CLEAR_REFS = "/proc/self/clear_refs"
@@ -127,10 +133,36 @@ def _cpu() -> float:
     return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
 
 
+class _DiskWatch(threading.Thread):
+    """Walks ``workdir`` on the sampling grid while an inline call runs."""
+
+    def __init__(self, workdir: str) -> None:
+        super().__init__(daemon=True, name="lfm-inline-disk")
+        self.disk = DiskSampler(workdir, min_interval=limits_mod.SAMPLE_INTERVAL)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(limits_mod.SAMPLE_INTERVAL):
+            self.disk.sample()
+
+    def peak(self) -> float:
+        """Stop walking; the peak occupancy in MB, a last walk included."""
+        self.stop.set()
+        self.join()
+        return self.disk.final()
+
+
 def execute(fn: Callable, args: tuple, kwargs: Mapping[str, Any], *, label: str,
             limits: Mapping[str, float], callback: Callable[[dict], Any] | None = None,
-            interval: float = 1.0, keep_snapshots: bool = False) -> tuple[Any, Resources]:
-    """Run ``fn(*args, **kwargs)`` here and measure it; see the module doc."""
+            interval: float = 1.0, keep_snapshots: bool = False,
+            workdir: str | None = None) -> tuple[Any, Resources]:
+    """Run ``fn(*args, **kwargs)`` here and measure it; see the module doc.
+    ``workdir``: the directory whose peak occupancy (MB) is ``disk``."""
+    watch = None
+    if workdir is not None:
+        watch = _DiskWatch(workdir)
+        watch.disk.sample()
+        watch.start()
     sampler = None
     if callback is not None or keep_snapshots:
         sampler = _Sampler(interval, callback, keep_snapshots)
@@ -164,6 +196,8 @@ def execute(fn: Callable, args: tuple, kwargs: Mapping[str, Any], *, label: str,
     values = {"memory": memory, "virtual_memory": status.get("vm_peak"),
               "cpu_time": max(0.0, cpu), "wall_time": wall, "start": start,
               "end": start + wall, "total_processes": 1.0}
+    if watch is not None:
+        values["disk"] = watch.peak()
     if wall > 0:
         values["cores"] = values["cpu_time"] / wall
     res = Resources(values, method=method)
@@ -187,10 +221,6 @@ def execute(fn: Callable, args: tuple, kwargs: Mapping[str, Any], *, label: str,
         except AttributeError:
             pass
         raise error
-    late = limits_mod.exceeded(res, limits)
-    if late:
-        raise ResourceExhaustion(
-            f"{label} exceeded its limits ({limits_mod.describe(late, res)}); inline calls "
-            "cannot be killed, so this was found after it finished",
-            resources=res, exceeded=late, limits=limits)
+    limits_mod.raise_if_exceeded(res, limits, label,
+                                 "inline calls cannot be killed, so this was found after it finished")
     return result, res

@@ -22,10 +22,10 @@ How each is enforced while the call runs (checked every :data:`SAMPLE_INTERVAL`)
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
-from lfm.resources import LIMITABLE
+from lfm.checks import positive
+from lfm.resources import LIMITABLE, UNITS, ResourceExhaustion
 
 #: Seconds between two samples of the call's process tree (limits, snapshots).
 SAMPLE_INTERVAL = 0.05
@@ -52,12 +52,7 @@ def validate_limits(limits: Mapping[str, float] | None) -> dict[str, float]:
             raise ValueError(f"unknown limit {name!r}; known limits: {', '.join(LIMITABLE)}")
         if value is None:
             continue
-        if isinstance(value, bool) or not _is_real(value):
-            raise ValueError(f"limit {name} must be a number, got {value!r}")
-        value = float(value)
-        if math.isnan(value) or math.isinf(value) or value <= 0:
-            raise ValueError(f"limit {name} must be a positive finite number, got {value!r}")
-        clean[name] = value
+        clean[name] = positive(value, f"limit {name}", unit=UNITS.get(name, ""))
     return clean
 
 
@@ -83,13 +78,6 @@ def check_enforceable(limits: Mapping[str, float], *, isolate: bool | str,
                              f"run the call isolated (isolate=True) or drop the {name} limit")
 
 
-def _is_real(value: object) -> bool:
-    if isinstance(value, (int, float)):
-        return True
-    from numbers import Real  # here: numpy scalars and the like are rare, and every task imports this
-    return isinstance(value, Real)
-
-
 def exceeded(measured: Mapping[str, float], limits: Mapping[str, float],
              names: tuple[str, ...] = FINAL_CHECKED) -> dict[str, float]:
     """The limits among ``names`` that ``measured`` exceeds: resource -> limit."""
@@ -97,9 +85,18 @@ def exceeded(measured: Mapping[str, float], limits: Mapping[str, float],
             if name in limits and name in measured and measured[name] > limits[name]}
 
 
+def raise_if_exceeded(measured: Mapping[str, float], limits: Mapping[str, float], label: str,
+                      how: str) -> None:
+    """ResourceExhaustion when the call's final measurement exceeds one of
+    :data:`FINAL_CHECKED` limits; ``how`` says how that was found."""
+    late = exceeded(measured, limits)
+    if late:
+        raise ResourceExhaustion(f"{label} exceeded its limits ({describe(late, measured)}); {how}",
+                                 resources=measured, exceeded=late, limits=limits)
+
+
 def describe(exceeded_limits: Mapping[str, float], measured: Mapping[str, float]) -> str:
     """Human-readable 'memory 412 MB > 100 MB, ...'."""
-    from lfm.resources import UNITS
     parts = []
     for name, limit in exceeded_limits.items():
         unit = UNITS.get(name, "")

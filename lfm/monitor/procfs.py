@@ -32,12 +32,14 @@ def _read(path: str, size: int = 4096) -> bytes | None:
         os.close(fd)
 
 
-def read_stat(pid: int | str) -> tuple[int, int, float, float] | None:
-    """``(ppid, pgrp, own_cpu_s, reaped_children_cpu_s)`` of a process, or None.
+def read_stat(pid: int | str) -> tuple[int, int, float, float, int] | None:
+    """``(ppid, pgrp, own_cpu_s, reaped_children_cpu_s, starttime)`` of a
+    process, or None.
 
     ``own_cpu_s`` is user + system time of the process itself; the second value is
     the user + system time of descendants it has already reaped (``cutime`` +
-    ``cstime``), both in seconds.
+    ``cstime``), both in seconds. ``starttime`` (clock ticks after boot) tells
+    a process from a later one given the same pid.
     """
     data = _read(f"/proc/{pid}/stat", 1024)
     if not data:
@@ -47,7 +49,7 @@ def read_stat(pid: int | str) -> tuple[int, int, float, float] | None:
     try:
         return (int(fields[1]), int(fields[2]),
                 (int(fields[11]) + int(fields[12])) / CLK_TCK,
-                (int(fields[13]) + int(fields[14])) / CLK_TCK)
+                (int(fields[13]) + int(fields[14])) / CLK_TCK, int(fields[19]))
     except (IndexError, ValueError):
         return None
 
@@ -93,9 +95,10 @@ def read_status(pid: int | str) -> dict[str, float] | None:
 
 def read_io(pid: int | str) -> dict[str, float] | None:
     """I/O counters of a process (and the children it reaped) in MB: ``read``
-    (``rchar``: bytes passed to read()-like calls, from files, pipes, sockets),
-    ``written`` (``wchar``) and ``disk`` (``write_bytes``: bytes the process
-    caused to be written to storage). None when unreadable."""
+    (``rchar``: bytes passed to read()-like calls, from files, pipes, sockets)
+    and ``written`` (``wchar``). None when unreadable. (The kernel's
+    ``write_bytes`` is not read: a call's ``disk`` is the space its scratch
+    area occupies, see :mod:`lfm.monitor.disk`.)"""
     data = _read(f"/proc/{pid}/io", 1024)
     if not data:
         return None
@@ -105,8 +108,7 @@ def read_io(pid: int | str) -> dict[str, float] | None:
         if rest:
             raw[key] = int(rest)
     try:
-        return {"read": raw[b"rchar"] / MB, "written": raw[b"wchar"] / MB,
-                "disk": raw[b"write_bytes"] / MB}
+        return {"read": raw[b"rchar"] / MB, "written": raw[b"wchar"] / MB}
     except KeyError:
         return None
 
@@ -139,20 +141,57 @@ def all_parents() -> dict[int, int]:
     return parents
 
 
-def descendants(root: int, parents: dict[int, int] | None = None) -> list[int]:
-    """Pids of all living descendants of ``root`` (not ``root`` itself)."""
-    if parents is None:
-        parents = all_parents()
-    children: dict[int, list[int]] = {}
-    for pid, ppid in parents.items():
-        children.setdefault(ppid, []).append(pid)
-    found: list[int] = []
+#: How :func:`walk_down` found a tree: each process's children files, or (where
+#: the kernel has none, CONFIG_PROC_CHILDREN unset) a scan of every process.
+WALK_CHILDREN, WALK_SCAN = "children files", "/proc scan"
+
+
+def walk_down(root: int) -> tuple[list[tuple[int, int]], str]:
+    """Living descendants of ``root`` (not ``root`` itself) as ``(pid, parent
+    pid)`` pairs, parents before their children, and the method used: walking
+    down from ``root`` through ``/proc/PID/task/*/children`` (a few reads per
+    process of the tree, whatever else runs on the machine), else
+    :data:`WALK_SCAN` (``all_parents``: one read per process on the machine).
+    A child subreaper's adopted orphans are its children, so they are found."""
+    found: list[tuple[int, int]] = []
     seen = {root}
     stack = [root]
     while stack:
-        for child in children.get(stack.pop(), ()):
+        parent = stack.pop()
+        kids = children(parent)
+        if kids is None:
+            if os.path.exists(f"/proc/{parent}"):
+                return descendants_by_scan(root), WALK_SCAN
+            continue  # it ended meanwhile
+        for child in kids:
             if child not in seen:
                 seen.add(child)
-                found.append(child)
+                found.append((child, parent))
+                stack.append(child)
+    return found, WALK_CHILDREN
+
+
+def descendants_by_scan(root: int) -> list[tuple[int, int]]:
+    """:func:`walk_down`'s fallback: one ``stat`` read per process in ``/proc``."""
+    by_parent: dict[int, list[int]] = {}
+    for pid, ppid in all_parents().items():
+        by_parent.setdefault(ppid, []).append(pid)
+    found: list[tuple[int, int]] = []
+    seen = {root}
+    stack = [root]
+    while stack:
+        parent = stack.pop()
+        for child in by_parent.get(parent, ()):
+            if child not in seen:
+                seen.add(child)
+                found.append((child, parent))
                 stack.append(child)
     return found
+
+
+def child_pids(pid: int) -> set[int]:
+    """Direct children of ``pid``: its children files, else a ``/proc`` scan."""
+    kids = children(pid)
+    if kids is None:
+        kids = {p for p, ppid in all_parents().items() if ppid == pid}
+    return kids

@@ -19,12 +19,16 @@ class TreeSampler:
     With ``include_root=False`` the root itself is left out (``run_command``'s
     root is lfm's own helper process, not the user's command).
 
+    The tree is found by walking down from ``root`` (see
+    :func:`lfm.monitor.procfs.walk_down`), never by scanning every process
+    of the machine where the kernel has children files.
+
     After each :meth:`sample`, these running figures hold (MB, s, counts):
     ``peak_memory`` (max over samples of the sum of the ``VmHWM`` of processes
     alive together), ``peak_virtual`` (max sum of virtual sizes), ``pids`` (every
     process seen), ``cpu_time`` (tree CPU time at the last sample, including
-    children already reaped), ``io`` (``read``/``written``/``disk`` totals at the
-    last sample).
+    children already reaped), ``io`` (``read``/``written`` totals at the last
+    sample).
     """
 
     def __init__(self, root: int, *, include_root: bool = True) -> None:
@@ -34,8 +38,15 @@ class TreeSampler:
         self.peak_virtual = 0.0
         self.pids: set[int] = set()
         self.cpu_time = 0.0
-        self.io = {"read": 0.0, "written": 0.0, "disk": 0.0}
+        self.io = {"read": 0.0, "written": 0.0}
         self.alive: list[int] = []
+        #: pid -> its start time (clock ticks after boot), of every process
+        #: seen: a kill is sent only to the process that had that pid then
+        self.started: dict[int, int] = {}
+        #: how the tree was found (:data:`~lfm.monitor.procfs.WALK_CHILDREN`,
+        #: or :data:`~lfm.monitor.procfs.WALK_SCAN` where the kernel lacks
+        #: children files)
+        self.method = procfs.WALK_CHILDREN
         #: (epoch s at the sample, sum of VmHWM MB, sum of virtual MB) per sample
         self.history: list[tuple[float, float, float]] = []
 
@@ -49,16 +60,17 @@ class TreeSampler:
     def sample(self) -> dict[str, float]:
         """Read the tree now; returns a snapshot dict (``memory`` current resident
         MB, ``memory_peak`` sum of high-water marks MB, ``virtual_memory`` MB,
-        ``cpu_time`` s, ``processes`` alive, ``bytes_read``, ``bytes_written``,
-        ``disk`` MB)."""
+        ``cpu_time`` s, ``processes`` alive, ``bytes_read``, ``bytes_written``
+        MB)."""
         stamp = time.time()
-        parents = procfs.all_parents()
-        members = procfs.descendants(self.root, parents)
+        below, self.method = procfs.walk_down(self.root)
+        parents = dict(below)
+        members = [pid for pid, _ in below]
         if self.include_root:
             members.insert(0, self.root)
         statuses: dict[int, dict[str, float]] = {}
         rss = hwm = vm = cpu = 0.0
-        io_sum = {"read": 0.0, "written": 0.0, "disk": 0.0}
+        io_sum = {"read": 0.0, "written": 0.0}
         alive: list[int] = []
         for pid in members:
             status = procfs.read_status(pid)
@@ -66,6 +78,7 @@ class TreeSampler:
             if status is None or stat is None:
                 continue
             alive.append(pid)
+            self.started[pid] = stat[4]
             statuses[pid] = status
             parent = parents.get(pid, -1)
             if parent == self.root and not self.include_root and parent not in statuses:
@@ -95,8 +108,7 @@ class TreeSampler:
         self.history.append((stamp, hwm, vm))
         return {"memory": rss, "memory_peak": hwm, "virtual_memory": vm,
                 "cpu_time": self.cpu_time, "processes": float(len(alive)),
-                "bytes_read": self.io["read"], "bytes_written": self.io["written"],
-                "disk": self.io["disk"]}
+                "bytes_read": self.io["read"], "bytes_written": self.io["written"]}
 
 
 class CoresWindow:

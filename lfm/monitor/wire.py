@@ -15,6 +15,8 @@ import pickle
 import struct
 from _socket import MSG_DONTWAIT
 
+from lfm.checks import read_exactly
+
 # not typing.TYPE_CHECKING: importing typing costs each Work Queue task ~3 ms
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -165,15 +167,7 @@ def load(body: bytearray, buffers: list[bytearray]) -> Any:
 def read_message(sock: socket.socket) -> tuple[bytes, bytearray, list[bytearray]] | None:
     """Blocking read of one complete message; None at end of stream."""
     def exact(size: int) -> bytearray | None:
-        buf = bytearray(size)
-        view = memoryview(buf)
-        filled = 0
-        while filled < size:
-            got = sock.recv_into(view[filled:], size - filled)
-            if got == 0:
-                return None
-            filled += got
-        return buf
+        return read_exactly(sock.recv_into, size)
 
     def frame() -> tuple[bytes, bytearray] | None:
         """One header and the payload it announces."""

@@ -20,7 +20,10 @@ import time
 
 from _socket import socket as _socket
 
+from lfm.checks import read_exactly
 from lfm.monitor import procfs, wire
+from lfm.monitor.reaping import reap_children
+from lfm.monitor.disk import enter_scratch
 
 # every Work Queue task imports this module: _socket, not socket (whose enums cost ~3 ms)
 TYPE_CHECKING = False
@@ -46,42 +49,6 @@ def prctl(option: int, value: int) -> bool:
 def _cpu(who: int) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
-
-
-def reap_descendants() -> int:
-    """SIGKILL every living descendant and reap them all; returns how many were
-    killed. Cheap when there are none (one system call)."""
-    try:  # any child at all, running or not yet reaped?
-        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return 0  # none: as a subreaper we would have inherited any descendant
-    killed = 0
-    for _ in range(100):
-        pids = procfs.descendants(os.getpid())
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except ProcessLookupError:
-                pass
-        try:
-            while True:
-                os.waitpid(-1, 0)
-        except ChildProcessError:
-            pass
-        if not procfs.descendants(os.getpid()):
-            break
-    return killed
-
-
-def _exact(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise EOFError("the caller closed the call's socket")
-        data += chunk
-    return data
 
 
 #: top-level modules never reported as a call's imports: lfm itself and what
@@ -210,12 +177,18 @@ def _receive(sock: socket.socket) -> dict | None:
         return None
     if len(head) < 4:
         return None  # the caller went away without a call
-    head += _exact(sock, 4 - len(head))
+    rest = read_exactly(sock.recv_into, 4 - len(head))
+    if rest is None:
+        return None
+    head += rest
     for target, fd in enumerate(stdio):
         os.dup2(fd, target)
         os.close(fd)
     (size,) = struct.unpack("!I", head)
-    sys.path[:] = pickle.loads(_exact(sock, size))
+    path = read_exactly(sock.recv_into, size)
+    if path is None:
+        return None
+    sys.path[:] = pickle.loads(path)
     message = wire.read_message(sock)
     if message is None:
         return None
@@ -239,6 +212,8 @@ def _run(sock: socket.socket, job: dict) -> None:
     if job.get("env") is not None:
         os.environ.clear()
         os.environ.update(job["env"])
+    if job.get("scratch"):
+        enter_scratch(job["scratch"])
     fn = job["fn"]
     fn = getattr(fn, "__lfm_unwrapped__", fn)
     include_root = job.get("include_root", True)
@@ -252,7 +227,7 @@ def _run(sock: socket.socket, job: dict) -> None:
         outcome = {"status": "ok", "result": fn(*job["args"], **job["kwargs"])}
     except BaseException as exc:  # noqa: BLE001 - every exception goes back to the caller
         outcome = _exception_outcome(exc)
-    killed = reap_descendants()
+    killed = reap_children()  # everything below this process is the call's
     wall = time.perf_counter() - t0
     end = time.time()
     cpu = _cpu(resource.RUSAGE_CHILDREN) + (_cpu(resource.RUSAGE_SELF) if include_root else 0.0)
@@ -268,7 +243,6 @@ def _run(sock: socket.socket, job: dict) -> None:
         "children_maxrss": children_maxrss, "killed_at_end": killed,
         "bytes_read": max(0.0, io1.get("read", 0.0) - io0.get("read", 0.0)),
         "bytes_written": max(0.0, io1.get("written", 0.0) - io0.get("written", 0.0)),
-        "disk": max(0.0, io1.get("disk", 0.0) - io0.get("disk", 0.0)),
     }
     try:
         parts = wire.dumps(outcome, by_reference=True)

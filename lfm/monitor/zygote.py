@@ -1,7 +1,7 @@
 """The fork server ("zygote"): a small, long-lived process that forks one process
 per monitored call.
 
-One zygote is started lazily per caller process (by :mod:`lfm.monitor.isolated`)
+One zygote is started lazily per caller process (by :mod:`lfm.monitor.forkserver`)
 from a fresh interpreter, so its resident memory is small and the caller's memory
 is never inherited by — or charged to — a call. Forking it costs about a
 millisecond, far less than starting an interpreter.
@@ -14,9 +14,15 @@ processes don't pay for the import, and forks a call process on the socket
 (:func:`lfm.monitor.worker.serve`), which writes its pid (``P`` frame) and waits
 for its call; the caller keeps one such process ready in advance, so a call
 does not wait for a fork. Once a call process has ended, the zygote kills what
-is left of its process group and writes how it ended on its socket (``X``
-frame: wait status and rusage of the process and of the descendants it
-reaped).
+is left of its process group (and, after an abrupt end, what it left behind:
+:func:`lfm.monitor.reaping.reap_children`) and writes how it ended on its
+socket (``X`` frame: an :class:`lfm.monitor.spawner.Ended`).
+
+Module imports: the zygote imports the function's module once (its memory
+is then part of every call process's, see :mod:`lfm.monitor.isolated`); an
+error while importing it is not the zygote's to report: the call's process
+imports the module again while loading the call and reports it as the
+call's error.
 
 The zygote exits, killing every running call, when the caller's end of the
 control socket closes (the caller exited or died).
@@ -34,7 +40,8 @@ import sys
 
 import cloudpickle  # noqa: F401 - imported once here, not by every call process (wire imports it lazily)
 
-from lfm.monitor import procfs, wire
+from lfm.monitor import reaping, wire
+from lfm.monitor.spawner import Ended
 from lfm.monitor.worker import PR_SET_CHILD_SUBREAPER, prctl, prepare, serve
 
 
@@ -79,7 +86,7 @@ class Server:
                         self._flush(key.data)
         finally:
             for pid in self.calls:
-                _killpg(pid)
+                reaping.kill_group(pid)  # our unreaped children: see kill_group
 
     def _in_child(self) -> None:
         """Drop the server's state in a newly forked call process."""
@@ -110,7 +117,11 @@ class Server:
             self.imported.add(module)
             try:
                 importlib.import_module(module)
-            except BaseException:  # noqa: BLE001 - the call's process reports the error
+            except BaseException:  # noqa: BLE001
+                # Not swallowed: the import only saves calls its time. The call's
+                # process imports the module again while unpickling the call and
+                # sends that error back as the call's (type, message, traceback);
+                # the server must not die of it (nor of a module's sys.exit).
                 pass
             gc.freeze()
         conn_fd = fds[0]
@@ -137,9 +148,7 @@ class Server:
                 return
             pid = info.si_pid
             if pid in self.calls:
-                # the process is a zombie, so its pid (= its group id) cannot be
-                # reused yet: killing the group now cannot hit a stranger.
-                _killpg(pid)
+                reaping.kill_group(pid)  # an unreaped zombie: see kill_group
             try:
                 _, status, usage = os.wait4(pid, 0)
             except ChildProcessError:
@@ -148,23 +157,12 @@ class Server:
             if conn is None:
                 continue  # an orphaned descendant of a dead call
             if status != 0:
-                self._kill_orphans()
-            frame = wire.small_frame(b"X", {
-                "status": status, "cpu_time": usage.ru_utime + usage.ru_stime,
-                "maxrss": usage.ru_maxrss / 1024})
+                # what the call process left when it died came back to us:
+                # every child of ours but the live call processes is its
+                reaping.reap_children(set(self.calls))
+            frame = wire.small_frame(b"X", tuple(Ended.from_rusage(status, usage)))
             self.unsent[pid] = (conn, frame)
             self._flush(pid)
-
-    def _kill_orphans(self) -> None:
-        """Kill our children that are not call processes: descendants of a call
-        process that died abruptly were re-parented to us."""
-        keep = set(self.calls)
-        for pid, ppid in procfs.all_parents().items():
-            if ppid == self.me and pid not in keep:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
 
     def _flush(self, pid: int) -> None:
         conn, frame = self.unsent[pid]
@@ -194,13 +192,6 @@ def _setpgid(pid: int) -> None:
         os.setpgid(pid, pid)
     except OSError:
         pass  # the child did it first (or already exited)
-
-
-def _killpg(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def main(ctrl_fd: int) -> None:
