@@ -31,6 +31,7 @@ from parsl.executors.status_handling import BlockProviderExecutor
 from parsl.executors.workqueue.errors import WorkQueueFailure
 from parsl.jobs.states import TERMINAL_STATES
 
+from lfm.parsl.blocks import GRACE, Reaper, local_block_processes
 from lfm.parsl.common import RaiseAppErrors, chain, parsl_category, sink_path, trace_sink
 from lfm.parsl.staging import Stager
 
@@ -60,6 +61,8 @@ class WorkQueueExecutor(BlockProviderExecutor):
     refused until lfm's packing lands (issue 13); ``source`` has no effect
     (lfm always ships the app with cloudpickle); ``autolabel=True`` means lfm's
     predictor chooses the labels, ``autolabel_window`` is not needed by it.
+    Blocks of a ``LocalProvider`` whose processes survive the provider's
+    SIGTERM are SIGKILLed 3 s later (:mod:`lfm.parsl.blocks`).
 
     lfm's own keyword-only options:
 
@@ -149,6 +152,7 @@ class WorkQueueExecutor(BlockProviderExecutor):
         self._ids = itertools.count()
         self._lock = threading.Lock()
         self._sink: Any = None
+        self._reaper = Reaper()
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(label={self.label!r}, provider={self.provider!r}, "
@@ -234,6 +238,15 @@ class WorkQueueExecutor(BlockProviderExecutor):
     def _get_launch_command(self, block_id: str) -> str:
         return f"PARSL_WORKER_BLOCK_ID={block_id} {self.worker_command}"
 
+    def scale_in(self, blocks: int) -> list[str]:
+        """Parsl's scale-in (cancel ``blocks`` active blocks), then SIGKILL
+        for the processes of cancelled ``LocalProvider`` blocks still alive
+        :data:`lfm.parsl.blocks.GRACE` seconds after the provider's SIGTERM."""
+        noted = self._local_processes(self._live_blocks())
+        killed = super().scale_in(blocks)
+        self._reaper.follow(p for block in killed for p in noted.get(block, ()))
+        return killed
+
     def shutdown(self, *args: Any, **kwargs: Any) -> None:
         """Stop lfm's manager (apps still outstanding fail) and cancel every
         block not already ended or scaled in (the DataFlowKernel's cleanup
@@ -246,6 +259,7 @@ class WorkQueueExecutor(BlockProviderExecutor):
         for future in left:
             future.set_exception(WorkQueueFailure("work queue executor failed to execute the task."))
         self._cancel_blocks()
+        self._reaper.join(GRACE + 10)
         super().shutdown()
 
     def monitor_resources(self) -> bool:
@@ -316,16 +330,27 @@ class WorkQueueExecutor(BlockProviderExecutor):
         with self._lock:
             self._tasks.pop(task_id, None)
 
-    def _cancel_blocks(self) -> None:
-        live = [(block, self.blocks_to_job_id[block]) for block, status in list(self._status.items())
+    def _live_blocks(self) -> list[tuple[str, Any]]:
+        """(block id, job id) of every block not in a terminal state."""
+        return [(block, self.blocks_to_job_id[block]) for block, status in list(self._status.items())
                 if status.state not in TERMINAL_STATES and block in self.blocks_to_job_id]
+
+    def _local_processes(self, live: list[tuple[str, Any]]) -> dict[str, list]:
+        """Per block id, the processes of a ``LocalProvider`` block (else nothing)."""
+        by_job = local_block_processes(self.provider, [job for _, job in live])
+        return {block: by_job.get(job, []) for block, job in live}
+
+    def _cancel_blocks(self) -> None:
+        live = self._live_blocks()
         if not live or self.provider is None:
             return
+        noted = self._local_processes(live)
         try:
             self.provider.cancel([job for _, job in live])
         except Exception:
             log.exception("lfm WorkQueueExecutor %s: cancelling blocks %s failed", self.label,
                           [block for block, _ in live])
+        self._reaper.follow(p for procs in noted.values() for p in procs)
 
 
 def parse_specification(spec: Mapping[str, Any], autolabel: bool
