@@ -191,3 +191,45 @@ def test_parsl_defaults():
     ex = WorkQueueExecutor()
     assert isinstance(ex.provider, LocalProvider) and ex.label == "WorkQueueExecutor"
     assert (ex.autolabel, ex.autocategory, ex.max_retries, ex.shared_fs) == (False, True, 1, False)
+
+
+@pytest.mark.timeout(120)
+def test_every_executor_defaults_to_the_auto_predictor(tmp_path):
+    """The product's default predictor, "auto", in lfm's three executors: in
+    their signatures, and in the predictor a started executor really uses."""
+    import inspect
+
+    from lfm.executors import AutolabelExecutor as LfmExecutor
+    from lfm.parsl import AutolabelExecutor
+    for cls in (LfmExecutor, AutolabelExecutor, WorkQueueExecutor):
+        assert inspect.signature(cls).parameters["predictor"].default == "auto", cls
+    assert WorkQueueExecutor().predictor == "auto"
+    with LfmExecutor() as ex:
+        assert ex.predictor.name == "auto"
+    parsl_ex = AutolabelExecutor(label="auto-default")
+    parsl.load(Config(executors=[parsl_ex], run_dir=str(tmp_path / "runinfo")))
+    try:
+        assert square(3).result(timeout=60) == 9
+        assert parsl_ex.lfm_executor.predictor.name == "auto"
+    finally:
+        parsl.dfk().cleanup()
+        parsl.clear()
+
+
+def test_source_and_autolabel_window_are_honoured_or_refused():
+    # source=True: lfm has no source mode; refused, saying why (pack=True implies it, as in Parsl)
+    with pytest.raises(ValueError, match="source=True cannot be honoured: lfm ships every app"):
+        WorkQueueExecutor(source=True)
+    # autolabel_window=N: a bucketing predictor's sampling window
+    ex = WorkQueueExecutor(autolabel=True, autolabel_window=5, predictor="greedy")
+    assert ex.predictor.name == "greedy" and ex.predictor.num_sampling_points == 5
+    assert WorkQueueExecutor(autolabel=True, predictor="greedy").predictor == "greedy"  # window 1
+    # a predictor without a window: refused, listing those that have one
+    with pytest.raises(ValueError, match=r"autolabel_window=5 cannot be honoured with the "
+                       r"predictor 'auto'.*greedy"):
+        WorkQueueExecutor(autolabel=True, autolabel_window=5)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="autolabel_window must be an integer >= 1"):
+            WorkQueueExecutor(autolabel=True, autolabel_window=bad)
+    # without autolabel no label is learnt: the window has no effect, as in Parsl
+    assert WorkQueueExecutor(autolabel_window=5).predictor == "auto"

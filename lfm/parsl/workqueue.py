@@ -34,6 +34,7 @@ from parsl.jobs.states import TERMINAL_STATES
 from lfm.parsl.blocks import GRACE, Reaper, local_block_processes
 from lfm.parsl.common import RaiseAppErrors, chain, parsl_category, sink_path, trace_sink
 from lfm.parsl.staging import Stager
+from lfm.parsl.wqoptions import check_source, window_predictor
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +59,19 @@ class WorkQueueExecutor(BlockProviderExecutor):
     Differences, all stated at construction when they matter: ``coprocess=True``
     is refused (Debian's ``work_queue_worker`` has no ``--coprocess``, and lfm
     runs each app in its own monitored process); ``pack``/``extra_pkgs`` are
-    refused until lfm's packing lands (issue 13); ``source`` has no effect
-    (lfm always ships the app with cloudpickle); ``autolabel=True`` means lfm's
-    predictor chooses the labels, ``autolabel_window`` is not needed by it.
+    refused until lfm's packing lands (issue 13); ``source=True`` is refused
+    (lfm ships every app with cloudpickle, it has no source mode);
+    ``autolabel=True`` means lfm's predictor chooses the labels, and
+    ``autolabel_window=N`` (not 1) becomes a bucketing predictor's
+    ``num_sampling_points`` or is refused (:mod:`lfm.parsl.wqoptions`).
     Blocks of a ``LocalProvider`` whose processes survive the provider's
     SIGTERM are SIGKILLed 3 s later (:mod:`lfm.parsl.blocks`).
 
     lfm's own keyword-only options:
 
     predictor : a registered predictor name or a ``predictors.base.Predictor``
-        (default ``"auto"`` where registered, else ``"greedy"``); used with
-        ``autolabel=True``.
+        (default ``"auto"``: per category, the policy that would have cost
+        least on its history); used with ``autolabel=True``.
     trace : None, ``True`` (``lfm-<label>.trace.jsonl`` in the run_dir), a path
         or an object with ``append(row)``: one row per attempt, measured.
     scaling_assume_core_slots_per_worker : another Parsl release's name of
@@ -95,7 +98,7 @@ class WorkQueueExecutor(BlockProviderExecutor):
                  function_dir: str | None = None, coprocess: bool = False,
                  scaling_cores_per_worker: int = 1, remote_monitoring_radio: Any = None, *,
                  scaling_assume_core_slots_per_worker: int | None = None,
-                 predictor: Any = None, trace: Any = None) -> None:
+                 predictor: Any = "auto", trace: Any = None) -> None:
         if provider is None:
             from parsl.providers import LocalProvider
             provider = LocalProvider()
@@ -143,7 +146,9 @@ class WorkQueueExecutor(BlockProviderExecutor):
             from parsl.monitoring.radios.filesystem import FilesystemRadio
             remote_monitoring_radio = FilesystemRadio()
         self.remote_monitoring_radio = remote_monitoring_radio
-        self.predictor = _check_predictor(predictor)
+        check_source(source, pack)
+        self.predictor = window_predictor(_check_predictor(predictor), self.autolabel,
+                                          autolabel_window, _LABELLED)
         self.trace = trace
         self.lfm_executor: Any = None
         self.worker_command = ""
@@ -400,7 +405,7 @@ def _check_predictor(predictor: Any) -> Any:
     import predictors
     known = tuple(predictors.available())
     if predictor is None:
-        return "auto" if "auto" in known else "greedy"
+        return "auto"
     if isinstance(predictor, str) and predictor not in known:
         raise ValueError(f"unknown predictor {predictor!r}; known: {', '.join(known)}")
     return predictor
