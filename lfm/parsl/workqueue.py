@@ -379,15 +379,25 @@ def parse_specification(spec: Mapping[str, Any], autolabel: bool
     if category is not None and (not isinstance(category, str) or not category):
         raise InvalidResourceSpecification(
             {"category"}, f"category must be a non-empty string, got {category!r}")
-    extra: dict[str, Any] = {}
-    for key in _EXTRA:
-        if key in spec and spec[key] is not None:
-            value = spec[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise InvalidResourceSpecification(
-                    {key}, f"{key} must be a number >= 0, got {value!r}")
-            extra[key] = value
+    extra = {key: _extra_value(key, spec[key]) for key in _EXTRA if spec.get(key) is not None}
     return category, {k: spec[k] for k in _LABELLED if k in spec}, extra
+
+
+def _extra_value(key: str, value: Any) -> int | float:
+    """A Work Queue task option of the specification, checked as Work Queue
+    means it: ``gpus`` a whole count >= 0, ``priority`` any number (higher
+    runs first, negatives allowed), ``running_time_min`` seconds >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise InvalidResourceSpecification({key}, f"{key} must be a number, got {value!r}")
+    if key == "priority":
+        return value
+    if value < 0:
+        raise InvalidResourceSpecification({key}, f"{key} must be >= 0, got {value!r}")
+    if key == "gpus" and value != int(value):
+        raise InvalidResourceSpecification(
+            {key}, f"gpus must be a whole number of GPUs (Work Queue labels a task with a "
+            f"count of devices), got {value!r}")
+    return int(value) if key == "gpus" else value
 
 
 def _refuse_unsupported(*, coprocess: bool, pack: bool, extra_pkgs: list[str] | None) -> None:
