@@ -216,20 +216,66 @@ def test_every_executor_defaults_to_the_auto_predictor(tmp_path):
         parsl.clear()
 
 
-def test_source_and_autolabel_window_are_honoured_or_refused():
+def test_source_refused_and_autolabel_window_checked():
     # source=True: lfm has no source mode; refused, saying why (pack=True implies it, as in Parsl)
     with pytest.raises(ValueError, match="source=True cannot be honoured: lfm ships every app"):
         WorkQueueExecutor(source=True)
-    # autolabel_window=N: a bucketing predictor's sampling window
-    ex = WorkQueueExecutor(autolabel=True, autolabel_window=5, predictor="greedy")
-    assert ex.predictor.name == "greedy" and ex.predictor.num_sampling_points == 5
-    assert WorkQueueExecutor(autolabel=True, predictor="greedy").predictor == "greedy"  # window 1
-    # a predictor without a window: refused, listing those that have one
-    with pytest.raises(ValueError, match=r"autolabel_window=5 cannot be honoured with the "
-                       r"predictor 'auto'.*greedy"):
-        WorkQueueExecutor(autolabel=True, autolabel_window=5)
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="autolabel_window must be an integer >= 1"):
             WorkQueueExecutor(autolabel=True, autolabel_window=bad)
-    # without autolabel no label is learnt: the window has no effect, as in Parsl
-    assert WorkQueueExecutor(autolabel_window=5).predictor == "auto"
+    assert WorkQueueExecutor(autolabel=True, autolabel_window=5).predictor == "auto"
+
+
+def test_category_window_admits_n_until_n_succeeded():
+    from concurrent.futures import Future
+
+    from lfm.parsl.window import CategoryWindow
+    window, started = CategoryWindow(2), []
+
+    def task(name):
+        def start():
+            started.append(name)
+            future = Future()
+            futures[name] = future
+            return future
+        return start
+    futures: dict = {}
+    for name in ("a1", "a2", "a3", "a4", "a5"):
+        window.submit("a", task(name))
+    window.submit("b", task("b1"))  # another category has a window of its own
+    assert started == ["a1", "a2", "b1"] and window.waiting() == 3
+    futures["a1"].set_exception(RuntimeError("app failed"))  # not a success, but frees its place
+    assert started[-1] == "a3" and window.waiting() == 2
+    futures["a2"].set_result(1)  # one success, and a3 runs for the second: no place
+    assert started[-1] == "a3" and window.waiting() == 2
+    futures["a3"].set_result(1)  # two successes: the window is open for good
+    assert started[-2:] == ["a4", "a5"] and window.waiting() == 0
+    window.submit("a", task("a6"))
+    assert started[-1] == "a6"
+
+
+@python_app
+def hold_mb(mb, parsl_resource_specification={}):  # noqa: B006
+    block = bytearray(mb * 2 ** 20)
+    time.sleep(0.3)
+    return len(block) // 2 ** 20
+
+
+@pytest.mark.timeout(180)
+def test_autolabel_window_labels_a_burst_from_the_first_tasks(load):
+    """A burst of apps of a new category: with autolabel_window=1 only the
+    first runs at the cold-start label; the others start after it succeeded
+    and are labelled from what it used, so they are not all retried."""
+    ex = load(autolabel=True, trace=True, worker_options="--cores=2 --memory=4000 --disk=4000")
+    assert [f.result(timeout=150) for f in [hold_mb(300) for _ in range(6)]] == [300] * 6
+    import json
+    with open(ex.trace_path) as f:
+        rows = sorted((json.loads(line) for line in f if line.strip()), key=lambda r: r["start"])
+    first_ok = min(r["end"] for r in rows if r["status"] == "ok")
+    # only the first task's attempts began before a task of the category succeeded
+    assert len({r["task_id"] for r in rows if r["start"] < first_ok}) == 1, rows
+    # the others were labelled from what it used (300 MB), not at the cold start
+    cold = min(r["alloc_memory"] for r in rows)
+    firsts = [r for r in rows if r["start"] >= first_ok and r["attempt"] == 1]
+    assert len(firsts) == 5 and cold < 100, rows
+    assert all(r["alloc_memory"] >= 300 for r in firsts), [(r["task_id"], r["alloc_memory"]) for r in rows]

@@ -16,6 +16,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from parsl.jobs.states import TERMINAL_STATES
+
 log = logging.getLogger(__name__)
 
 #: seconds between the provider's SIGTERM and lfm's SIGKILL of a local block
@@ -94,3 +96,45 @@ class Reaper:
             except psutil.Error:
                 pass
         psutil.wait_procs(alive, timeout=5)
+
+
+class ReapingBlocks:
+    """Mixin for a Parsl ``BlockProviderExecutor``: scale-in and
+    :meth:`_cancel_blocks` (for shutdown) follow the provider's cancel of
+    ``LocalProvider`` blocks with a :class:`Reaper`. Call
+    ``ReapingBlocks.__init__`` from the executor's constructor, and
+    ``self._reaper.join()`` before its shutdown returns."""
+
+    def __init__(self) -> None:
+        self._reaper = Reaper()
+
+    def scale_in(self, blocks: int) -> list[str]:
+        """Parsl's scale-in (cancel ``blocks`` active blocks), then SIGKILL
+        for the processes of cancelled ``LocalProvider`` blocks still alive
+        :data:`lfm.parsl.blocks.GRACE` seconds after the provider's SIGTERM."""
+        noted = self._local_processes(self._live_blocks())
+        killed = super().scale_in(blocks)
+        self._reaper.follow(p for block in killed for p in noted.get(block, ()))
+        return killed
+
+    def _live_blocks(self) -> list[tuple[str, Any]]:
+        """(block id, job id) of every block not in a terminal state."""
+        return [(block, self.blocks_to_job_id[block]) for block, status in list(self._status.items())
+                if status.state not in TERMINAL_STATES and block in self.blocks_to_job_id]
+
+    def _local_processes(self, live: list[tuple[str, Any]]) -> dict[str, list]:
+        """Per block id, the processes of a ``LocalProvider`` block (else nothing)."""
+        by_job = local_block_processes(self.provider, [job for _, job in live])
+        return {block: by_job.get(job, []) for block, job in live}
+
+    def _cancel_blocks(self) -> None:
+        live = self._live_blocks()
+        if not live or self.provider is None:
+            return
+        noted = self._local_processes(live)
+        try:
+            self.provider.cancel([job for _, job in live])
+        except Exception:
+            log.exception("lfm WorkQueueExecutor %s: cancelling blocks %s failed", self.label,
+                          [block for block, _ in live])
+        self._reaper.follow(p for procs in noted.values() for p in procs)

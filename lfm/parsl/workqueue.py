@@ -29,12 +29,12 @@ from typing import Any
 from parsl.executors.errors import InvalidResourceSpecification
 from parsl.executors.status_handling import BlockProviderExecutor
 from parsl.executors.workqueue.errors import WorkQueueFailure
-from parsl.jobs.states import TERMINAL_STATES
 
-from lfm.parsl.blocks import GRACE, Reaper, local_block_processes
+from lfm.parsl.blocks import GRACE, ReapingBlocks
 from lfm.parsl.common import RaiseAppErrors, chain, parsl_category, sink_path, trace_sink
 from lfm.parsl.staging import Stager
-from lfm.parsl.wqoptions import check_source, window_predictor
+from lfm.parsl.window import CategoryWindow
+from lfm.parsl.wqoptions import check_source
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ _EXTRA = ("gpus", "priority", "running_time_min")
 DEFAULT_CATEGORY = "parsl-default"
 
 
-class WorkQueueExecutor(BlockProviderExecutor):
+class WorkQueueExecutor(ReapingBlocks, BlockProviderExecutor):
     """Parsl's ``WorkQueueExecutor`` parameters, defaults and meaning (see
     Parsl's documentation), on lfm's Work Queue backend.
 
@@ -61,9 +61,10 @@ class WorkQueueExecutor(BlockProviderExecutor):
     runs each app in its own monitored process); ``pack``/``extra_pkgs`` are
     refused until lfm's packing lands (issue 13); ``source=True`` is refused
     (lfm ships every app with cloudpickle, it has no source mode);
-    ``autolabel=True`` means lfm's predictor chooses the labels, and
-    ``autolabel_window=N`` (not 1) becomes a bucketing predictor's
-    ``num_sampling_points`` or is refused (:mod:`lfm.parsl.wqoptions`).
+    ``autolabel=True`` means lfm's predictor chooses the labels; with it,
+    ``autolabel_window=N``: while a category has fewer than N successful
+    tasks, at most N of its tasks without declared resources are in flight,
+    the others wait to be labelled from what those used (:mod:`lfm.parsl.window`).
     Blocks of a ``LocalProvider`` whose processes survive the provider's
     SIGTERM are SIGKILLed 3 s later (:mod:`lfm.parsl.blocks`).
 
@@ -103,6 +104,7 @@ class WorkQueueExecutor(BlockProviderExecutor):
             from parsl.providers import LocalProvider
             provider = LocalProvider()
         BlockProviderExecutor.__init__(self, provider=provider, block_error_handler=True)
+        ReapingBlocks.__init__(self)
         from lfm.executors.wqimport import load_work_queue
         load_work_queue()  # no Work Queue: fail now, with the install hint (Parsl does too)
         _refuse_unsupported(coprocess=coprocess, pack=pack, extra_pkgs=extra_pkgs)
@@ -147,8 +149,8 @@ class WorkQueueExecutor(BlockProviderExecutor):
             remote_monitoring_radio = FilesystemRadio()
         self.remote_monitoring_radio = remote_monitoring_radio
         check_source(source, pack)
-        self.predictor = window_predictor(_check_predictor(predictor), self.autolabel,
-                                          autolabel_window, _LABELLED)
+        self.predictor = _check_predictor(predictor)
+        self._window = CategoryWindow(autolabel_window)
         self.trace = trace
         self.lfm_executor: Any = None
         self.worker_command = ""
@@ -157,7 +159,6 @@ class WorkQueueExecutor(BlockProviderExecutor):
         self._ids = itertools.count()
         self._lock = threading.Lock()
         self._sink: Any = None
-        self._reaper = Reaper()
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(label={self.label!r}, provider={self.provider!r}, "
@@ -223,8 +224,21 @@ class WorkQueueExecutor(BlockProviderExecutor):
         future.resource_specification = spec
         with self._lock:
             self._tasks[task_id] = future
-        chain(view.submit(RaiseAppErrors(func), *staged.args, **staged.kwargs), future,
-              on_done=lambda: self._forget(task_id))
+        app = RaiseAppErrors(func)
+        if not self.autolabel or declared:
+            chain(view.submit(app, *staged.args, **staged.kwargs), future,
+                  on_done=lambda: self._forget(task_id))
+            return future
+
+        def start() -> Future:
+            try:
+                inner = view.submit(app, *staged.args, **staged.kwargs)
+            except Exception as exc:  # e.g. shut down while it waited in the window
+                inner = Future()
+                inner.set_exception(exc)
+            chain(inner, future, on_done=lambda: self._forget(task_id))
+            return inner
+        self._window.submit(category, start)
         return future
 
     def outstanding(self) -> int:
@@ -243,19 +257,11 @@ class WorkQueueExecutor(BlockProviderExecutor):
     def _get_launch_command(self, block_id: str) -> str:
         return f"PARSL_WORKER_BLOCK_ID={block_id} {self.worker_command}"
 
-    def scale_in(self, blocks: int) -> list[str]:
-        """Parsl's scale-in (cancel ``blocks`` active blocks), then SIGKILL
-        for the processes of cancelled ``LocalProvider`` blocks still alive
-        :data:`lfm.parsl.blocks.GRACE` seconds after the provider's SIGTERM."""
-        noted = self._local_processes(self._live_blocks())
-        killed = super().scale_in(blocks)
-        self._reaper.follow(p for block in killed for p in noted.get(block, ()))
-        return killed
-
     def shutdown(self, *args: Any, **kwargs: Any) -> None:
         """Stop lfm's manager (apps still outstanding fail) and cancel every
         block not already ended or scaled in (the DataFlowKernel's cleanup
         scales in first, except when the executor is in a bad state)."""
+        self._window.drop()  # apps still waiting in a category's window: failed below
         executor = self.lfm_executor
         if executor is not None:
             executor.kill()
@@ -334,28 +340,6 @@ class WorkQueueExecutor(BlockProviderExecutor):
     def _forget(self, task_id: int) -> None:
         with self._lock:
             self._tasks.pop(task_id, None)
-
-    def _live_blocks(self) -> list[tuple[str, Any]]:
-        """(block id, job id) of every block not in a terminal state."""
-        return [(block, self.blocks_to_job_id[block]) for block, status in list(self._status.items())
-                if status.state not in TERMINAL_STATES and block in self.blocks_to_job_id]
-
-    def _local_processes(self, live: list[tuple[str, Any]]) -> dict[str, list]:
-        """Per block id, the processes of a ``LocalProvider`` block (else nothing)."""
-        by_job = local_block_processes(self.provider, [job for _, job in live])
-        return {block: by_job.get(job, []) for block, job in live}
-
-    def _cancel_blocks(self) -> None:
-        live = self._live_blocks()
-        if not live or self.provider is None:
-            return
-        noted = self._local_processes(live)
-        try:
-            self.provider.cancel([job for _, job in live])
-        except Exception:
-            log.exception("lfm WorkQueueExecutor %s: cancelling blocks %s failed", self.label,
-                          [block for block, _ in live])
-        self._reaper.follow(p for procs in noted.values() for p in procs)
 
 
 def parse_specification(spec: Mapping[str, Any], autolabel: bool
