@@ -57,8 +57,8 @@ from parsl.executors.errors import InvalidResourceSpecification
 
 from lfm.executors import AutolabelExecutor as _LfmExecutor
 from lfm.executors.executor import BACKENDS
-from lfm.parsl.common import (RaiseAppErrors, chain, check_choice, parsl_category, sink_path,
-                              trace_sink)
+from lfm.parsl.common import (chain, check_choice, parsl_category, sink_path, trace_sink,
+                              worker_callable)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -165,7 +165,7 @@ class AutolabelExecutor(ParslExecutor):
             raise InvalidResourceSpecification(set(declared), str(exc)) from None
         future: Future = Future()
         future.parsl_executor_task_id = next(self._ids)
-        chain(view.submit(RaiseAppErrors(func), *args, **kwargs), future)
+        chain(view.submit(worker_callable(func), *args, **kwargs), future)
         return future
 
     def shutdown(self) -> None:

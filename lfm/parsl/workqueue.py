@@ -31,7 +31,7 @@ from parsl.executors.status_handling import BlockProviderExecutor
 from parsl.executors.workqueue.errors import WorkQueueFailure
 
 from lfm.parsl.blocks import GRACE, ReapingBlocks
-from lfm.parsl.common import RaiseAppErrors, chain, parsl_category, sink_path, trace_sink
+from lfm.parsl.common import chain, parsl_category, sink_path, trace_sink, worker_callable
 from lfm.parsl.staging import Stager
 from lfm.parsl.window import CategoryWindow
 from lfm.parsl.wqoptions import check_source
@@ -224,7 +224,7 @@ class WorkQueueExecutor(ReapingBlocks, BlockProviderExecutor):
         future.resource_specification = spec
         with self._lock:
             self._tasks[task_id] = future
-        app = RaiseAppErrors(func)
+        app = worker_callable(func)
         if not self.autolabel or declared:
             chain(view.submit(app, *staged.args, **staged.kwargs), future,
                   on_done=lambda: self._forget(task_id))
