@@ -279,3 +279,26 @@ def test_autolabel_window_labels_a_burst_from_the_first_tasks(load):
     firsts = [r for r in rows if r["start"] >= first_ok and r["attempt"] == 1]
     assert len(firsts) == 5 and cold < 100, rows
     assert all(r["alloc_memory"] >= 300 for r in firsts), [(r["task_id"], r["alloc_memory"]) for r in rows]
+
+
+@python_app
+def parsl_imported():
+    import sys
+    return "parsl" in sys.modules
+
+
+@python_app
+def raises_value_error():
+    raise ValueError("the app's own error")
+
+
+@pytest.mark.timeout(120)
+def test_python_apps_run_on_the_worker_without_importing_parsl(load):
+    """Parsl's error wrapper imports Parsl on every call (half a second for
+    each task's fresh process): a python app runs as its own function, and
+    its exception still fails the AppFuture as the app raised it."""
+    load()
+    assert parsl_imported().result(timeout=90) is False
+    with pytest.raises(ValueError, match="the app's own error"):
+        raises_value_error().result(timeout=90)
+    assert shell("exit 0").result(timeout=60) == 0  # bash apps keep Parsl's wrapper
