@@ -24,15 +24,12 @@ import pytest
 
 parsl = pytest.importorskip("parsl", reason="Parsl is not installed (pip install 'lfm[parsl]')")
 
-import parsl.errors  # noqa: E402
 from parsl import Config, bash_app, python_app  # noqa: E402
 from parsl.data_provider.files import File  # noqa: E402
 
-from lfm.executors import work_queue_available  # noqa: E402
+from parsl_helpers import WQ_AVAILABLE, WQ_MARKS, cleanup_dfk, wait_until, worker_pids  # noqa: E402
 
-WQ_AVAILABLE, WQ_WHY = work_queue_available()
-pytestmark = [pytest.mark.workqueue,
-              pytest.mark.skipif(not WQ_AVAILABLE, reason=f"real Work Queue is not installed: {WQ_WHY}")]
+pytestmark = WQ_MARKS
 
 if WQ_AVAILABLE:
     from lfm.parsl import WorkQueueExecutor  # the one changed line: was parsl.executors
@@ -57,23 +54,6 @@ def echo(word, stdout=None):
     return f"echo {word}"
 
 
-def worker_pids(marker: str) -> list[int]:
-    """work_queue_worker processes whose command line holds ``marker``."""
-    import psutil
-    return [p.pid for p in psutil.process_iter(["cmdline"])
-            if (p.info["cmdline"] or [""])[0].endswith("work_queue_worker")
-            and marker in " ".join(p.info["cmdline"])]
-
-
-def wait_until(predicate, timeout: float, step: float = 0.2) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
-
-
 def port_is_free(port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Work Queue binds it
@@ -96,18 +76,25 @@ def doc_port():
 
 @pytest.fixture
 def catalog(tmp_path, monkeypatch):
-    """A private cctools catalog_server on a free port; CATALOG_HOST/CATALOG_PORT
-    point this process (and so the manager and the workers) at it."""
+    """A private cctools catalog_server on a free port of 127.0.0.1;
+    CATALOG_HOST/CATALOG_PORT point this process (and so the manager and the
+    workers, which inherit its environment) at it."""
     assert shutil.which("catalog_server"), "catalog_server not found (apt-get install coop-computing-tools)"
-    port_file = tmp_path / "catalog.port"
-    # -Z: any free port, written to the file; -U: no update to the public catalog for an hour
-    proc = subprocess.Popen(["catalog_server", "-Z", str(port_file), "-I", "127.0.0.1", "-S",
+    with socket.socket() as s:  # a free port (catalog_server -Z always tries 1024 first,
+        s.bind(("127.0.0.1", 0))  # where Work Queue managers on port 0 also start)
+        port = s.getsockname()[1]
+    # -U/-u: no update to the public catalog (none reachable in CI)
+    proc = subprocess.Popen(["catalog_server", "-p", str(port), "-I", "127.0.0.1", "-S",
                              "-U", "3600", "-u", "127.0.0.1", "-o", str(tmp_path / "catalog.log")],
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        assert wait_until(lambda: port_file.exists() and port_file.read_text().strip(), 15), \
-            "catalog_server wrote no port"
-        port = int(port_file.read_text())
+        def listening() -> bool:
+            with socket.socket() as c:
+                return c.connect_ex(("127.0.0.1", port)) == 0
+        log = tmp_path / "catalog.log"
+        assert wait_until(listening, 15), (
+            f"catalog_server is not listening on {port} (exit status {proc.poll()}): "
+            + (log.read_text(errors="replace")[-2000:] if log.exists() else "no log"))
         monkeypatch.setenv("CATALOG_HOST", "127.0.0.1")
         monkeypatch.setenv("CATALOG_PORT", str(port))
         yield port
@@ -121,11 +108,7 @@ def in_tmp(tmp_path, monkeypatch):
     """Run in a fresh directory: Parsl's runinfo and the apps' files land there."""
     monkeypatch.chdir(tmp_path)
     yield tmp_path
-    try:
-        parsl.dfk().cleanup()
-    except parsl.errors.NoDataFlowKernelError:
-        pass
-    parsl.clear()
+    cleanup_dfk()
 
 
 @pytest.mark.timeout(180)
@@ -156,7 +139,7 @@ def test_documented_project_name_configuration(catalog, doc_port, in_tmp):
     assert "wq-parsl-app" in debug_log.read_text(errors="replace")
     parsl.dfk().cleanup()
     parsl.clear()
-    assert wait_until(lambda: not worker_pids("-M wq-parsl-app"), 15)
+    assert wait_until(lambda: not worker_pids("wq-parsl-app"), 15)
 
 
 @pytest.mark.timeout(180)
@@ -172,7 +155,7 @@ def test_documented_autolabel_configuration(doc_port, in_tmp):
     assert ex.lfm_executor.autolabel and ex.lfm_executor.predictor.name == "auto"
     parsl.dfk().cleanup()
     parsl.clear()
-    assert wait_until(lambda: not worker_pids(f" {DOC_PORT}"), 15)
+    assert wait_until(lambda: not worker_pids(str(DOC_PORT)), 15)
 
 
 @pytest.mark.timeout(120)

@@ -11,16 +11,13 @@ import pytest
 
 parsl = pytest.importorskip("parsl", reason="Parsl is not installed (pip install 'lfm[parsl]')")
 
-import parsl.errors  # noqa: E402
 from parsl import Config, bash_app, python_app  # noqa: E402
 from parsl.data_provider.files import File  # noqa: E402
 from parsl.providers import LocalProvider  # noqa: E402
 
-from lfm.executors import work_queue_available  # noqa: E402
+from parsl_helpers import WQ_AVAILABLE, WQ_MARKS, cleanup_dfk  # noqa: E402
 
-WQ_AVAILABLE, WQ_WHY = work_queue_available()
-pytestmark = [pytest.mark.workqueue, pytest.mark.timeout(150),
-              pytest.mark.skipif(not WQ_AVAILABLE, reason=f"real Work Queue is not installed: {WQ_WHY}")]
+pytestmark = [*WQ_MARKS, pytest.mark.timeout(150)]
 
 if WQ_AVAILABLE:
     from lfm.parsl import WorkQueueExecutor
@@ -76,11 +73,7 @@ def load(tmp_path, submit_dir):
         return ex
 
     yield _load
-    try:
-        parsl.dfk().cleanup()
-    except parsl.errors.NoDataFlowKernelError:
-        pass
-    parsl.clear()
+    cleanup_dfk()
 
 
 def test_inputs_and_outputs_travel_to_and_from_a_worker_elsewhere(load, submit_dir, tmp_path):

@@ -11,16 +11,13 @@ import pytest
 
 parsl = pytest.importorskip("parsl", reason="Parsl is not installed (pip install 'lfm[parsl]')")
 
-import parsl.errors  # noqa: E402
 from parsl import Config, bash_app, python_app  # noqa: E402
 from parsl.executors.errors import BadStateException, InvalidResourceSpecification  # noqa: E402
 from parsl.providers import LocalProvider  # noqa: E402
 
-from lfm.executors import work_queue_available  # noqa: E402
+from parsl_helpers import WQ_AVAILABLE, WQ_MARKS, cleanup_dfk, wait_until, worker_pids  # noqa: E402
 
-WQ_AVAILABLE, WQ_WHY = work_queue_available()
-pytestmark = [pytest.mark.workqueue,
-              pytest.mark.skipif(not WQ_AVAILABLE, reason=f"real Work Queue is not installed: {WQ_WHY}")]
+pytestmark = WQ_MARKS
 
 if WQ_AVAILABLE:
     from lfm.parsl import WorkQueueExecutor
@@ -55,24 +52,9 @@ def shell(command, stdout=None, stderr=None):
 
 
 # ---- helpers -------------------------------------------------------------------------------
-def workers_of(port: int) -> list:
+def workers_of(port: int) -> list[int]:
     """work_queue_worker processes connecting to ``port`` (this machine)."""
-    import psutil
-    found = []
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        cmd = proc.info["cmdline"] or []
-        if cmd and os.path.basename(cmd[0]) == "work_queue_worker" and str(port) in cmd:
-            found.append(proc)
-    return found
-
-
-def wait_until(predicate, timeout: float, step: float = 0.2) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
+    return worker_pids(str(port))
 
 
 @pytest.fixture
@@ -94,13 +76,7 @@ def load(tmp_path):
     yield _load
     if loaded:
         port = loaded[0].manager_port
-        try:
-            dfk = parsl.dfk()
-        except parsl.errors.NoDataFlowKernelError:  # the test cleaned up itself
-            dfk = None
-        if dfk is not None:
-            dfk.cleanup()
-        parsl.clear()
+        cleanup_dfk()
         assert wait_until(lambda: not workers_of(port), 15), workers_of(port)
 
 

@@ -13,16 +13,13 @@ import pytest
 
 parsl = pytest.importorskip("parsl", reason="Parsl is not installed (pip install 'lfm[parsl]')")
 
-import parsl.errors  # noqa: E402
 from parsl import Config, python_app  # noqa: E402
 from parsl.executors.errors import InvalidResourceSpecification  # noqa: E402
 from parsl.providers import LocalProvider  # noqa: E402
 
-from lfm.executors import work_queue_available  # noqa: E402
+from parsl_helpers import WQ_AVAILABLE, WQ_MARKS, cleanup_dfk  # noqa: E402
 
-WQ_AVAILABLE, WQ_WHY = work_queue_available()
-pytestmark = [pytest.mark.workqueue,
-              pytest.mark.skipif(not WQ_AVAILABLE, reason=f"real Work Queue is not installed: {WQ_WHY}")]
+pytestmark = WQ_MARKS
 
 if WQ_AVAILABLE:
     from lfm.parsl import WorkQueueExecutor
@@ -50,11 +47,7 @@ def load(tmp_path):
         return ex
 
     yield _load
-    try:
-        parsl.dfk().cleanup()
-    except parsl.errors.NoDataFlowKernelError:
-        pass
-    parsl.clear()
+    cleanup_dfk()
 
 
 @pytest.mark.timeout(120)
