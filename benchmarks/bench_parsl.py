@@ -1,66 +1,62 @@
-"""A Parsl workflow through lfm's Parsl executor versus Parsl's HighThroughputExecutor.
+"""Parsl workflows through ``lfm.parsl.WorkQueueExecutor``: against Parsl's
+``HighThroughputExecutor``, and lfm's labels against a fixed user guess.
 
-Same apps, same machine, one run: N ``@python_app`` calls of two categories,
-"small" (40 MB for 0.1 s) and "large" (200-500 MB for 0.3 s, varying with the
-argument), submitted at once and run by
+(a) **lfm vs HTEX.** The same apps through Parsl, each executor with one
+``LocalProvider`` block on this machine at the same concurrency: lfm's block
+is one ``work_queue_worker --cores=C`` (C = this machine's cores) whose apps
+are labelled by lfm's default predictor (``autolabel=True``, ``auto``), HTEX's
+is one worker pool with ``max_workers_per_node=C``. Two apps, run in turn:
+``crunch`` (CPU-bound: a fixed pure-Python loop, about 0.3 s of one core) and
+``hold`` (memory-bound: 200-500 MB, varying with the argument, held 0.5 s).
+Columns: makespan (s, first submission to last result, workers already up),
+apps per second, and for lfm its exhaustion retries and memory efficiency
+(Σ used·time / Σ allocated·time, failed attempts included).
 
-* ``lfm``: ``lfm.parsl.AutolabelExecutor(backend="local", predictor="greedy")``
-  (labels learnt as the workflow runs, exhaustion retries inside lfm),
-* ``htex``: Parsl's ``HighThroughputExecutor`` with one worker per core on a
-  ``LocalProvider`` (no labels: each worker takes the next app).
+(b) **lfm's labels vs a user's guess.** ``hold`` apps on one worker of 4
+cores and 4,000 MB (``worker_options="--cores=4 --memory=4000 --disk=8000"``):
+``autolabel=True`` (predictor ``auto``) against ``autolabel=False`` with
+``parsl_resource_specification={"cores": 1, "memory": 2000, "disk": 500}``, a
+fixed guess of 2,000 MB per app (which fits every app: no retries, but two at
+a time); and lfm with ``autolabel_window=5`` (a burst of the category waits
+for 5 of its tasks before it is labelled). Columns: makespan, retries, memory
+efficiency.
 
-Columns: makespan (s, first submission to last result, after one warm-up app
-so that worker start-up is not counted; the workflow runs twice per executor,
-alternating, and the faster run is reported with its memory peaks; lfm's
-predictor keeps what it learnt in the first round); peak memory of the
-machine (MB of ``total - available`` above its peak over 0.5 s idle just
-before, sampled every 50 ms; other processes on a shared machine add noise)
-and of the
-executors' own processes (summed RSS of the interchange, workers, fork
-server and call processes, same baseline; immune to that noise); for lfm its
-retries and memory efficiency (Σ used·time / Σ allocated·time) over both rounds.
-
-Both executors live in one DataFlowKernel. Then the overhead per app on a
-trivial app (returns its argument): sequential latency (submit to result, one
-at a time, median; lfm and htex alternate so machine noise hits both alike) and
-batch time per app (all submitted at once); "lfm overhead" is lfm's minus htex's.
-
-``--quick``: 30 workflow apps and 20 trivial apps instead of 100 and 100.
+Every executor lives in one DataFlowKernel; the workloads run one after the
+other (the idle executors' workers wait without using the machine).
+``--quick``: 16 + 16 apps in (a) and 24 in (b), instead of 60 + 60 and 80.
 """
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import tempfile
-import threading
 import time
 
-import psutil
-
 MB = 2 ** 20
-#: Rounds of the workflow per executor (alternating); the fastest is reported.
-ROUNDS = 2
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: (b)'s worker: cores, memory MB, disk MB; and the user's fixed guess per app
+WORKER = {"cores": 4, "memory": 4000, "disk": 8000}
+GUESS = {"cores": 1, "memory": 2000, "disk": 500}
 
 
-# ---- the workload (module level: workers import this module by name) ------------------
-def large_mb(i: int) -> int:
-    """Peak memory (MB) large(i) allocates: 200-500 MB."""
+# ---- the apps (module level: workers import this module by name) -----------------------
+def hold_mb(i: int) -> int:
+    """Peak memory (MB) hold(i) allocates: 200-500 MB."""
     return 200 + (i * 37) % 301
 
 
-def small(i: int) -> int:
-    """40 MB for 0.1 s."""
-    block = bytearray(40 * MB)
-    time.sleep(0.1)
-    return len(block) // MB + i * 0
+def crunch(i: int) -> int:
+    """CPU-bound: a fixed amount of pure-Python work (about 0.3 s of one core here)."""
+    total = 0
+    for k in range(2_000_000):
+        total += k * k
+    return total % 7 + i * 0
 
 
-def large(i: int) -> int:
-    """200-500 MB for 0.3 s."""
-    block = bytearray(large_mb(i) * MB)
-    time.sleep(0.3)
+def hold(i: int, seconds: float = 0.5, parsl_resource_specification: dict = {}) -> int:  # noqa: B006
+    """Memory-bound: hold_mb(i) MB (every page written) for ``seconds``."""
+    block = bytearray(hold_mb(i) * MB)
+    time.sleep(seconds)
     return len(block) // MB
 
 
@@ -68,144 +64,98 @@ def trivial(i: int) -> int:
     return i
 
 
-# ---- measuring the machine ----------------------------------------------------------------
-class MemoryPeak:
-    """While active, peaks (MB) of the machine's used memory (total - available)
-    and of the summed resident memory of the executors' processes: every
-    descendant of ``roots`` (the interchange, fork server and call processes
-    descend from this process; HTEX's worker pool is detached, found by
-    :func:`detached_roots`). The second is what other users of a shared
-    machine cannot disturb."""
-
-    def __init__(self, roots: list[psutil.Process], interval: float = 0.05) -> None:
-        self.roots = roots
-        self.interval = interval
-        self.peak = {"machine": _machine(), "tree": self._tree()}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> "MemoryPeak":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak["machine"] = max(self.peak["machine"], _machine())
-            self.peak["tree"] = max(self.peak["tree"], self._tree())
-            time.sleep(self.interval)
-
-    def _tree(self) -> float:
-        seen: dict[int, int] = {}
-        for root in self.roots:
-            try:
-                procs = root.children(recursive=True)
-                if root.pid != os.getpid():
-                    procs.append(root)
-            except psutil.Error:
-                continue
-            for proc in procs:
-                try:
-                    seen.setdefault(proc.pid, proc.memory_info().rss)
-                except psutil.Error:  # ended meanwhile
-                    pass
-        return sum(seen.values()) / MB
-
-    def above(self, baseline: dict[str, float]) -> dict[str, float]:
-        return {k: self.peak[k] - baseline[k] for k in self.peak}
-
-
-def detached_roots(marker: str) -> list[psutil.Process]:
-    """Processes (not descending from this one) whose command line mentions
-    ``marker`` (the run directory): HTEX's worker pool."""
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        if proc.pid != os.getpid() and any(marker in arg for arg in proc.info["cmdline"] or ()):
-            found.append(proc)
-    return found
-
-
-def _machine() -> float:
-    vm = psutil.virtual_memory()
-    return (vm.total - vm.available) / MB
-
-
-# ---- the run -----------------------------------------------------------------------------
-def executors() -> list:
-    """lfm's Parsl executor and Parsl's HighThroughputExecutor (one worker per core)."""
+# ---- the executors -------------------------------------------------------------------
+def executors(cores: int) -> list:
+    """lfm's WorkQueueExecutor (one C-core worker), HTEX (C workers), and the
+    two executors of (b): lfm's labels and the fixed guess (4-core workers)."""
     from parsl.executors import HighThroughputExecutor
     from parsl.providers import LocalProvider
 
-    from lfm.parsl import AutolabelExecutor
+    from lfm.parsl import WorkQueueExecutor
 
     # HTEX starts interchange.py and process_worker_pool.py from PATH
     bindir = os.path.dirname(sys.executable)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = os.pathsep.join([bindir, os.environ.get("PATH", "")])
-    htex = HighThroughputExecutor(
-        label="htex", max_workers_per_node=os.cpu_count() or 1, cores_per_worker=1,
-        provider=LocalProvider(init_blocks=1, max_blocks=1,
-                               worker_init=f"export PYTHONPATH={REPO}:$PYTHONPATH"))
-    return [AutolabelExecutor(label="lfm", backend="local", predictor="greedy"), htex]
+
+    def block() -> LocalProvider:
+        return LocalProvider(init_blocks=1, min_blocks=1, max_blocks=1,
+                             worker_init=f"export PYTHONPATH={REPO}:$PYTHONPATH")
+
+    size = " ".join(f"--{r}={v}" for r, v in WORKER.items())
+    return [
+        WorkQueueExecutor(label="lfm", port=0, autolabel=True, provider=block(),
+                          worker_options=f"--cores={cores}"),
+        HighThroughputExecutor(label="htex", max_workers_per_node=cores, cores_per_worker=1,
+                               provider=block()),
+        WorkQueueExecutor(label="lfm-auto", port=0, autolabel=True, provider=block(),
+                          worker_options=size),
+        WorkQueueExecutor(label="lfm-window5", port=0, autolabel=True, autolabel_window=5,
+                          provider=block(), worker_options=size),
+        WorkQueueExecutor(label="user-2000", port=0, autolabel=False, provider=block(),
+                          worker_options=size),
+    ]
 
 
-def workflow(apps: dict, n_apps: int, roots: list[psutil.Process]) -> dict:
-    """Run the two-category workflow on one executor: makespan and memory peaks."""
-    idle = MemoryPeak(roots)
-    with idle:
-        time.sleep(0.5)
-    with MemoryPeak(roots) as peak:
-        t0 = time.perf_counter()
-        futures = [apps["large"](i) if i % 5 in (1, 3) else apps["small"](i) for i in range(n_apps)]
-        results = [f.result() for f in futures]
-        makespan = time.perf_counter() - t0
-    assert results[0] == 40 and results[1] == large_mb(1), results[:2]
-    # above the idle peak: what the executors hold while idle is not charged
-    above = peak.above(idle.peak)
-    return {"makespan": makespan, "peak": above["machine"], "tree_peak": above["tree"]}
+def wait_for_worker(ex, timeout: float = 300) -> None:
+    """Until a worker of lfm's WorkQueueExecutor ``ex`` is connected."""
+    deadline = time.monotonic() + timeout
+    while not ex.lfm_executor.backend.max_resources():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no worker of {ex.label} connected within {timeout} s")
+        time.sleep(0.2)
 
 
-def run(n_apps: int, n_trivial: int, run_dir: str) -> dict:
-    """Both executors in one DataFlowKernel: the workflows one after the other,
-    trivial-app latencies interleaved so that machine noise hits both alike."""
+def timed(futures_of) -> tuple[float, list]:
+    """Seconds from the first submission to the last result, and the results."""
+    t0 = time.perf_counter()
+    futures = futures_of()
+    results = [f.result() for f in futures]
+    return time.perf_counter() - t0, results
+
+
+def efficiency(ex, categories: list[str]) -> tuple[int, float]:
+    """(exhaustion retries, memory efficiency) of an lfm executor's categories."""
+    stats = ex.stats().loc[categories]
+    alloc = stats["alloc_memory_s"].sum()
+    return int(stats["retries"].sum()), (stats["used_memory_s"].sum() / alloc if alloc else float("nan"))
+
+
+def run(n_each: int, n_guess: int, run_dir: str) -> dict:
     import parsl
     from parsl import Config, python_app
 
-    lfm, htex = executors()
-    apps = {ex.label: {name: python_app(fn, executors=[ex.label])
-                       for name, fn in (("small", small), ("large", large), ("trivial", trivial))}
-            for ex in (lfm, htex)}
-    parsl.load(Config(executors=[lfm, htex], run_dir=run_dir))
+    cores = os.cpu_count() or 1
+    exs = executors(cores)
+    apps = {ex.label: {fn.__name__: python_app(fn, executors=[ex.label])
+                       for fn in (crunch, hold, trivial)} for ex in exs}
+    parsl.load(Config(executors=exs, run_dir=run_dir, strategy_period=1))
     try:
-        for kind in apps:  # warm-up: workers (or the fork server) are up
-            apps[kind]["trivial"](0).result()
-        roots = [psutil.Process(), *detached_roots(run_dir)]
-        runs: dict[str, list[dict]] = {kind: [] for kind in apps}
-        for _ in range(ROUNDS):  # alternate, so that a noisy spell does not hit one executor only
-            for kind in apps:
-                runs[kind].append(workflow(apps[kind], n_apps, roots))
-        results = {kind: min(runs[kind], key=lambda r: r["makespan"]) for kind in apps}
-
-        latencies: dict[str, list[float]] = {kind: [] for kind in apps}
-        for i in range(n_trivial):
-            for kind in apps:
-                t = time.perf_counter()
-                apps[kind]["trivial"](i).result()
-                latencies[kind].append(time.perf_counter() - t)
-        for kind in apps:
-            results[kind]["latency"] = statistics.median(latencies[kind])
-            t = time.perf_counter()
-            [f.result() for f in [apps[kind]["trivial"](i) for i in range(n_trivial)]]
-            results[kind]["batch"] = (time.perf_counter() - t) / n_trivial
-
-        stats = lfm.stats().loc[["small", "large"]]
-        results["lfm"]["retries"] = int(stats["retries"].sum())
-        alloc = stats["alloc_memory_s"].sum()
-        results["lfm"]["ae_memory"] = stats["used_memory_s"].sum() / alloc if alloc else float("nan")
-        return results
+        # every block's workers up before any clock starts; lfm's executors are
+        # not warmed up with an app, which would teach their predictors first
+        apps["htex"]["trivial"](0).result(timeout=300)
+        for ex in exs:
+            if ex.label != "htex":
+                wait_for_worker(ex)
+        out: dict = {"a": {}, "b": {}}
+        for app in ("crunch", "hold"):
+            for label in ("lfm", "htex"):
+                seconds, results = timed(lambda: [apps[label][app](i) for i in range(n_each)])
+                if app == "hold":
+                    assert results == [hold_mb(i) for i in range(n_each)], results[:4]
+                out["a"][label, app] = {"makespan": seconds, "rate": n_each / seconds}
+            retries, ae = efficiency(exs[0], [app])
+            out["a"]["lfm", app].update(retries=retries, ae=ae)
+        spec = {"user-2000": GUESS, "lfm-auto": {}, "lfm-window5": {}}
+        for label in spec:
+            seconds, results = timed(lambda: [
+                apps[label]["hold"](i, 1.0, parsl_resource_specification=spec[label])
+                for i in range(n_guess)])
+            assert results == [hold_mb(i) for i in range(n_guess)], results[:4]
+            ex = next(e for e in exs if e.label == label)
+            retries, ae = efficiency(ex, ["hold"])
+            out["b"][label] = {"makespan": seconds, "retries": retries, "ae": ae}
+        return out
     finally:
         parsl.dfk().cleanup()
         parsl.clear()
@@ -213,35 +163,39 @@ def run(n_apps: int, n_trivial: int, run_dir: str) -> dict:
 
 def main(argv: list[str]) -> None:
     quick = "--quick" in argv
-    n_apps, n_trivial = (30, 20) if quick else (100, 100)
+    n_each, n_guess = (16, 24) if quick else (60, 80)
     if REPO not in sys.path:
         sys.path.insert(0, REPO)
+    cores = os.cpu_count() or 1
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="lfm-bench-parsl-") as tmp:
-        results = run(n_apps, n_trivial, tmp)
+        out = run(n_each, n_guess, tmp)
     load_after = os.getloadavg()[0]
 
-    print(f"\nParsl workflow: {n_apps} apps of two categories (small 40 MB / 0.1 s, "
-          f"large 200-500 MB / 0.3 s) on {os.cpu_count()} cores; load average "
+    print(f"\n(a) lfm.parsl.WorkQueueExecutor vs Parsl's HighThroughputExecutor: {n_each} apps each, "
+          f"one LocalProvider block each, {cores} slots (lfm: one worker of {cores} cores, "
+          f"autolabel with predictor auto; htex: max_workers_per_node={cores}); load average "
           f"{load_before:.1f} before, {load_after:.1f} after")
-    print(f"{'executor':<10}{'makespan s':>12}{'machine peak MB':>17}{'tree peak MB':>14}"
-          f"{'retries':>9}{'AE memory':>11}")
-    for kind, r in results.items():
+    print(f"{'app':<8}{'executor':<10}{'makespan s':>12}{'apps/s':>9}{'retries':>9}{'AE memory':>11}")
+    for (label, app), r in out["a"].items():
         retries = f"{r['retries']:d}" if "retries" in r else "-"
-        ae = f"{r['ae_memory']:.3f}" if "ae_memory" in r else "-"
-        print(f"{kind:<10}{r['makespan']:>12.2f}{r['peak']:>17.0f}{r['tree_peak']:>14.0f}"
-              f"{retries:>9}{ae:>11}")
-    ratio = results["lfm"]["makespan"] / results["htex"]["makespan"]
-    print(f"makespan lfm / htex: {ratio:.2f}")
+        ae = f"{r['ae']:.3f}" if "ae" in r else "-"
+        print(f"{app:<8}{label:<10}{r['makespan']:>12.2f}{r['rate']:>9.2f}{retries:>9}{ae:>11}")
+    for app in ("crunch", "hold"):
+        ratio = out["a"]["lfm", app]["makespan"] / out["a"]["htex", app]["makespan"]
+        print(f"makespan lfm / htex, {app}: {ratio:.2f}")
 
-    print(f"\nOverhead per trivial app ({n_trivial} apps)")
-    print(f"{'executor':<10}{'latency ms':>12}{'batch ms/app':>14}")
-    for kind, r in results.items():
-        print(f"{kind:<10}{r['latency'] * 1e3:>12.1f}{r['batch'] * 1e3:>14.1f}")
-    extra = (results["lfm"]["latency"] - results["htex"]["latency"]) * 1e3
-    extra_batch = (results["lfm"]["batch"] - results["htex"]["batch"]) * 1e3
-    print(f"lfm overhead vs htex: {extra:+.1f} ms per app (sequential), "
-          f"{extra_batch:+.1f} ms per app (batch)")
+    print(f"\n(b) lfm's labels vs a fixed guess of {GUESS['memory']} MB per app: {n_guess} hold apps "
+          f"(200-500 MB, 1 s) on one worker of {WORKER['cores']} cores, {WORKER['memory']} MB")
+    print(f"{'labels':<42}{'makespan s':>12}{'retries':>9}{'AE memory':>11}")
+    names = {"user-2000": "user guess: 1 core, 2000 MB, 500 MB disk",
+             "lfm-auto": "lfm autolabel (predictor auto)",
+             "lfm-window5": "lfm autolabel, autolabel_window=5"}
+    for label in names:
+        r = out["b"][label]
+        print(f"{names[label]:<42}{r['makespan']:>12.2f}{r['retries']:>9d}{r['ae']:>11.3f}")
+    speedup = out["b"]["user-2000"]["makespan"] / out["b"]["lfm-auto"]["makespan"]
+    print(f"makespan guess / lfm: {speedup:.2f}")
 
 
 if __name__ == "__main__":

@@ -80,11 +80,15 @@ def exit_with(code):
 @pytest.fixture
 def load(tmp_path):
     """``load(retries=0, **executor_options)`` loads a DataFlowKernel with one
-    lfm executor (trace in the run_dir) and returns the executor; cleaned up after."""
+    lfm executor (trace in the run_dir, predictor greedy) and returns the
+    executor; cleaned up after."""
     loaded = []
 
     def _load(retries: int = 0, **options):
         options.setdefault("trace", True)
+        # greedy's cold start (1000 MB) fits every app here at once, so the tests of
+        # measurement see one attempt per app (auto, the default, starts smaller)
+        options.setdefault("predictor", "greedy")
         ex = AutolabelExecutor(label="lfm", **options)
         parsl.load(Config(executors=[ex], retries=retries, run_dir=str(tmp_path / "runinfo")))
         loaded.append(ex)

@@ -80,3 +80,29 @@ def test_apps_run_on_workers_slurm_started(slurm, tmp_path, monkeypatch):
     while (slurm.jobs() or _workers(port)) and time.time() < deadline:
         time.sleep(0.5)
     assert slurm.jobs() == [] and _workers(port) == [], "cleanup() left the Slurm job running"
+
+
+@pytest.mark.timeout(300)
+def test_readme_slurm_program_runs(slurm, tmp_path):
+    """The README's complete Slurm program runs as printed, with only its
+    partition changed to this cluster's, and leaves no job behind."""
+    import re
+    import subprocess
+    import sys
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(repo, "README.md"), encoding="utf-8") as f:
+        blocks = re.findall(r"```python\n(.*?)```", f.read(), flags=re.S)
+    (program,) = [b for b in blocks if "SlurmProvider(" in b and "parsl.load(" in b]
+    assert program.count('partition="debug"') == 1
+    script = tmp_path / "slurm_workflow.py"
+    script.write_text(program.replace('partition="debug"', f'partition="{slurm.partition}"'))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "total MB: 950 counted" in done.stdout, done.stdout
+    assert (tmp_path / "count.txt").read_text() == "6"
+    deadline = time.time() + 30
+    while slurm.jobs() and time.time() < deadline:
+        time.sleep(0.5)
+    assert slurm.jobs() == [], "the program's cleanup() left its Slurm job running"

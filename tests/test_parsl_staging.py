@@ -11,16 +11,13 @@ import pytest
 
 parsl = pytest.importorskip("parsl", reason="Parsl is not installed (pip install 'lfm[parsl]')")
 
-import parsl.errors  # noqa: E402
 from parsl import Config, bash_app, python_app  # noqa: E402
 from parsl.data_provider.files import File  # noqa: E402
 from parsl.providers import LocalProvider  # noqa: E402
 
-from lfm.executors import work_queue_available  # noqa: E402
+from parsl_helpers import WQ_AVAILABLE, WQ_MARKS, cleanup_dfk  # noqa: E402
 
-WQ_AVAILABLE, WQ_WHY = work_queue_available()
-pytestmark = [pytest.mark.workqueue, pytest.mark.timeout(150),
-              pytest.mark.skipif(not WQ_AVAILABLE, reason=f"real Work Queue is not installed: {WQ_WHY}")]
+pytestmark = [*WQ_MARKS, pytest.mark.timeout(150)]
 
 if WQ_AVAILABLE:
     from lfm.parsl import WorkQueueExecutor
@@ -76,11 +73,7 @@ def load(tmp_path, submit_dir):
         return ex
 
     yield _load
-    try:
-        parsl.dfk().cleanup()
-    except parsl.errors.NoDataFlowKernelError:
-        pass
-    parsl.clear()
+    cleanup_dfk()
 
 
 def test_inputs_and_outputs_travel_to_and_from_a_worker_elsewhere(load, submit_dir, tmp_path):
@@ -119,16 +112,23 @@ def test_shared_fs_stages_nothing_and_gives_absolute_paths(load, submit_dir, tmp
 
 
 def test_what_is_staged_and_cached(submit_dir):
-    """Parsl's rules: relative local files are staged (cached with use_cache),
-    absolute paths and URLs no staging provider fetched are not, stdout never cached."""
-    staged = Stager(use_cache=True).stage(
-        (File("a.txt"), File("/shared/b.txt"), 3),
-        {"inputs": [File("c.txt"), File("https://example.org/d.txt")], "outputs": [File("e.txt")],
-         "stdout": "log.txt", "stderr": None, "n": 1})
-    assert staged.inputs == [(str(submit_dir / "a.txt"), "a.txt", True),
-                             (str(submit_dir / "c.txt"), "c.txt", True)]
+    """Parsl's rules: relative local files are staged, absolute paths and URLs
+    no staging provider fetched are not; with use_cache a file is cached from
+    its second use on (as an input or an output), stdout never."""
+    stager = Stager(use_cache=True)
+    call = ((File("a.txt"), File("/shared/b.txt"), 3),
+            {"inputs": [File("c.txt"), File("https://example.org/d.txt")], "outputs": [File("e.txt")],
+             "stdout": "log.txt", "stderr": None, "n": 1})
+    staged = stager.stage(*call)
+    assert staged.inputs == [(str(submit_dir / "a.txt"), "a.txt", False),
+                             (str(submit_dir / "c.txt"), "c.txt", False)]
     assert staged.outputs == [(str(submit_dir / "e.txt"), "e.txt", False),
                               (str(submit_dir / "log.txt"), "log.txt", False)]
+    again = stager.stage(*call)
+    assert [cache for _, _, cache in again.inputs] == [True, True]
+    assert again.outputs[0][2] is True and again.outputs[1][2] is False  # stdout: never cached
+    # an earlier app's output is cached on its first use as an input (a data future)
+    assert stager.stage((), {"inputs": [File("e.txt")]}).inputs[0][2] is True
     assert Stager().stage((File("a.txt"),), {}).inputs[0][2] is False  # use_cache=False
     assert Stager(shared_fs=True).stage((File("a.txt"),), {"stdout": "o"}).inputs == []
     with pytest.raises(ValueError, match="names lfm's runner uses"):
@@ -143,3 +143,47 @@ def test_use_cache_keeps_inputs_on_the_worker(load, submit_dir, tmp_path):
     cached = [os.path.join(d, f) for d, _, files in os.walk(tmp_path / "worker") for f in files
               if "/cache" in d]
     assert any(open(p, errors="replace").read() == "cached content" for p in cached), cached
+
+
+@python_app
+def read_first(inputs=()):
+    """The app's view of its first input: its path there and its content."""
+    with open(inputs[0].filepath) as f:
+        return os.getcwd(), inputs[0].filepath, f.read()
+
+
+@pytest.fixture
+def web(tmp_path):
+    """A local HTTP server (127.0.0.1, a free port) serving ``tmp_path / "web"``."""
+    import functools
+    import http.server
+    import threading
+    root = tmp_path / "web"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_storage_access_in_task_staging_and_noop(load, submit_dir, tmp_path, web):
+    """Non-default storage_access, as in Parsl: NoOpFileStaging leaves local
+    files to the executor (staged to the worker), HTTPInTaskStaging fetches a
+    URL inside the task, on the worker, into the app's sandbox."""
+    from parsl.data_provider.file_noop import NoOpFileStaging
+    from parsl.data_provider.ftp import FTPInTaskStaging
+    from parsl.data_provider.http import HTTPInTaskStaging
+    root, url = web
+    ex = load(storage_access=[NoOpFileStaging(), FTPInTaskStaging(), HTTPInTaskStaging()])
+    assert [type(s).__name__ for s in ex.storage_access] == [
+        "NoOpFileStaging", "FTPInTaskStaging", "HTTPInTaskStaging"]
+    (submit_dir / "local.txt").write_text("from the submit side")
+    (root / "remote.txt").write_text("from the web")
+    cwd, path, text = read_first(inputs=[File("local.txt")]).result(timeout=90)
+    assert cwd.startswith(str(tmp_path / "worker")) and (path, text) == ("local.txt", "from the submit side")
+    cwd, path, text = read_first(inputs=[File(f"{url}/remote.txt")]).result(timeout=90)
+    # fetched by the task itself, in its sandbox on the worker: nothing lands on the submit side
+    assert cwd.startswith(str(tmp_path / "worker")) and text == "from the web"
+    assert os.path.basename(path) == "remote.txt" and not (submit_dir / "remote.txt").exists()

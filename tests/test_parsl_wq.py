@@ -11,16 +11,13 @@ import pytest
 
 parsl = pytest.importorskip("parsl", reason="Parsl is not installed (pip install 'lfm[parsl]')")
 
-import parsl.errors  # noqa: E402
 from parsl import Config, bash_app, python_app  # noqa: E402
 from parsl.executors.errors import BadStateException, InvalidResourceSpecification  # noqa: E402
 from parsl.providers import LocalProvider  # noqa: E402
 
-from lfm.executors import work_queue_available  # noqa: E402
+from parsl_helpers import WQ_AVAILABLE, WQ_MARKS, cleanup_dfk, wait_until, worker_pids  # noqa: E402
 
-WQ_AVAILABLE, WQ_WHY = work_queue_available()
-pytestmark = [pytest.mark.workqueue,
-              pytest.mark.skipif(not WQ_AVAILABLE, reason=f"real Work Queue is not installed: {WQ_WHY}")]
+pytestmark = WQ_MARKS
 
 if WQ_AVAILABLE:
     from lfm.parsl import WorkQueueExecutor
@@ -55,24 +52,9 @@ def shell(command, stdout=None, stderr=None):
 
 
 # ---- helpers -------------------------------------------------------------------------------
-def workers_of(port: int) -> list:
+def workers_of(port: int) -> list[int]:
     """work_queue_worker processes connecting to ``port`` (this machine)."""
-    import psutil
-    found = []
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        cmd = proc.info["cmdline"] or []
-        if cmd and os.path.basename(cmd[0]) == "work_queue_worker" and str(port) in cmd:
-            found.append(proc)
-    return found
-
-
-def wait_until(predicate, timeout: float, step: float = 0.2) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
+    return worker_pids(str(port))
 
 
 @pytest.fixture
@@ -94,13 +76,7 @@ def load(tmp_path):
     yield _load
     if loaded:
         port = loaded[0].manager_port
-        try:
-            dfk = parsl.dfk()
-        except parsl.errors.NoDataFlowKernelError:  # the test cleaned up itself
-            dfk = None
-        if dfk is not None:
-            dfk.cleanup()
-        parsl.clear()
+        cleanup_dfk()
         assert wait_until(lambda: not workers_of(port), 15), workers_of(port)
 
 
@@ -191,3 +167,114 @@ def test_parsl_defaults():
     ex = WorkQueueExecutor()
     assert isinstance(ex.provider, LocalProvider) and ex.label == "WorkQueueExecutor"
     assert (ex.autolabel, ex.autocategory, ex.max_retries, ex.shared_fs) == (False, True, 1, False)
+
+
+@pytest.mark.timeout(120)
+def test_every_executor_defaults_to_the_auto_predictor(tmp_path):
+    """The product's default predictor, "auto", in lfm's three executors: in
+    their signatures, and in the predictor a started executor really uses."""
+    import inspect
+
+    from lfm.executors import AutolabelExecutor as LfmExecutor
+    from lfm.parsl import AutolabelExecutor
+    for cls in (LfmExecutor, AutolabelExecutor, WorkQueueExecutor):
+        assert inspect.signature(cls).parameters["predictor"].default == "auto", cls
+    assert WorkQueueExecutor().predictor == "auto"
+    with LfmExecutor() as ex:
+        assert ex.predictor.name == "auto"
+    parsl_ex = AutolabelExecutor(label="auto-default")
+    parsl.load(Config(executors=[parsl_ex], run_dir=str(tmp_path / "runinfo")))
+    try:
+        assert square(3).result(timeout=60) == 9
+        assert parsl_ex.lfm_executor.predictor.name == "auto"
+    finally:
+        parsl.dfk().cleanup()
+        parsl.clear()
+
+
+def test_source_refused_and_autolabel_window_checked():
+    # source=True: lfm has no source mode; refused, saying why (pack=True implies it, as in Parsl)
+    with pytest.raises(ValueError, match="source=True cannot be honoured: lfm ships every app"):
+        WorkQueueExecutor(source=True)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="autolabel_window must be an integer >= 1"):
+            WorkQueueExecutor(autolabel=True, autolabel_window=bad)
+    assert WorkQueueExecutor(autolabel=True, autolabel_window=5).predictor == "auto"
+
+
+def test_category_window_admits_n_until_n_succeeded():
+    from concurrent.futures import Future
+
+    from lfm.parsl.window import CategoryWindow
+    window, started = CategoryWindow(2), []
+
+    def task(name):
+        def start():
+            started.append(name)
+            future = Future()
+            futures[name] = future
+            return future
+        return start
+    futures: dict = {}
+    for name in ("a1", "a2", "a3", "a4", "a5"):
+        window.submit("a", task(name))
+    window.submit("b", task("b1"))  # another category has a window of its own
+    assert started == ["a1", "a2", "b1"] and window.waiting() == 3
+    futures["a1"].set_exception(RuntimeError("app failed"))  # not a success, but frees its place
+    assert started[-1] == "a3" and window.waiting() == 2
+    futures["a2"].set_result(1)  # one success, and a3 runs for the second: no place
+    assert started[-1] == "a3" and window.waiting() == 2
+    futures["a3"].set_result(1)  # two successes: the window is open for good
+    assert started[-2:] == ["a4", "a5"] and window.waiting() == 0
+    window.submit("a", task("a6"))
+    assert started[-1] == "a6"
+
+
+@python_app
+def hold_mb(mb, parsl_resource_specification={}):  # noqa: B006
+    block = bytearray(mb * 2 ** 20)
+    time.sleep(0.3)
+    return len(block) // 2 ** 20
+
+
+@pytest.mark.timeout(180)
+def test_autolabel_window_labels_a_burst_from_the_first_tasks(load):
+    """A burst of apps of a new category: with autolabel_window=1 only the
+    first runs at the cold-start label; the others start after it succeeded
+    and are labelled from what it used, so they are not all retried."""
+    ex = load(autolabel=True, trace=True, worker_options="--cores=2 --memory=4000 --disk=4000")
+    assert [f.result(timeout=150) for f in [hold_mb(300) for _ in range(6)]] == [300] * 6
+    import json
+    with open(ex.trace_path) as f:
+        rows = sorted((json.loads(line) for line in f if line.strip()), key=lambda r: r["start"])
+    first_ok = min(r["end"] for r in rows if r["status"] == "ok")
+    # only the first task's attempts began before a task of the category succeeded
+    assert len({r["task_id"] for r in rows if r["start"] < first_ok}) == 1, rows
+    # the others were labelled from what it used (300 MB), not at the cold start
+    cold = min(r["alloc_memory"] for r in rows)
+    firsts = [r for r in rows if r["start"] >= first_ok and r["attempt"] == 1]
+    assert len(firsts) == 5 and cold < 100, rows
+    assert all(r["alloc_memory"] >= 300 for r in firsts), [(r["task_id"], r["alloc_memory"]) for r in rows]
+
+
+@python_app
+def parsl_imported():
+    import sys
+    return "parsl" in sys.modules
+
+
+@python_app
+def raises_value_error():
+    raise ValueError("the app's own error")
+
+
+@pytest.mark.timeout(120)
+def test_python_apps_run_on_the_worker_without_importing_parsl(load):
+    """Parsl's error wrapper imports Parsl on every call (half a second for
+    each task's fresh process): a python app runs as its own function, and
+    its exception still fails the AppFuture as the app raised it."""
+    load()
+    assert parsl_imported().result(timeout=90) is False
+    with pytest.raises(ValueError, match="the app's own error"):
+        raises_value_error().result(timeout=90)
+    assert shell("exit 0").result(timeout=60) == 0  # bash apps keep Parsl's wrapper

@@ -34,6 +34,7 @@ for it only when no workers of known size are given: remote workers).
 """
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import select
@@ -207,12 +208,13 @@ def _task(wq: Any, spec: dict[str, Any]) -> Any:
     if spec.get("max_retries"):
         task.specify_max_retries(int(spec["max_retries"]))
     extra = spec.get("extra") or {}
+    # a count and whole seconds for Work Queue: rounded up, so that 0.5 GPU is never 0
     if extra.get("gpus") is not None:
-        task.specify_gpus(int(extra["gpus"]))
+        task.specify_gpus(math.ceil(extra["gpus"]))
     if extra.get("priority") is not None:
         task.specify_priority(float(extra["priority"]))
     if extra.get("running_time_min") is not None:
-        task.specify_running_time_min(int(extra["running_time_min"]))
+        task.specify_running_time_min(math.ceil(extra["running_time_min"]))
     for name, value in (spec.get("env") or {}).items():
         task.specify_environment_variable(name, value)
     return task

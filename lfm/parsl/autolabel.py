@@ -13,8 +13,7 @@ backend::
     from lfm.parsl import AutolabelExecutor
 
     parsl.load(parsl.Config(executors=[
-        AutolabelExecutor(label="lfm", backend="local", predictor="greedy",
-                          autolabel=True, autocategory=True)]))
+        AutolabelExecutor(label="lfm", backend="local", autolabel=True, autocategory=True)]))
 
 What Parsl users should know:
 
@@ -58,8 +57,8 @@ from parsl.executors.errors import InvalidResourceSpecification
 
 from lfm.executors import AutolabelExecutor as _LfmExecutor
 from lfm.executors.executor import BACKENDS
-from lfm.parsl.common import (RaiseAppErrors, chain, check_choice, parsl_category, sink_path,
-                              trace_sink)
+from lfm.parsl.common import (chain, check_choice, parsl_category, sink_path, trace_sink,
+                              worker_callable)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,8 +79,10 @@ class AutolabelExecutor(ParslExecutor):
         manager); ``**backend_options`` go to the backend (``capacity=`` for
         local; ``workers=[{"cores", "memory", "disk"}, ...]``, ``port=``,
         ``project_name=`` for Work Queue).
-    predictor : a registered predictor name (``"greedy"``, ``"exhaustive"``,
-        ``"max-seen"``, ...) or a ``predictors.base.Predictor`` object.
+    predictor : a registered predictor name (default ``"auto"``: per category,
+        the policy that would have cost least on its history; also
+        ``"greedy"``, ``"exhaustive"``, ``"max-seen"``, ...) or a
+        ``predictors.base.Predictor`` object.
     autolabel, autocategory, resources, max_retries : as in
         :class:`lfm.executors.AutolabelExecutor` (``max_retries`` counts lfm's
         exhaustion retries, independent of Parsl's ``Config(retries=...)``).
@@ -96,7 +97,7 @@ class AutolabelExecutor(ParslExecutor):
     and available as :attr:`lfm_executor`.
     """
 
-    def __init__(self, label: str = "lfm", backend: Any = "local", predictor: Any = "greedy",
+    def __init__(self, label: str = "lfm", backend: Any = "local", predictor: Any = "auto",
                  autolabel: bool = True, autocategory: bool = True,
                  resources: Iterable[str] = ("cores", "memory", "disk"), max_retries: int = 10,
                  trace: Any = None, storage_access: list[Any] | None = None,
@@ -164,7 +165,7 @@ class AutolabelExecutor(ParslExecutor):
             raise InvalidResourceSpecification(set(declared), str(exc)) from None
         future: Future = Future()
         future.parsl_executor_task_id = next(self._ids)
-        chain(view.submit(RaiseAppErrors(func), *args, **kwargs), future)
+        chain(view.submit(worker_callable(func), *args, **kwargs), future)
         return future
 
     def shutdown(self) -> None:

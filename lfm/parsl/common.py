@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 from typing import Any
 
-from parsl.app.errors import RemoteExceptionWrapper
+from parsl.app.errors import RemoteExceptionWrapper, wrap_error
 
 #: ``trace=True`` writes the trace here, under the DataFlowKernel's run_dir.
 TRACE_NAME = "lfm-{label}.trace.jsonl"
@@ -40,6 +40,25 @@ class RaiseAppErrors:
         if isinstance(result, RemoteExceptionWrapper):
             result.reraise()
         return result
+
+
+def worker_callable(func: Callable[..., Any]) -> Callable[..., Any]:
+    """What lfm runs for an app Parsl submits: the app's own function when
+    Parsl's only wrapper around it is its error wrapper (``wrap_error``, which
+    imports Parsl on every call: about 0.5 s per Work Queue task here, each
+    task being a fresh process), so that the worker needs no Parsl and the
+    app's exception is raised as it is; else (bash apps, ``walltime``, in-task
+    staging wrappers) :class:`RaiseAppErrors` around Parsl's function."""
+    inner = getattr(func, "__wrapped__", None)
+    # functools.wraps gave the wrapper the app's names: it is known by its code
+    if (inner is not None and getattr(func, "__code__", None) is _WRAP_ERROR_CODE
+            and not is_bash_app(func)):
+        return inner
+    return RaiseAppErrors(func)
+
+
+#: the code of the wrapper Parsl's ``wrap_error`` puts around every app
+_WRAP_ERROR_CODE = wrap_error(lambda: None).__code__
 
 
 def is_bash_app(func: Callable[..., Any]) -> bool:

@@ -48,28 +48,33 @@ class Stager:
     """Stages the files of each app submitted to one executor.
 
     shared_fs : stage nothing (see the module docstring).
-    use_cache : inputs are cached on the workers (Work Queue keeps them by name
-        for later tasks; a file changed under the same name is not re-sent).
+    use_cache : a file is cached on the workers from its *second* use on (an
+        input or output of an earlier app of this executor, by its path), as
+        Parsl's Work Queue executor decides: a file used once is not worth a
+        worker's cache, and which files recur is only known as apps arrive.
+        Work Queue keeps a cached file by name for later tasks, so a file
+        changed under the same name is not sent again. ``stdout``/``stderr``
+        are never cached.
     """
 
     def __init__(self, shared_fs: bool = False, use_cache: bool = False) -> None:
         self.shared_fs = bool(shared_fs)
         self.use_cache = bool(use_cache)
         self._escaped = 0
+        self._seen: set[str] = set()  # submit-side paths staged so far
 
     def stage(self, args: tuple, kwargs: dict) -> Staged:
         staged = Staged(tuple(args), dict(kwargs))
-        staged.args = tuple(self._file(a, staged.inputs, self.use_cache) for a in args)
+        staged.args = tuple(self._file(a, staged.inputs) for a in args)
         for key, value in kwargs.items():
             if key in ("inputs", "outputs") and isinstance(value, (list, tuple)):
-                into, cache = ((staged.inputs, self.use_cache) if key == "inputs"
-                               else (staged.outputs, False))
-                staged.kwargs[key] = type(value)(self._file(f, into, cache) for f in value)
+                into = staged.inputs if key == "inputs" else staged.outputs
+                staged.kwargs[key] = type(value)(self._file(f, into) for f in value)
             elif key in ("stdout", "stderr"):
                 if value:
                     staged.kwargs[key] = self._stream(key, value, staged.outputs)
             else:
-                staged.kwargs[key] = self._file(value, staged.inputs, self.use_cache)
+                staged.kwargs[key] = self._file(value, staged.inputs)
         names = [name for _, name, _ in staged.inputs + staged.outputs]
         clash = sorted(set(names) & set(RESERVED))
         if clash:
@@ -77,7 +82,7 @@ class Stager:
                              "task's sandbox; rename the file(s)")
         return staged
 
-    def _file(self, value: Any, into: list, cache: bool) -> Any:
+    def _file(self, value: Any, into: list) -> Any:
         """``value`` as the app sees it on the worker; a staged File is added to ``into``."""
         if not isinstance(value, File):
             return value
@@ -87,7 +92,9 @@ class Stager:
         if self.shared_fs:
             return _with_path(value, os.path.abspath(local))
         name = self._name(local)
-        into.append((os.path.abspath(local), name, bool(cache)))
+        path = os.path.abspath(local)
+        into.append((path, name, self.use_cache and path in self._seen))
+        self._seen.add(path)
         return value if name == os.path.normpath(local) else _with_path(value, name)
 
     def _stream(self, key: str, spec: Any, into: list) -> Any:

@@ -29,12 +29,14 @@ from typing import Any
 from parsl.executors.errors import InvalidResourceSpecification
 from parsl.executors.status_handling import BlockProviderExecutor
 from parsl.executors.workqueue.errors import WorkQueueFailure
-from parsl.jobs.states import TERMINAL_STATES
 
 from lfm.executors.wqauth import check_max_output_mb, check_password_choice
 from lfm.pack.wq import check_pack_options
-from lfm.parsl.common import RaiseAppErrors, chain, parsl_category, sink_path, trace_sink
+from lfm.parsl.blocks import GRACE, ReapingBlocks
+from lfm.parsl.common import chain, parsl_category, sink_path, trace_sink, worker_callable
 from lfm.parsl.staging import Stager
+from lfm.parsl.window import CategoryWindow
+from lfm.parsl.wqoptions import check_source
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +54,20 @@ _EXTRA = ("gpus", "priority", "running_time_min")
 DEFAULT_CATEGORY = "parsl-default"
 
 
-class WorkQueueExecutor(BlockProviderExecutor):
+class WorkQueueExecutor(ReapingBlocks, BlockProviderExecutor):
     """Parsl's ``WorkQueueExecutor`` parameters, defaults and meaning (see
     Parsl's documentation), on lfm's Work Queue backend.
 
     Differences, all stated at construction when they matter: ``coprocess=True``
     is refused (Debian's ``work_queue_worker`` has no ``--coprocess``, and lfm
-    runs each app in its own monitored process); ``source`` has no effect
-    (lfm always ships the app with cloudpickle); ``autolabel=True`` means lfm's
-    predictor chooses the labels, ``autolabel_window`` is not needed by it.
+    runs each app in its own monitored process); ``source=True`` is refused
+    (lfm ships every app with cloudpickle, it has no source mode);
+    ``autolabel=True`` means lfm's predictor chooses the labels; with it,
+    ``autolabel_window=N``: while a category has fewer than N successful
+    tasks, at most N of its tasks without declared resources are in flight,
+    the others wait to be labelled from what those used (:mod:`lfm.parsl.window`).
+    Blocks of a ``LocalProvider`` whose processes survive the provider's
+    SIGTERM are SIGKILLed 3 s later (:mod:`lfm.parsl.blocks`).
 
     ``pack=True`` ships each app's environment as Parsl's does, but measured
     and without conda (:mod:`lfm.pack`): per category, the distributions and
@@ -75,8 +82,8 @@ class WorkQueueExecutor(BlockProviderExecutor):
     lfm's own keyword-only options:
 
     predictor : a registered predictor name or a ``predictors.base.Predictor``
-        (default ``"auto"`` where registered, else ``"greedy"``); used with
-        ``autolabel=True``.
+        (default ``"auto"``: per category, the policy that would have cost
+        least on its history); used with ``autolabel=True``.
     trace : None, ``True`` (``lfm-<label>.trace.jsonl`` in the run_dir), a path
         or an object with ``append(row)``: one row per attempt, measured.
     scaling_assume_core_slots_per_worker : another Parsl release's name of
@@ -111,12 +118,13 @@ class WorkQueueExecutor(BlockProviderExecutor):
                  function_dir: str | None = None, coprocess: bool = False,
                  scaling_cores_per_worker: int = 1, remote_monitoring_radio: Any = None, *,
                  scaling_assume_core_slots_per_worker: int | None = None,
-                 predictor: Any = None, trace: Any = None, password: bool = True,
+                 predictor: Any = "auto", trace: Any = None, password: bool = True,
                  max_output_mb: float | None = None, include_python: bool = False) -> None:
         if provider is None:
             from parsl.providers import LocalProvider
             provider = LocalProvider()
         BlockProviderExecutor.__init__(self, provider=provider, block_error_handler=True)
+        ReapingBlocks.__init__(self)
         from lfm.executors.wqimport import load_work_queue
         load_work_queue()  # no Work Queue: fail now, with the install hint (Parsl does too)
         _refuse_unsupported(coprocess=coprocess)
@@ -162,7 +170,9 @@ class WorkQueueExecutor(BlockProviderExecutor):
             from parsl.monitoring.radios.filesystem import FilesystemRadio
             remote_monitoring_radio = FilesystemRadio()
         self.remote_monitoring_radio = remote_monitoring_radio
+        check_source(source, pack)
         self.predictor = _check_predictor(predictor)
+        self._window = CategoryWindow(autolabel_window)
         self.trace = trace
         self.password = password
         self.max_output_mb = check_max_output_mb(max_output_mb)
@@ -244,8 +254,21 @@ class WorkQueueExecutor(BlockProviderExecutor):
         future.resource_specification = spec
         with self._lock:
             self._tasks[task_id] = future
-        chain(view.submit(RaiseAppErrors(func), *staged.args, **staged.kwargs), future,
-              on_done=lambda: self._forget(task_id))
+        app = worker_callable(func)
+        if not self.autolabel or declared:
+            chain(view.submit(app, *staged.args, **staged.kwargs), future,
+                  on_done=lambda: self._forget(task_id))
+            return future
+
+        def start() -> Future:
+            try:
+                inner = view.submit(app, *staged.args, **staged.kwargs)
+            except Exception as exc:  # e.g. shut down while it waited in the window
+                inner = Future()
+                inner.set_exception(exc)
+            chain(inner, future, on_done=lambda: self._forget(task_id))
+            return inner
+        self._window.submit(category, start)
         return future
 
     def outstanding(self) -> int:
@@ -268,6 +291,7 @@ class WorkQueueExecutor(BlockProviderExecutor):
         """Stop lfm's manager (apps still outstanding fail) and cancel every
         block not already ended or scaled in (the DataFlowKernel's cleanup
         scales in first, except when the executor is in a bad state)."""
+        self._window.drop()  # apps still waiting in a category's window: failed below
         executor = self.lfm_executor
         if executor is not None:
             executor.kill()
@@ -276,6 +300,7 @@ class WorkQueueExecutor(BlockProviderExecutor):
         for future in left:
             future.set_exception(WorkQueueFailure("work queue executor failed to execute the task."))
         self._cancel_blocks()
+        self._reaper.join(GRACE + 10)
         super().shutdown()
 
     def monitor_resources(self) -> bool:
@@ -358,17 +383,6 @@ class WorkQueueExecutor(BlockProviderExecutor):
         with self._lock:
             self._tasks.pop(task_id, None)
 
-    def _cancel_blocks(self) -> None:
-        live = [(block, self.blocks_to_job_id[block]) for block, status in list(self._status.items())
-                if status.state not in TERMINAL_STATES and block in self.blocks_to_job_id]
-        if not live or self.provider is None:
-            return
-        try:
-            self.provider.cancel([job for _, job in live])
-        except Exception:
-            log.exception("lfm WorkQueueExecutor %s: cancelling blocks %s failed", self.label,
-                          [block for block, _ in live])
-
 
 def parse_specification(spec: Mapping[str, Any], autolabel: bool
                         ) -> tuple[str | None, dict[str, float], dict[str, Any]]:
@@ -391,15 +405,25 @@ def parse_specification(spec: Mapping[str, Any], autolabel: bool
     if category is not None and (not isinstance(category, str) or not category):
         raise InvalidResourceSpecification(
             {"category"}, f"category must be a non-empty string, got {category!r}")
-    extra: dict[str, Any] = {}
-    for key in _EXTRA:
-        if key in spec and spec[key] is not None:
-            value = spec[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise InvalidResourceSpecification(
-                    {key}, f"{key} must be a number >= 0, got {value!r}")
-            extra[key] = value
+    extra = {key: _extra_value(key, spec[key]) for key in _EXTRA if spec.get(key) is not None}
     return category, {k: spec[k] for k in _LABELLED if k in spec}, extra
+
+
+def _extra_value(key: str, value: Any) -> int | float:
+    """A Work Queue task option of the specification, checked as Work Queue
+    means it: ``gpus`` a whole count >= 0, ``priority`` any number (higher
+    runs first, negatives allowed), ``running_time_min`` seconds >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise InvalidResourceSpecification({key}, f"{key} must be a number, got {value!r}")
+    if key == "priority":
+        return value
+    if value < 0:
+        raise InvalidResourceSpecification({key}, f"{key} must be >= 0, got {value!r}")
+    if key == "gpus" and value != int(value):
+        raise InvalidResourceSpecification(
+            {key}, f"gpus must be a whole number of GPUs (Work Queue labels a task with a "
+            f"count of devices), got {value!r}")
+    return int(value) if key == "gpus" else value
 
 
 def _refuse_unsupported(*, coprocess: bool) -> None:
@@ -413,7 +437,7 @@ def _check_predictor(predictor: Any) -> Any:
     import predictors
     known = tuple(predictors.available())
     if predictor is None:
-        return "auto" if "auto" in known else "greedy"
+        return "auto"
     if isinstance(predictor, str) and predictor not in known:
         raise ValueError(f"unknown predictor {predictor!r}; known: {', '.join(known)}")
     return predictor
