@@ -48,3 +48,29 @@ def cleanup_dfk() -> None:
     except parsl.errors.NoDataFlowKernelError:
         pass
     parsl.clear()
+
+
+class ParslSession:
+    """``with ParslSession(tmp_path, executor, ...):`` a DataFlowKernel for one
+    test: Parsl's ``Config`` with those executors (run_dir under ``tmp_path``,
+    strategy every 0.5 s), cleaned up at the end, then checked: no
+    ``work_queue_worker`` of their managers left."""
+
+    def __init__(self, tmp_path, *executors, **config):
+        import parsl
+        self.executors = executors
+        self.config = parsl.Config(executors=list(executors), run_dir=str(tmp_path / "runinfo"),
+                                   strategy_period=0.5, **config)
+
+    def __enter__(self):
+        import parsl
+        parsl.load(self.config)
+        return self.executors[0]
+
+    def __exit__(self, *exc):
+        cleanup_dfk()
+        for executor in self.executors:
+            port = getattr(executor, "manager_port", None)
+            if port:
+                left = lambda: worker_pids(str(port))  # noqa: E731
+                assert wait_until(lambda: not left(), 15), left()

@@ -391,7 +391,7 @@ def parsl_run(tmp_path, **options):
     from parsl.providers import LocalProvider
 
     from lfm.parsl import WorkQueueExecutor
-    from parsl_session import ParslSession
+    from parsl_helpers import ParslSession
     options.setdefault("provider", LocalProvider(init_blocks=1, max_blocks=1))
     return ParslSession(tmp_path, WorkQueueExecutor(label="secure", port=0, **options))
 
@@ -405,9 +405,11 @@ def user_secret(path, content):
 
 def block_workers(executor):
     """The command lines of the work_queue_worker processes of the executor's blocks."""
-    from test_parsl_wq import wait_until, workers_of
-    assert wait_until(lambda: workers_of(executor.manager_port), 30), "no block's worker started"
-    return [p.cmdline() for p in workers_of(executor.manager_port)]
+    import psutil
+    from parsl_helpers import wait_until, worker_pids
+    port = str(executor.manager_port)
+    assert wait_until(lambda: worker_pids(port), 30), "no block's worker started"
+    return [psutil.Process(pid).cmdline() for pid in worker_pids(port)]
 
 
 def after(argv, flag):
