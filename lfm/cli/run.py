@@ -26,6 +26,7 @@ import os
 import sys
 from collections.abc import Mapping
 
+from lfm.checks import positive
 from lfm.monitor import run_command, validate_limits
 from lfm.resources import UNITS, ResourceExhaustion, Resources
 
@@ -87,8 +88,10 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"lfm run: --limits: {exc}", file=sys.stderr)
         return 2
-    if not args.interval > 0:
-        print("lfm run: --interval must be a positive number of seconds", file=sys.stderr)
+    try:
+        positive(args.interval, "--interval", unit="s")
+    except ValueError as exc:
+        print(f"lfm run: {exc}", file=sys.stderr)
         return 2
     if args.workdir is not None and not os.path.isdir(args.workdir):
         print(f"lfm run: --workdir {args.workdir!r} is not an existing directory", file=sys.stderr)

@@ -31,6 +31,8 @@ from __future__ import annotations
 import os
 import stat
 
+from lfm.checks import positive
+
 # the worker-side runner may import this module: no typing/collections at run time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -222,13 +224,7 @@ def check_max_output_mb(value: float | None) -> float | None:
     """``max_output_mb`` validated: None, or a number > 0 (MB; inf for no limit)."""
     if value is None:
         return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"max_output_mb must be a number of MB (or None), got {value!r}") from None
-    if not number > 0:
-        raise ValueError(f"max_output_mb must be > 0 MB (inf for no limit), got {value!r}")
-    return number
+    return positive(value, "max_output_mb", unit="MB", allow_inf=True)
 
 
 def pack_outcome(record: Mapping[str, Any], dumps: Callable[[Any], bytes]) -> list[bytes]:

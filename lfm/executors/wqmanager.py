@@ -44,6 +44,8 @@ import sys
 import time
 from typing import Any, BinaryIO
 
+from lfm.checks import read_exactly
+
 _HEADER = struct.Struct("!I")
 
 
@@ -55,25 +57,14 @@ def send(stream: BinaryIO, message: Any) -> None:
 
 def receive(stream: BinaryIO) -> Any:
     """The next message, or None at end of stream."""
-    header = _read_exactly(stream, _HEADER.size)
+    header = read_exactly(stream.readinto, _HEADER.size)
     if header is None:
         return None
     (size,) = _HEADER.unpack(header)
-    data = _read_exactly(stream, size)
+    data = read_exactly(stream.readinto, size)
     if data is None:
         return None
     return pickle.loads(data)
-
-
-def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
-    chunks = []
-    while size:
-        chunk = stream.read(size)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
 
 
 #: the feature the idle-watch task requires: no worker advertises it

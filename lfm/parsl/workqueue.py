@@ -30,6 +30,7 @@ from parsl.executors.errors import InvalidResourceSpecification
 from parsl.executors.status_handling import BlockProviderExecutor
 from parsl.executors.workqueue.errors import WorkQueueFailure
 
+from lfm.checks import positive
 from lfm.executors.wqauth import check_max_output_mb, check_password_choice
 from lfm.pack.wq import check_pack_options
 from lfm.parsl.blocks import GRACE, ReapingBlocks
@@ -138,8 +139,7 @@ class WorkQueueExecutor(ReapingBlocks, BlockProviderExecutor):
             raise ValueError(f"max_retries must be None or an integer >= 0, got {max_retries!r}")
         if scaling_assume_core_slots_per_worker is not None:
             scaling_cores_per_worker = scaling_assume_core_slots_per_worker
-        if not scaling_cores_per_worker > 0:
-            raise ValueError(f"scaling_cores_per_worker must be > 0, got {scaling_cores_per_worker!r}")
+        positive(scaling_cores_per_worker, "scaling_cores_per_worker", unit="cores")
         if project_password_file is not None and not os.path.exists(project_password_file):
             raise WorkQueueFailure(f"Could not find password file: {project_password_file}")
         self.label = label
