@@ -91,7 +91,7 @@ def test_retry_cost_is_optimised_for() -> None:
 
 def test_bad_parameters() -> None:
     for params, match in (({"candidates": ["oracle"]}, "candidate"), ({"candidates": ["nope"]}, "candidate"),
-                          ({"halflife": 0}, "halflife"), ({"margin": 1.5}, "margin"),
+                          ({"halflife": 0}, "halflife"), ({"confidence": -1}, "confidence"),
                           ({"retry_cost": -1}, "retry_cost")):
         with pytest.raises(ValueError, match=match):
             predictors.create("auto", **params).predict("a")
