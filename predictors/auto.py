@@ -207,8 +207,12 @@ class AutoState:
         feats, wall = obs.features, obs.wall_time
         cap, rc = self.cap, self.owner._retry_cost
         costs = []
-        for st in self.states:
+        cold = None
+        for i, st in enumerate(self.states):
             costs.append(counterfactual(st, value, feats, wall, cap, rc))
+            warm = getattr(st, "warm", None)
+            if warm is not None and not warm():
+                cold = [i] if cold is None else cold + [i]
             st.observe(value, obs)
         used = max(value, 1e-9) * wall
         s = stratum(self.tasks)
@@ -225,7 +229,16 @@ class AutoState:
         if self.tasks:
             d = self.owner._decay
             scores = self.scores
-            for i, c in enumerate(costs):
+            own = costs
+            if cold is not None:
+                # a candidate in its fixed cold start (the bucketing modes' first tasks at the
+                # default, Tovar's whole machine until steady state) is charged the default's
+                # cost: how lucky its cold start was says nothing about its policy
+                own = list(costs)
+                base = costs[self.owner._defaults[-1]]
+                for i in cold:
+                    own[i] = base
+            for i, c in enumerate(own):
                 scores[i] = scores[i] * d + c
             self.oracle = self.oracle * d + used
             self.evidence += 1
