@@ -285,7 +285,7 @@ class RegressionState:
         if self.models:
             names, model = max(self.models.items(), key=lambda kv: kv[1].n)
             if model.coef is not None:
-                out["features"] = list(names)
+                out["features"] = float(len(names))   # of the model with the most tasks (coef: 1, z_k..., z_k^2...)
                 out["offset"] = model.delta
                 out["coef"] = [float(c) for c in model.coef]
         return out

@@ -39,7 +39,7 @@ def test_regression_state_reports_its_model() -> None:
     predictors.replay(linear_in_size(200), p)
     d = p.describe("align")["memory"]
     assert d["featured_tasks"] == 200 and d["offset"] > 0
-    assert len(d["coef"]) == 3 and d["features"] == ["input_size"]   # intercept, log size, its square
+    assert len(d["coef"]) == 3 and d["features"] == 1               # intercept, log size, its square
 
 
 def test_auto_picks_the_feature_aware_policy_when_features_exist() -> None:
@@ -131,7 +131,7 @@ def test_regression_features_per_task_set() -> None:
         p.predict("a", features=feats[i])
         p.observe("a", {"memory": float(mem[i]), "wall_time": 5.0}, features=feats[i])
     d = p.describe("a")["memory"]
-    assert d["features"] == ["input_size", "offset"] and d["featured_tasks"] == n - 50
+    assert d["features"] == 2 and len(d["coef"]) == 5 and d["featured_tasks"] == n - 50
     late = {"input_size": 1500.0, "offset": -2.0}
     assert p.predict("a", features=late)["memory"] > 2 * p.predict("a", features={"input_size": 20.0,
                                                                                    "offset": -2.0})["memory"]
