@@ -1,9 +1,9 @@
 """``auto``: per category, the policy that would have cost least on its own history.
 
 Every category (and resource) runs all candidate policies side by side, in
-shadow: the feature-aware ``regression``, lfm's ``adaptive``, the bucketing
-modes (``greedy``, ``exhaustive`` and their deterministic variants),
-``max-seen`` and Tovar's ``min-waste``/``max-throughput``.  Only the leader's
+shadow: lfm's ``adaptive``, ``max-seen``, the feature-aware ``regression``,
+the bucketing modes (``greedy``, ``exhaustive`` and their deterministic
+variants) and Tovar's ``min-waste``/``max-throughput``.  Only the leader's
 allocations are given out; all candidates learn every task.
 
 Choosing the leader, and why:
@@ -13,34 +13,42 @@ Choosing the leader, and why:
   have failed and what that would have cost is computed exactly: each failed
   attempt charged allocation x (wall time + ``retry_cost``), the successful one
   allocation x wall time (the replay's metric, so selecting on it optimises
-  what is measured).  A probabilistic candidate's draws are real draws.
+  what is measured).  A probabilistic candidate is charged its expectation.
 * **Discounted, for non-stationary workloads.**  Costs fade with a half-life of
   ``halflife`` tasks of the category, so after a phase change (new modes,
   growth) the candidate that fits the new phase takes over within a few
   hundred tasks instead of being outvoted by the old phase forever.
-* **No thrashing.**  The leader changes only when another candidate's
-  discounted cost is below the leader's by more than what ``switch_tasks`` (2)
-  typical tasks of the category use (plus an optional fraction ``margin``).
-  Near-ties keep the incumbent: between policies of equal merit, switching on
-  noise costs (it follows whichever was lucky last), and a fixed amount of
-  evidence, unlike a fraction of a growing sum, still lets a real change in
-  the workload through within a few tasks.  (On blast-medium-001 a 0.5 %
-  margin alone switched twice between adaptive and max-seen and ended below
-  both, 0.855 vs 0.861.)
-* **A pooled prior.**  Each candidate's cost relative to the oracle (allocated
-  over used resource.time, i.e. 1/AE) is also pooled over all categories
-  (sums of costs over sums of used resource.time, so big tasks weigh as in AE).  A
-  category's choice adds ``prior_tasks`` pseudo-tasks at the pooled ratio to
-  its own costs, so a young category (or a workload of many categories with
-  few tasks each) starts with the policy that works on the rest of the
-  workload, and its own evidence takes over as it accumulates.  The
-  switching threshold grows with the prior by the same factor
-  ((tasks + prior_tasks) / tasks) as the totals it compares, so a young
-  category leaves the pooled choice only on evidence of its own (on 40
-  processes of 15 tasks each, no features: 0.374 without that scaling, 0.399
-  with it; the best single policy, exhaustive-det, 0.400).  Before any
-  task at all the first candidate (``adaptive``, whose cold start itself
-  starts from the ladder of all categories pooled) leads.
+* **A category's first task is not evidence about it.**  It measures the
+  candidates' cold starts, which never matter to that category again, and one
+  cold-start failure can outweigh dozens of later tasks: the category's own
+  evidence starts at its second task (the first feeds the pool below).
+* **Young categories follow the other categories of the same age.**  Each
+  candidate's cost is pooled over all categories in age strata (a category's
+  1st task, 2nd, 3rd-4th, 5th-8th, ... 65th and later), without the
+  category's own tasks.  Until a category has ``prior_tasks`` tasks of own
+  evidence its leader is the *default* of its age - adaptive's cold start
+  (probing up from 1/16 of the published default: its failed attempts cost at
+  most about the usage again, where a fixed 1000 MB start wastes up to
+  1000 MB / usage; the reference algorithms' own cold start is such a fixed
+  start), then ``max-seen`` (one or a few observations say little more than
+  their maximum) - unless the pooled tasks of that age show another candidate
+  cheaper *beyond chance*: a one-sided paired test of the per-task cost
+  differences at ``confidence`` standard errors.  Without the test, the
+  cheapest pooled candidate early in a workload was noise (on the synthetic
+  many-categories member, seeds 0-4: a bucketing mode's fixed 1000 MB start
+  led 47 young categories and auto fell 0.005-0.013 below max-seen).
+* **No thrashing.**  Afterwards the leader changes only when another
+  candidate's own discounted cost plus the pooled prior (``prior_tasks``
+  pseudo-tasks at the pooled cost of the category's age) is lowest and its own
+  discounted cost is below the leader's by more than what ``switch_tasks``
+  typical tasks of the category use.  Near-ties keep the incumbent: between
+  policies of equal merit, switching on noise follows whichever was lucky
+  last, while a fixed amount of evidence, unlike a fraction of a growing sum,
+  still lets a real change in the workload through within a few tasks.  (A
+  paired significance test was tried for this step too: at 2 standard errors,
+  tested after every task, it made false switches between equal policies
+  (uniform memory); at 3-4 it was too slow on growth, below exhaustive by
+  0.001-0.006.)
 
 Cost: each task is evaluated by every candidate (a handful of allocations
 each; a probabilistic bucketing's expectation in one pass over its buckets)
@@ -59,108 +67,187 @@ from .base import Observation, Predictor
 from .regression import counterfactual
 from .registry import available, create, register
 
-#: Default candidates, in order of preference on ties (the first leads a category nothing is known about).
-CANDIDATES = ("adaptive", "regression", "greedy-det", "exhaustive-det", "greedy", "exhaustive", "max-seen",
+#: Default candidates (the first leads where ``adaptive`` and ``max-seen`` are not candidates).
+CANDIDATES = ("adaptive", "max-seen", "regression", "greedy-det", "exhaustive-det", "greedy", "exhaustive",
               "min-waste", "max-throughput")
+#: Age strata of the pooled prior: a category's task with 0, 1, 2-3, 4-7, ... 64+ earlier tasks.
+STRATA = 8
+
+
+def stratum(age: int) -> int:
+    """Age stratum of a category's task that has ``age`` earlier tasks."""
+    return min(age.bit_length(), STRATA - 1)
+
+
+def paired_better(diff: float, diff2: float, w: float, w2: float, z: float, min_tasks: float) -> bool:
+    """A one-sided paired test: with ``diff`` and ``diff2`` the weighted sums of
+    per-task cost differences (challenger - incumbent) and of their squares, and
+    ``w``, ``w2`` the sums of the weights and of their squares, is the weighted
+    mean difference below 0 by more than ``z`` standard errors? Never with fewer
+    than ``min_tasks`` effective tasks ((sum w)^2 / sum w^2)."""
+    if diff >= 0 or w * w < min_tasks * w2:
+        return False
+    mean = diff / w
+    var = max(diff2 / w - mean * mean, 0.0)
+    return -diff > z * math.sqrt(var * w2)
 
 
 class _Pool:
-    """Per-resource, across categories: each candidate's discounted cost over the
-    discounted oracle cost (used resource.time), i.e. 1 / its pooled AE."""
+    """One age stratum of one resource, across categories: each candidate's
+    discounted cost, the discounted oracle cost (used resource.time), and the
+    paired differences to the stratum's default candidate ``base``; the clock
+    ticks at every task added, whatever its category."""
 
-    __slots__ = ("ratio", "weight", "decay")
+    __slots__ = ("base", "cost", "weight", "decay", "clock", "diff", "diff2", "w", "w2")
 
-    def __init__(self, k: int, decay: float) -> None:
-        self.ratio = [0.0] * k
+    def __init__(self, k: int, decay: float, base: int) -> None:
+        self.base = base
+        self.cost = [0.0] * k
         self.weight = 0.0
         self.decay = decay
+        self.clock = 0
+        self.diff = [0.0] * k
+        self.diff2 = [0.0] * k
+        self.w = 0.0
+        self.w2 = 0.0
 
     def add(self, costs: list[float], oracle: float) -> None:
         d = self.decay
         self.weight = self.weight * d + oracle
-        r = self.ratio
+        r, diff, diff2 = self.cost, self.diff, self.diff2
+        base = costs[self.base]
         for i, c in enumerate(costs):
             r[i] = r[i] * d + c
+            x = c - base
+            diff[i] = diff[i] * d + x
+            diff2[i] = diff2[i] * d + x * x
+        self.w = self.w * d + 1.0
+        self.w2 = self.w2 * d * d + 1.0
+        self.clock += 1
 
-    def means(self) -> list[float] | None:
-        if self.weight <= 0:
-            return None
-        return [x / self.weight for x in self.ratio]
+    def better(self, i: int, z: float, min_tasks: float) -> bool:
+        """Is candidate ``i`` cheaper than ``base`` on these tasks beyond chance?"""
+        return paired_better(self.diff[i], self.diff2[i], self.w, self.w2, z, min_tasks)
 
 
 class AutoState:
     """Per-(category, resource) state: the candidates' states, their discounted
     counterfactual costs and the leader."""
 
-    __slots__ = ("states", "scores", "leader", "tasks", "oracle", "pool", "cap", "owner", "switches")
+    __slots__ = ("states", "scores", "leader", "tasks", "evidence", "oracle", "pool", "cap", "owner", "switches",
+                 "mine")
 
     def __init__(self, owner: "AutoPredictor", resource: str) -> None:
         self.owner = owner
         self.states = [p._new_state(resource) for p in owner._candidates]
-        k = len(self.states)
-        self.scores = [0.0] * k
-        self.leader = -1          # -1: choose from the pooled prior at the next first()
+        self.scores = [0.0] * len(self.states)   # discounted own costs (from the second task on)
+        self.leader = -1          # -1: not chosen yet
         self.tasks = 0
-        self.oracle = 0.0         # discounted sum of used resource.time
-        self.pool = owner._pools[resource]
+        self.evidence = 0         # tasks in the category's own evidence (all but its first)
+        self.oracle = 0.0         # discounted used resource.time of those tasks
+        self.pool = owner._pools[resource]    # one _Pool per age stratum
         self.cap = owner._caps.get(resource, math.inf)
         self.switches = 0         # leader changes after the first choice
+        # this category's share of each stratum's pool: [costs, oracle, the pool's clock then]
+        self.mine: dict[int, list[Any]] = {}
 
-    def _choose(self) -> int:
-        """The candidate with the lowest own + prior cost, with hysteresis."""
-        pooled = self.pool.means()
-        prior = self.owner._prior_tasks
-        count = self.owner._discounted_count(self.tasks)
-        per_task = self.oracle / count if self.tasks else 0.0
-        threshold = self.owner._switch * per_task
-        if pooled is None:
-            total = self.scores
-        elif self.tasks == 0:
-            total = pooled
-        else:
-            total = [s + prior * per_task * g for s, g in zip(self.scores, pooled)]
-            # the prior scales every total by about (count + prior) / count: so does the
-            # threshold, which stays "switch_tasks tasks of the category's own evidence"
-            threshold *= (count + prior) / count
-        best = min(range(len(total)), key=total.__getitem__)
+    def _pooled(self) -> list[float] | None:
+        """Each candidate's cost per unit of used resource.time on the other
+        categories' tasks of the age this category's next task has (1 / its
+        pooled AE there), None when they have no such evidence yet."""
+        s = stratum(self.tasks)
+        pool = self.pool[s]
+        mine = self.mine.get(s)
+        if mine is None:
+            return [c / pool.weight for c in pool.cost] if pool.weight > 0 else None
+        f = pool.decay ** (pool.clock - mine[2])
+        weight = pool.weight - mine[1] * f
+        if not weight > 1e-9 * pool.weight:
+            return None
+        return [(c - m * f) / weight for c, m in zip(pool.cost, mine[0])]
+
+    def _choose(self) -> None:
+        owner = self.owner
         lead = self.leader
-        if lead < 0 or total[lead] - total[best] > total[lead] * self.owner._margin + threshold:
-            return best
-        return lead
+        if self.evidence < owner._min_evidence:
+            s = stratum(self.tasks)
+            best = owner._defaults[s]
+            pooled = self._pooled()
+            if pooled is not None:
+                cheapest = min(range(len(pooled)), key=pooled.__getitem__)
+                if cheapest != best and self.pool[s].better(cheapest, owner._z, owner._min_evidence):
+                    best = cheapest
+        else:
+            scores, pooled = self.scores, self._pooled()
+            per_task = self.oracle / owner._discounted_count(self.evidence)
+            if pooled is None:
+                totals = scores
+            else:
+                weight = owner._prior_tasks * per_task
+                totals = [c + weight * g for c, g in zip(scores, pooled)]
+            best = min(range(len(totals)), key=totals.__getitem__)
+            if best != lead and not scores[lead] - scores[best] > owner._switch * per_task:
+                best = lead
+        if best != lead:
+            if lead >= 0:
+                self.switches += 1
+            self.leader = best
 
     def first(self, features: Mapping[str, float]) -> float:
         if self.leader < 0:
-            self.leader = self._choose()
+            self._choose()
         return self.states[self.leader].first(features)
 
     def retry(self, previous: float, features: Mapping[str, float]) -> float:
         if self.leader < 0:
-            self.leader = self._choose()
+            self._choose()
         return self.states[self.leader].retry(previous, features)
 
     def observe(self, value: float, obs: Observation) -> None:
         feats, wall = obs.features, obs.wall_time
         cap, rc = self.cap, self.owner._retry_cost
-        d = self.owner._decay
         costs = []
-        scores = self.scores
+        cold = None
         for i, st in enumerate(self.states):
-            c = counterfactual(st, value, feats, wall, cap, rc)
-            costs.append(c)
-            scores[i] = scores[i] * d + c
+            costs.append(counterfactual(st, value, feats, wall, cap, rc))
+            warm = getattr(st, "warm", None)
+            if warm is not None and not warm():
+                cold = [i] if cold is None else cold + [i]
             st.observe(value, obs)
         used = max(value, 1e-9) * wall
-        self.oracle = self.oracle * d + used
+        s = stratum(self.tasks)
+        pool = self.pool[s]
+        pool.add(costs, used)
+        mine = self.mine.get(s)
+        if mine is None:
+            self.mine[s] = [costs, used, pool.clock]
+        else:
+            f = pool.decay ** (pool.clock - mine[2])
+            mine[0] = [m * f + c for m, c in zip(mine[0], costs)]
+            mine[1] = mine[1] * f + used
+            mine[2] = pool.clock
+        if self.tasks:
+            d = self.owner._decay
+            scores = self.scores
+            own = costs
+            if cold is not None:
+                # a candidate in its fixed cold start (the bucketing modes' first tasks at the
+                # default, Tovar's whole machine until steady state) is charged the default's
+                # cost: how lucky its cold start was says nothing about its policy
+                own = list(costs)
+                base = costs[self.owner._defaults[-1]]
+                for i in cold:
+                    own[i] = base
+            for i, c in enumerate(own):
+                scores[i] = scores[i] * d + c
+            self.oracle = self.oracle * d + used
+            self.evidence += 1
         self.tasks += 1
-        self.pool.add(costs, used)
-        lead = self._choose()
-        if lead != self.leader and self.leader >= 0:
-            self.switches += 1
-        self.leader = lead
+        self._choose()
 
     def describe(self) -> dict[str, Any]:
         names = self.owner._names
-        lead = self.leader if self.leader >= 0 else 0
+        lead = self.leader if self.leader >= 0 else self.owner._defaults[0]
         out = {"tasks": float(self.tasks), "leader": float(lead), "switches": float(self.switches)}
         out.update({f"cost_{n}": float(s) for n, s in zip(names, self.scores)})
         inner = getattr(self.states[lead], "describe", lambda: {})()
@@ -171,34 +258,35 @@ class AutoState:
 @register("auto")
 class AutoPredictor(Predictor):
     """The default predictor: per category, the candidate policy with the lowest
-    discounted counterfactual cost on that category's own history, with a
-    pooled prior and hysteresis (module docstring).
+    discounted counterfactual cost on that category's own history, with an
+    age-stratified pooled prior and hysteresis (module docstring).
 
     Parameters (keyword-only): ``resources``, ``max_resources``, ``seed`` (see
     ``Predictor``); ``candidates`` (None = :data:`CANDIDATES`): registered
-    names of the policies to choose among, the first one leading a category
-    nothing is known about; ``retry_cost`` (0.0): seconds each failed attempt
-    costs on top of its wall time (dispatch, queueing), given to the candidates
-    that take it and charged in every counterfactual cost; ``halflife`` (200):
-    tasks of a category after which a past cost counts half; a challenger
-    takes over only when its discounted cost is below the leader's by more than
-    ``margin`` (0.0) times the leader's plus ``switch_tasks`` (2.0) times the
-    category's mean used resource.time per task (what two typical tasks use);
-    ``prior_tasks`` (5): weight, in tasks, of the pooled prior in a
-    category's choice.
+    names of the policies to choose among; ``retry_cost`` (0.0): seconds each
+    failed attempt costs on top of its wall time (dispatch, queueing), given
+    to the candidates that take it and charged in every counterfactual cost;
+    ``halflife`` (200): tasks of a category after which a past cost counts
+    half; ``prior_tasks`` (5): tasks of own evidence before a category leaves
+    the pooled choice, and the weight, in tasks, of the pooled prior
+    afterwards; ``confidence`` (2.0): standard errors by which the pooled
+    tasks must show a candidate cheaper than a young category's default;
+    ``switch_tasks`` (2.0): a challenger takes over only when its own
+    discounted cost is below the leader's by more than this many times the
+    category's mean used resource.time per task.
     """
 
     def __init__(self, *, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
                  seed: int = 0, candidates: Iterable[str] | None = None, retry_cost: float = 0.0,
-                 halflife: float = 200.0, margin: float = 0.0, switch_tasks: float = 2.0,
-                 prior_tasks: float = 5.0) -> None:
+                 halflife: float = 200.0, prior_tasks: float = 5.0, confidence: float = 2.0,
+                 switch_tasks: float = 2.0) -> None:
         super().__init__(resources=resources, max_resources=max_resources, seed=seed)
         self.candidates = candidates
         self.retry_cost = retry_cost
         self.halflife = halflife
-        self.margin = margin
-        self.switch_tasks = switch_tasks
         self.prior_tasks = prior_tasks
+        self.confidence = confidence
+        self.switch_tasks = switch_tasks
 
     def _setup(self) -> None:
         super()._setup()
@@ -210,12 +298,11 @@ class AutoPredictor(Predictor):
         if bad or not names:
             raise ValueError(f"candidates: {bad[0] if bad else 'none given'!r} cannot be a candidate; "
                              f"known predictors: {', '.join(n for n in known if n not in ('auto', 'oracle'))}")
-        for key, low in (("halflife", 0.0), ("prior_tasks", -1e-300), ("switch_tasks", -1e-300)):
+        for key, low in (("halflife", 0.0), ("prior_tasks", -1e-300), ("confidence", -1e-300),
+                         ("switch_tasks", -1e-300)):
             v = getattr(self, key)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > low or math.isinf(v):
                 raise ValueError(f"{key} must be a finite number {'> 0' if low == 0 else '>= 0'}, got {v!r}")
-        if not isinstance(self.margin, (int, float)) or not 0 <= self.margin < 1:
-            raise ValueError(f"margin must be a fraction in [0, 1), got {self.margin!r}")
         self._retry_cost = check_retry_cost(self.retry_cost)
         self._names = names
         self._candidates = []
@@ -232,10 +319,16 @@ class AutoPredictor(Predictor):
             p._setup()
             self._candidates.append(p)
         self._decay = 0.5 ** (1.0 / float(self.halflife))
-        self._margin = float(self.margin)
-        self._switch = float(self.switch_tasks)
+        self._z = float(self.confidence)
         self._prior_tasks = float(self.prior_tasks)
-        self._pools = {r: _Pool(len(names), self._decay) for r in self._resources}
+        self._min_evidence = max(1.0, self._prior_tasks)   # the own costs need one task
+        self._switch = float(self.switch_tasks)
+        # the default of each age: adaptive's probing cold start, then max-seen
+        cold = names.index("adaptive") if "adaptive" in names else 0
+        warm = names.index("max-seen") if "max-seen" in names else cold
+        self._defaults = [cold] + [warm] * (STRATA - 1)
+        self._pools = {r: [_Pool(len(names), self._decay, self._defaults[s]) for s in range(STRATA)]
+                       for r in self._resources}
 
     def _discounted_count(self, n: int) -> float:
         d = self._decay

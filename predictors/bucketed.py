@@ -94,6 +94,10 @@ class BucketState:
                 return uppers[i]
         return uppers[-1]
 
+    def warm(self) -> bool:
+        """Past the fixed cold start (the default for the first ``sampling`` tasks)?"""
+        return len(self.history) >= self.sampling
+
     def first(self, features: Mapping[str, float] | None = None) -> float:
         if len(self.history) < self.sampling:
             return self.default

@@ -64,6 +64,10 @@ class _TovarState:
         top = max(self.cold, self.max_seen)
         return self.cold * 2 ** math.ceil(math.log2(top / self.cold)) if top > self.cold else self.cold
 
+    def warm(self) -> bool:
+        """Past the fixed cold start (the whole machine until steady state)?"""
+        return self.steady and self.first_alloc is not None
+
     def first(self, features: Mapping[str, float] | None = None) -> float:
         if self.steady and self.first_alloc is not None:
             return self.first_alloc
