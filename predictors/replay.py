@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +100,7 @@ def _task_columns(df: pd.DataFrame, resources: tuple[str, ...], group_by: str | 
         raise ValueError(f"trace has no column {missing[0]!r} to replay (columns: {', '.join(map(str, df.columns))})")
     if "status" in df.columns:
         df = df[df["status"].fillna("ok") == "ok"]
+    df = _drop_unmeasured(df, resources)
     n = len(df)
     if group_by is None:
         cats = [ONE_GROUP] * n
@@ -124,6 +126,27 @@ def _task_columns(df: pd.DataFrame, resources: tuple[str, ...], group_by: str | 
     else:
         wall = np.ones(n)
     return cats, usage, wall.tolist(), df
+
+
+def _drop_unmeasured(df: pd.DataFrame, resources: tuple[str, ...]) -> pd.DataFrame:
+    """The rows whose usage of every replayed resource was measured. A task
+    with no value (NaN, empty: the trace readers' mark for "not measured") has
+    nothing to replay against; those rows are left out with one warning that
+    counts them and names the first. Values present but not numbers, negative
+    or infinite stay errors (``_task_columns``)."""
+    missing = np.zeros(len(df), dtype=bool)
+    for r in resources:
+        missing |= df[r].isna().to_numpy()
+    if not missing.any():
+        return df
+    if missing.all():
+        raise ValueError(f"no task of the trace has a measured {'/'.join(resources)} usage "
+                         f"(all {len(df)} are empty or NaN): nothing to replay")
+    first = df.index[np.flatnonzero(missing)[0]]
+    warnings.warn(f"replay leaves out {int(missing.sum())} of {len(df)} tasks whose "
+                  f"{'/'.join(resources)} usage was not measured (first: row {first}, 0-based)",
+                  stacklevel=4)
+    return df[~missing]
 
 
 def _feature_rows(df: pd.DataFrame, features: Iterable[str] | None) -> list[dict[str, float]] | None:

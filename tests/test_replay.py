@@ -104,7 +104,7 @@ def test_bad_input() -> None:
     with pytest.raises(ValueError, match="cannot group by 'kind'"):
         replay(tiny(), "max-seen", group_by="kind")
     with pytest.raises(ValueError, match=r"row 1 \(0-based, header excluded\): memory usage"):
-        replay(pd.DataFrame({"category": ["a", "a"], "memory": [1.0, float("nan")]}), "max-seen")
+        replay(pd.DataFrame({"category": ["a", "a"], "memory": [1.0, "lots"]}), "max-seen")
     with pytest.raises(ValueError, match="unknown predictor 'nope'.*max-seen"):
         replay(tiny(), "nope")
     with pytest.raises(ValueError, match="unknown resource 'ram'"):
@@ -223,3 +223,21 @@ def test_empty_trace() -> None:
     assert list(r.summary["predictor"]) == ["max-seen", "oracle"]
     assert (r.summary["tasks"] == 0).all() and r.summary["AE_time"].isna().all()
     assert r.attempts.empty
+
+
+def test_unmeasured_tasks_are_left_out_with_a_warning_bad_values_stay_errors():
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+    df = pd.DataFrame({"category": ["a"] * 6, "memory": [100, np.nan, 120, 110, np.nan, 130],
+                       "wall_time": [10.0] * 6})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = predictors.replay(df, "max-seen")
+    assert int(r.summary["tasks"].iloc[0]) == 4
+    assert any("leaves out 2 of 6 tasks" in str(w.message) and "row 1" in str(w.message)
+               for w in caught), [str(w.message) for w in caught]
+    for bad in (-5.0, np.inf):
+        with pytest.raises(ValueError, match="finite number >= 0"):
+            predictors.replay(df.assign(memory=[100, bad, 1, 1, 1, 1]), "max-seen")
