@@ -262,6 +262,9 @@ def _write(path: str, record: dict[str, Any]) -> None:
     from lfm.executors.wqauth import pack_outcome
     from lfm.monitor.wire import to_bytes
     chunks = pack_outcome(record, to_bytes)  # with the task's token (LFM_OUTCOME_TOKEN)
+    # the call may have removed its sandbox (where OUT goes): the worker looks
+    # for OUT at the sandbox's path, so make the directory again
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp"
     with open(tmp, "wb") as f:
         for chunk in chunks:
@@ -288,7 +291,8 @@ def main(argv: list[str]) -> int:
         from lfm.executors.pystart import restore_site
         restore_site(options.get("--prefix"), options.get("--exec-prefix"))
     try:
-        run(argv[0], argv[1])
+        # absolute: the call may change or remove the working directory
+        run(os.path.abspath(argv[0]), os.path.abspath(argv[1]))
     except BaseException as exc:  # OUT could not be written (disk full, ...)
         print(f"lfm runner: cannot write the outcome to {argv[1]}: {exc!r}", file=sys.stderr)
         return EXIT_NO_OUTPUT

@@ -1,0 +1,313 @@
+"""The fault suite (issue 10): every call resolves, on every backend.
+
+One table of faults a call can commit (:data:`CASES`), each run on the local
+backend, on real Work Queue (local ``work_queue_worker`` processes) and, where
+it makes sense, through the Parsl executors ``lfm.parsl.AutolabelExecutor``
+(local backend) and ``lfm.parsl.WorkQueueExecutor`` (a real DataFlowKernel
+whose ``LocalProvider`` starts the worker). Each case states its outcome (a
+value, or an exception type and a fragment of its message), and afterwards:
+
+* no process of the call is left (every call notes its pid in a file first,
+  and so does any process it starts);
+* the executor still runs calls, and the call's capacity was released: calls
+  that together need every worker's whole capacity run at the same time.
+
+Then the faults of the executor itself (:func:`test_worker_killed_mid_call`
+and below): a worker killed mid-call, Ctrl-C in the program, cancel(),
+shutdown(cancel_futures=True), shutdown(wait=False), a live executor at
+interpreter exit, hard limits above the largest worker.
+
+Real processes and workers, no mocks. Every test has a timeout, so a
+regression fails instead of hanging. Executors are shared per module.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pytest
+
+import fault_calls as calls
+from doubling import Doubling
+from lfm import CallAborted, CallExited, CallKilled, ResourceExhaustion
+from lfm.executors import AutolabelExecutor, work_queue_available
+from lfm.resources import SerializationError
+
+WQ_AVAILABLE, WQ_WHY = work_queue_available()
+TESTS = os.path.dirname(os.path.abspath(__file__))
+
+#: the local backend's capacity, and each Work Queue worker's size (two of them)
+CAPACITY = {"cores": 2, "memory": 2000, "disk": 2000}
+WORKER = {"cores": 1, "memory": 1500, "disk": 3000}
+WORKERS = 2
+
+
+def _predictor():
+    return Doubling(resources=("cores", "memory", "disk"), first=400)
+
+
+# ---- the table -------------------------------------------------------------------------------
+@dataclass
+class Case:
+    """One fault: ``fn(mark, *args)`` with ``declared`` resources must end with
+    ``value`` (compared with ==, or checked by ``check``) or raise ``error``
+    whose message holds ``words`` (and passes ``check``)."""
+
+    id: str
+    fn: Callable[..., Any]
+    args: tuple = ()
+    value: Any = None
+    error: type | tuple | None = None
+    words: str = ""
+    declared: dict | None = None
+    check: Callable[[Any], bool] | None = None
+    #: backends this case runs on (Parsl only for calls without declared resources)
+    on: tuple = ("local", "workqueue", "parsl-local", "parsl-wq")
+    #: seconds the call may take to resolve
+    within: float = 60.0
+
+
+def _is_pattern(mb):
+    def check(value):
+        return isinstance(value, bytes) and len(value) == mb * calls.MB and value == calls.pattern(mb)
+    return check
+
+
+def _code(code):
+    return lambda exc: getattr(exc, "code", None) == code
+
+
+class _Lock:
+    """Stands for an argument that cannot be pickled (a lock): made per run."""
+
+
+EXECUTORS = ("local", "workqueue")
+CASES = [
+    Case("returns", calls.returns, (7,), value=7),
+    Case("sys.exit(3)", calls.exits, (3,), error=CallExited, words="exits called sys.exit(3)",
+         check=_code(3)),
+    Case("sys.exit('usage')", calls.exits, ("usage",), error=CallExited,
+         words="sys.exit('usage')", check=_code("usage")),
+    Case("argparse error", calls.argparse_error, error=CallExited, words="sys.exit(2)",
+         check=_code(2)),
+    Case("KeyboardInterrupt inside", calls.interrupted, error=CallAborted,
+         words="raised KeyboardInterrupt('pressed inside the call')"),
+    Case("GeneratorExit", calls.generator_exit, error=CallAborted, words="raised GeneratorExit"),
+    Case("os._exit(5)", calls.hard_exit, (5,), error=CallExited, words="exited with status 5",
+         check=_code(5)),
+    Case("SIGKILL itself", calls.kills_itself, (signal.SIGKILL,), error=CallKilled,
+         words="SIGKILL", check=lambda e: e.signal == 9),
+    Case("SIGSEGV itself", calls.kills_itself, (signal.SIGSEGV,), error=CallKilled,
+         words="SIGSEGV", check=lambda e: e.signal == 11),
+    Case("ignores SIGTERM past wall_time", calls.ignores_sigterm, (30,),
+         declared={"wall_time": 1.0}, error=ResourceExhaustion, words="wall_time",
+         on=EXECUTORS, within=30),
+    Case("lambda argument", calls.takes_anything, (lambda: None,), value="ran",
+         on=EXECUTORS),  # cloudpickle sends a lambda by value: not a fault
+    Case("unpicklable argument", calls.takes_anything, (_Lock,),
+         error=SerializationError, words="lock", on=EXECUTORS),
+    Case("unpicklable result", calls.unpicklable_result, error=SerializationError,
+         words="result"),
+    Case("200 MB result", calls.big_result, (200,), check=_is_pattern(200),
+         declared={"memory": 1400}, on=EXECUTORS, within=120),
+    Case("200 MB result, labels learnt", calls.big_result, (200,), check=_is_pattern(200),
+         on=("parsl-local", "parsl-wq"), within=120),
+    Case("exception class only the worker has", calls.worker_only_exception,
+         error=SerializationError, words="No module named 'worker_only_errors'"),
+    Case("exception that cannot be unpickled", calls.unloadable_exception,
+         error=SerializationError, words="TwoArgumentError"),
+    Case("result that cannot be unpickled", calls.unloadable_result,
+         error=SerializationError, words="refuses to be unpickled"),
+    Case("1 MB exception message", calls.huge_message, (1,), error=ValueError,
+         check=lambda e: len(str(e)) == calls.MB),
+    Case("closes stdout and stderr", calls.closes_stdio, value="closed"),
+    Case("deletes its own directories", calls.deletes_its_directories, value="gone"),
+    Case("double-forked daemon", calls.daemonizes, (120,), value="daemon started"),
+    Case("exceeds its memory label", calls.hold, (300,), declared={"memory": 100}, value=300,
+         on=EXECUTORS),
+]
+
+
+# ---- executors -------------------------------------------------------------------------------
+class Runner:
+    """A backend under test: ``submit(fn, *args, declared=...)`` -> a future.
+    ``n_whole`` calls with label ``whole`` need the whole of every worker."""
+
+    def __init__(self, name: str, submit: Callable[..., cf.Future], whole: dict,
+                 n_whole: int) -> None:
+        self.name = name
+        self._submit = submit
+        self.whole = whole
+        self.n_whole = n_whole
+
+    def submit(self, fn, *args, declared=None):
+        return self._submit(fn, args, declared)
+
+
+def _executor_runner(name: str, ex: AutolabelExecutor, whole: dict, n_whole: int) -> Runner:
+    def submit(fn, args, declared):
+        return ex.options(resources=declared).submit(fn, *args)
+    return Runner(name, submit, whole, n_whole)
+
+
+@pytest.fixture(scope="module")
+def local_runner():
+    ex = AutolabelExecutor(predictor=_predictor(), capacity=CAPACITY)
+    yield _executor_runner("local", ex, {"cores": 2, "memory": 2000}, 1)
+    ex.shutdown(wait=True)
+
+
+@pytest.fixture(scope="module")
+def wq_runner():
+    if not WQ_AVAILABLE:
+        pytest.skip(f"real Work Queue is not installed: {WQ_WHY}")
+    ex = AutolabelExecutor(backend="workqueue", predictor=_predictor(),
+                           workers=[WORKER] * WORKERS, verbose=False)
+    yield _executor_runner("workqueue", ex, {"cores": 1, "memory": 1500}, WORKERS)
+    ex.shutdown(wait=True)
+
+
+@pytest.fixture(scope="module")
+def parsl_runners(tmp_path_factory):
+    """One DataFlowKernel with both lfm Parsl executors."""
+    parsl = pytest.importorskip("parsl", reason="Parsl is not installed (pip install 'lfm[parsl]')")
+    if not WQ_AVAILABLE:
+        pytest.skip(f"real Work Queue is not installed: {WQ_WHY}")
+    from parsl import Config, python_app
+    from parsl.providers import LocalProvider
+
+    from lfm.parsl import AutolabelExecutor as ParslAutolabel
+    from lfm.parsl import WorkQueueExecutor
+
+    local = ParslAutolabel(label="lfm-local", predictor=_predictor(), capacity=CAPACITY)
+    wq = WorkQueueExecutor(label="lfm-wq", port=0, provider=LocalProvider(
+        init_blocks=1, min_blocks=1, max_blocks=1), worker_options="--cores 1 --memory 1500 "
+        "--disk 3000", full_debug=False)
+    run_dir = tmp_path_factory.mktemp("parsl")
+    parsl.load(Config(executors=[local, wq], run_dir=str(run_dir / "runinfo"), strategy_period=0.5))
+
+    def submitter(label):
+        apps: dict = {}
+
+        def submit(fn, args, declared):
+            assert not declared, "Parsl cases declare no resources"
+            app = apps.get(fn)
+            if app is None:
+                app = apps[fn] = python_app(fn, executors=[label])
+            return app(*args)
+        return submit
+
+    yield {"parsl-local": Runner("parsl-local", submitter("lfm-local"), {}, 0),
+           "parsl-wq": Runner("parsl-wq", submitter("lfm-wq"), {}, 0)}
+    parsl.dfk().cleanup()
+    parsl.clear()
+
+
+@pytest.fixture
+def runner(request):
+    name = request.param
+    if name == "local":
+        return request.getfixturevalue("local_runner")
+    if name == "workqueue":
+        return request.getfixturevalue("wq_runner")
+    return request.getfixturevalue("parsl_runners")[name]
+
+
+# ---- checks ----------------------------------------------------------------------------------
+def _noted(mark) -> list[tuple[int, str]]:
+    try:
+        with open(mark) as f:
+            return [(int(pid), start) for pid, start in (line.split() for line in f if line.strip())]
+    except FileNotFoundError:
+        return []
+
+
+def _alive(pid: int, start: str) -> bool:
+    """The process ``pid`` that started at ``start`` (clock ticks) still runs."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[19].decode() == start and fields[0] not in (b"Z", b"X")
+
+
+def assert_no_process_left(mark, timeout: float = 15.0) -> None:
+    noted = _noted(mark)
+    deadline = time.time() + timeout
+    while time.time() < deadline and any(_alive(p, s) for p, s in noted):
+        time.sleep(0.1)
+    left = [p for p, s in noted if _alive(p, s)]
+    for pid in left:  # do not leak them into the next case
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes of the call outlived it: {left}"
+
+
+def together(mark, n, timeout=60.0):
+    """Note itself, then wait until ``n`` calls have noted themselves in
+    ``mark``: ``n`` when they all ran at the same time, 0 otherwise."""
+    calls.note(mark)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open(mark) as f:
+            if sum(1 for line in f if line.strip()) >= n:
+                return n
+        time.sleep(0.05)
+    return 0
+
+
+def assert_capacity_released(runner: Runner, tmp_path) -> None:
+    """Calls needing the whole of every worker all run at the same time, so
+    nothing of an earlier call holds capacity any more."""
+    if not runner.n_whole:  # Parsl: the executor still runs an app
+        assert runner.submit(calls.returns, str(tmp_path / "after"), 1).result(timeout=60) == 1
+        return
+    mark = str(tmp_path / "whole")
+    futures = [runner.submit(together, mark, runner.n_whole, declared=runner.whole)
+               for _ in range(runner.n_whole)]
+    assert [f.result(timeout=90) for f in futures] == [runner.n_whole] * runner.n_whole
+
+
+def _params():
+    out = []
+    for case in CASES:
+        for backend in case.on:
+            marks = [pytest.mark.timeout(case.within + 120)]
+            if backend != "local":
+                marks.append(pytest.mark.workqueue)
+            out.append(pytest.param(backend, case, id=f"{backend}-{case.id}", marks=marks))
+    return out
+
+
+@pytest.mark.parametrize("runner, case", _params(), indirect=["runner"])
+def test_fault_resolves_releases_and_leaves_nothing(runner, case, tmp_path):
+    mark = str(tmp_path / "pids")
+    args = case.args
+    if args == (_Lock,):
+        import threading
+        args = (threading.Lock(),)
+    started = time.monotonic()
+    try:
+        value = runner.submit(case.fn, mark, *args, declared=case.declared).result(
+            timeout=case.within)
+        error = None
+    except cf.TimeoutError:
+        pytest.fail(f"{case.id} on {runner.name}: not resolved within {case.within} s")
+    except BaseException as exc:  # noqa: BLE001 - whatever it is, it is the outcome
+        error = exc
+    if case.error is not None:
+        assert error is not None, f"expected {case.error}, got the value {value!r:.200}"
+        assert isinstance(error, case.error), f"{type(error).__name__}: {str(error)[:500]}"
+        assert case.words in str(error), str(error)[:500]
+        if case.check is not None:
+            assert case.check(error), repr(error)[:500]
+    else:
+        assert error is None, f"{type(error).__name__}: {str(error)[:800]}"
+        assert case.check(value) if case.check is not None else value == case.value
+    assert time.monotonic() - started < case.within
+    assert_no_process_left(mark)
+    assert_capacity_released(runner, tmp_path)
