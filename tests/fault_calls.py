@@ -203,3 +203,16 @@ def hold(mark, mb, seconds=0.0):
     time.sleep(seconds)
     del block
     return mb
+
+
+def together(mark, n, timeout=60.0):
+    """Note itself, then wait until ``n`` calls have noted themselves in
+    ``mark``: returns ``n`` when they all ran at the same time, 0 otherwise."""
+    note(mark)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open(mark) as f:
+            if sum(1 for line in f if line.strip()) >= n:
+                return n
+        time.sleep(0.05)
+    return 0

@@ -129,6 +129,9 @@ CASES = [
     Case("double-forked daemon", calls.daemonizes, (120,), value="daemon started"),
     Case("exceeds its memory label", calls.hold, (300,), declared={"memory": 100}, value=300,
          on=EXECUTORS),
+    Case("exceeds the largest worker", calls.hold, (2500,), declared={"memory": 1000},
+         error=ResourceExhaustion, words="already the largest any worker offers",
+         check=lambda e: e.attempts[-1]["label"]["memory"] in (1500, 2000), on=EXECUTORS),
 ]
 
 
@@ -247,19 +250,6 @@ def assert_no_process_left(mark, timeout: float = 15.0) -> None:
     assert not left, f"processes of the call outlived it: {left}"
 
 
-def together(mark, n, timeout=60.0):
-    """Note itself, then wait until ``n`` calls have noted themselves in
-    ``mark``: ``n`` when they all ran at the same time, 0 otherwise."""
-    calls.note(mark)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with open(mark) as f:
-            if sum(1 for line in f if line.strip()) >= n:
-                return n
-        time.sleep(0.05)
-    return 0
-
-
 def assert_capacity_released(runner: Runner, tmp_path) -> None:
     """Calls needing the whole of every worker all run at the same time, so
     nothing of an earlier call holds capacity any more."""
@@ -267,7 +257,7 @@ def assert_capacity_released(runner: Runner, tmp_path) -> None:
         assert runner.submit(calls.returns, str(tmp_path / "after"), 1).result(timeout=60) == 1
         return
     mark = str(tmp_path / "whole")
-    futures = [runner.submit(together, mark, runner.n_whole, declared=runner.whole)
+    futures = [runner.submit(calls.together, mark, runner.n_whole, declared=runner.whole)
                for _ in range(runner.n_whole)]
     assert [f.result(timeout=90) for f in futures] == [runner.n_whole] * runner.n_whole
 
@@ -311,3 +301,242 @@ def test_fault_resolves_releases_and_leaves_nothing(runner, case, tmp_path):
     assert time.monotonic() - started < case.within
     assert_no_process_left(mark)
     assert_capacity_released(runner, tmp_path)
+
+
+# ---- faults of the executor itself -----------------------------------------------------------
+def _fresh(backend: str, workers: int = WORKERS, **options) -> AutolabelExecutor:
+    if backend == "workqueue":
+        if not WQ_AVAILABLE:
+            pytest.skip(f"real Work Queue is not installed: {WQ_WHY}")
+        return AutolabelExecutor(backend="workqueue", predictor=_predictor(),
+                                 workers=[WORKER] * workers, verbose=False, **options)
+    return AutolabelExecutor(predictor=_predictor(), capacity=CAPACITY, **options)
+
+
+#: a label that takes the whole of one worker (local: the whole capacity)
+WHOLE = {"local": {"cores": 2, "memory": 2000}, "workqueue": {"cores": 1, "memory": 1500}}
+BOTH = [pytest.param("local"), pytest.param("workqueue", marks=pytest.mark.workqueue)]
+
+
+def _wait_running(futures, timeout=60.0):
+    deadline = time.time() + timeout
+    while not all(f.running() or f.done() for f in futures) and time.time() < deadline:
+        time.sleep(0.05)
+    assert all(f.running() for f in futures), [f._state for f in futures]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BOTH)
+def test_hard_limits_above_the_largest_worker_fail_at_once(backend, tmp_path):
+    with _fresh(backend, workers=1, autolabel=False) as ex:
+        started = time.monotonic()
+        future = ex.options(resources={"memory": 99999, "cores": 1}).submit(
+            calls.returns, str(tmp_path / "pids"), 1)
+        error = future.exception(timeout=10)
+        assert time.monotonic() - started < 5
+        assert isinstance(error, ResourceExhaustion) and error.attempts == []
+        largest = ex.backend.max_resources()["memory"]
+        assert "memory 99999 MB as hard limits" in str(error)
+        assert f"memory {largest:g} MB" in str(error), str(error)
+        assert not os.path.exists(tmp_path / "pids")  # it never ran
+        assert ex.submit(calls.returns, str(tmp_path / "pids"), 2).result(timeout=60) == 2
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", BOTH)
+def test_cancel_of_a_queued_call(backend, tmp_path, request):
+    runner = request.getfixturevalue("local_runner" if backend == "local" else "wq_runner")
+    blockers = [runner.submit(calls.hold, str(tmp_path / "blockers"), 10, 4.0,
+                              declared=runner.whole) for _ in range(runner.n_whole)]
+    _wait_running(blockers)
+    queued = runner.submit(calls.returns, str(tmp_path / "queued"), 1, declared=runner.whole)
+    time.sleep(0.3)
+    assert not queued.running()
+    assert queued.cancel() is True and queued.cancelled()
+    with pytest.raises(cf.CancelledError):
+        queued.result(timeout=1)
+    assert [f.result(timeout=60) for f in blockers] == [10] * runner.n_whole
+    assert_capacity_released(runner, tmp_path)
+    assert not os.path.exists(tmp_path / "queued")  # the cancelled call never ran
+    # a running call cannot be cancelled
+    running = runner.submit(calls.hold, str(tmp_path / "running"), 10, 1.0)
+    _wait_running([running])
+    assert running.cancel() is False and running.result(timeout=60) == 10
+    assert_no_process_left(str(tmp_path / "blockers"))
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("backend", BOTH)
+def test_shutdown_cancel_futures_and_wait_false(backend, tmp_path):
+    n = 1 if backend == "local" else WORKERS
+    whole = WHOLE[backend]
+    # cancel_futures=True: running calls finish, every queued one is cancelled
+    ex = _fresh(backend)
+    blockers = [ex.options(resources=whole).submit(calls.hold, str(tmp_path / "b"), 10, 4.0)
+                for _ in range(n)]
+    _wait_running(blockers)
+    queued = [ex.options(resources=whole).submit(calls.returns, str(tmp_path / "q"), i)
+              for i in range(4)]
+    ex.shutdown(wait=True, cancel_futures=True)
+    assert [f.result(timeout=1) for f in blockers] == [10] * n
+    assert all(f.cancelled() for f in queued)
+    assert not os.path.exists(tmp_path / "q")
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        ex.submit(calls.returns, str(tmp_path / "late"), 1)
+    assert_no_process_left(str(tmp_path / "b"))
+    _assert_backend_gone(ex)
+
+    # wait=False: returns at once; running and queued calls still finish
+    ex = _fresh(backend)
+    futures = [ex.options(resources=whole).submit(calls.hold, str(tmp_path / "w"), 10, 1.0)
+               for _ in range(n + 2)]
+    started = time.monotonic()
+    ex.shutdown(wait=False)
+    assert time.monotonic() - started < 1.0
+    assert [f.result(timeout=90) for f in futures] == [10] * (n + 2)
+    assert_no_process_left(str(tmp_path / "w"))
+    _assert_backend_gone(ex, timeout=30)
+
+
+def _assert_backend_gone(ex: AutolabelExecutor, timeout: float = 15.0) -> None:
+    """The backend's manager and workers exited and its staging directory is gone."""
+    backend = ex.backend
+    pids = list(getattr(backend, "worker_pids", []))
+    proc = getattr(backend, "_proc", None)
+    if proc is not None:
+        pids.append(proc.pid)
+    deadline = time.time() + timeout
+    while time.time() < deadline and any(_running(p) for p in pids):
+        time.sleep(0.1)
+    assert not [p for p in pids if _running(p)]
+    staging = getattr(backend, "_staging", None)
+    while staging and os.path.exists(staging) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not staging or not os.path.exists(staging)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except OSError:
+        return False
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.workqueue
+def test_worker_killed_mid_call_runs_it_elsewhere(tmp_path):
+    """Work Queue: the machine of a worker is gone with the call it ran; the
+    call runs again on the other worker and returns."""
+    from lfm.executors.workqueue import kill_processes_under
+    with _fresh("workqueue") as ex:
+        mark = str(tmp_path / "pids")
+        future = ex.submit(calls.hold, mark, 10, 3.0)
+        deadline = time.time() + 60
+        while not os.path.exists(mark) and time.time() < deadline:
+            time.sleep(0.05)
+        (pid, _), = _noted(mark)
+        victim = next(w for w in ex.backend._workers
+                      if str(pid) in _pids_under(w.lfm_workdir))
+        os.killpg(victim.pid, signal.SIGKILL)       # the worker's machine is gone ...
+        kill_processes_under(victim.lfm_workdir)    # ... with the call it was running
+        assert future.result(timeout=90) == 10
+        assert len(_noted(mark)) == 2  # it ran twice, the second time elsewhere
+        assert_no_process_left(mark)
+
+
+def _pids_under(directory: str) -> set[str]:
+    import psutil
+    found = set()
+    for p in psutil.process_iter(["cwd"]):
+        if (p.info.get("cwd") or "").startswith(directory):
+            found.add(str(p.pid))
+    return found
+
+
+@pytest.mark.timeout(60)
+def test_call_killed_from_outside_is_call_killed(local_runner, tmp_path):
+    """Local: someone else SIGKILLs the call's process (no OOM kill counted)."""
+    mark = str(tmp_path / "pids")
+    future = local_runner.submit(calls.hold, mark, 10, 30.0)
+    deadline = time.time() + 30
+    while not _noted(mark) and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(_noted(mark)[0][0], signal.SIGKILL)
+    error = future.exception(timeout=30)
+    assert isinstance(error, CallKilled) and error.signal == 9, repr(error)
+    assert_capacity_released(local_runner, tmp_path)
+
+
+# ---- the program around the executor ---------------------------------------------------------
+PROGRAM = """
+import os, sys, time
+sys.path.insert(0, {tests!r})
+import fault_calls as calls
+from lfm.executors import AutolabelExecutor
+options = {options}
+ex = AutolabelExecutor(predictor="max-seen", resources=("memory",), **options)
+backend = ex.backend
+pids = [getattr(backend, "_proc", None) and backend._proc.pid, *getattr(backend, "worker_pids", [])]
+print("backend", *[p for p in pids if p], getattr(backend, "_staging", "-"), flush=True)
+futures = [ex.submit(calls.hold, {mark!r}, 10, 60) for _ in range(3)]
+for i, f in enumerate(futures):
+    f.add_done_callback(lambda f, i=i: print("resolved", i, type(f.exception()).__name__
+                                             if not f.cancelled() else "cancelled", flush=True))
+while not os.path.exists({mark!r}):
+    time.sleep(0.05)
+print("running", flush=True)
+{ending}
+"""
+ENDINGS = {
+    # Ctrl-C while the program waits for a result inside the with block
+    "ctrl-c": "with ex:\n    futures[0].result()",
+    # the program ends with the executor still running its calls
+    "exit": "print('leaving', flush=True)",
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("ending", sorted(ENDINGS))
+@pytest.mark.parametrize("backend", BOTH)
+def test_program_interrupted_or_exiting_leaves_nothing(backend, ending, tmp_path):
+    import subprocess
+    import sys
+    if backend == "workqueue" and not WQ_AVAILABLE:
+        pytest.skip(f"real Work Queue is not installed: {WQ_WHY}")
+    options = ({"backend": "workqueue", "workers": [WORKER], "verbose": False}
+               if backend == "workqueue" else {"capacity": CAPACITY})
+    mark = str(tmp_path / "pids")
+    source = PROGRAM.format(tests=TESTS, options=options, mark=mark, ending=ENDINGS[ending])
+    proc = subprocess.Popen([sys.executable, "-c", source], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        first = proc.stdout.readline().split()
+        assert first[:1] == ["backend"], (first, proc.stderr.read() if proc.poll() else "")
+        *pids, staging = first[1:]
+        assert proc.stdout.readline().strip() == "running"
+        if ending == "ctrl-c":
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGINT)
+        status = proc.wait(timeout=60)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    resolved = [line for line in out.splitlines() if line.startswith("resolved")]
+    if ending == "ctrl-c":
+        assert status != 0 and "KeyboardInterrupt" in err, err[-2000:]
+        # kill() resolved every future before the program ended: running
+        # calls killed, queued ones cancelled
+        assert len(resolved) == 3, out
+        assert {line.split()[-1] for line in resolved} <= {"CallKilled", "cancelled"}, out
+    else:
+        assert status == 0, err[-2000:]
+    for pid in pids:
+        deadline = time.time() + 15
+        while _running(int(pid)) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not _running(int(pid)), f"process {pid} of the backend outlived the program"
+    assert_no_process_left(mark)
+    if staging != "-":
+        assert not os.path.exists(staging)

@@ -21,7 +21,7 @@ from lfm.executors.backend import Attempt, Backend, Outcome
 from lfm.executors.features import call_features, trace_columns
 from lfm.executors.stats import StatsBook
 from lfm.pack.book import Environments
-from lfm.resources import ResourceExhaustion, Resources
+from lfm.resources import UNITS, ResourceExhaustion, Resources
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,6 +68,95 @@ class AutolabelExecutor(cf.Executor):
     predictor), and an exhaustion still retries with the predictor's next,
     larger label, because the point of autolabelling is that users' guesses
     are often wrong. With ``autolabel=False`` they are hard limits.
+
+    **Retries.** Only an exhaustion is retried: the call exceeded its memory,
+    disk or wall_time label (killed by lfm's monitor or by Work Queue), or it
+    was SIGKILLed while the machine's OOM-kill count (``/proc/vmstat``) rose.
+    The next attempt gets the predictor's next label, strictly larger in every
+    exceeded resource and capped to the backend's largest worker; there are
+    at most ``max_retries`` retries. Nothing else is retried by lfm (an app's
+    exception, ``sys.exit``, a signal): Work Queue's own ``task_retries`` rerun
+    a task whose worker was lost, and Parsl's ``Config(retries=)`` reruns apps.
+
+    **What** ``Future.result()`` **raises** (``exception()`` returns the same):
+
+    * the call's own exception (any ``Exception``), with the traceback from
+      the call's process as its ``__cause__`` (:class:`lfm.RemoteTraceback`);
+    * :class:`lfm.ResourceExhaustion` when no attempt fitted: the label
+      reached the largest worker, ``max_retries`` retries were spent, the
+      predictor had no larger label, ``autolabel=False`` (declared resources
+      are final), hard limits above the largest worker (at once, without
+      running: ``attempts`` is empty), or on Work Queue ``fit_timeout``
+      expired. Its ``attempts`` lists every attempt (dicts with ``attempt``,
+      ``label``, ``status``, ``resources``, ``exceeded``, ``host``,
+      ``backend``, ``granted``); the message names the label and the largest
+      worker;
+    * :class:`lfm.CallExited` when the call ended its process: ``sys.exit(n)``
+      or an ``argparse`` error ("f called sys.exit(2)"; ``code``), or
+      ``os._exit(n)`` ("f exited with status n without returning");
+    * :class:`lfm.CallAborted` when it raised another ``BaseException``
+      (``KeyboardInterrupt``, ``GeneratorExit``, ...; ``exception`` is the
+      original when it could be sent back). No ``BaseException`` of a call
+      is ever raised as such in the caller;
+    * :class:`lfm.CallKilled` when the call's process was killed by a signal
+      (``signal``; a SIGSEGV, someone's SIGKILL), or by :meth:`kill` while it
+      ran (also at interpreter exit), or when the Work Queue backend shut down
+      under it;
+    * :class:`lfm.SerializationError` when an argument, the result or the
+      exception cannot be pickled, or cannot be unpickled on this side (e.g. an
+      exception class only the worker can import); the message names which;
+    * :class:`lfm.executors.WorkQueueTaskError` (Work Queue only) when lfm's
+      runner itself could not run the call (it says why: lfm not importable
+      there, interpreter missing, output not writable or refused), Work Queue
+      gave up on the task (``result``: e.g. ``"MAX_RETRIES"``), or the
+      manager process died;
+    * ``concurrent.futures.CancelledError`` when the call was cancelled (see
+      below), or when :meth:`kill` or ``shutdown(cancel_futures=True)`` ended
+      a call between two attempts (then ``cancelled()`` stays False: it had
+      started).
+
+    Whatever happens, every future resolves: a bug in lfm's own bookkeeping
+    fails the future with that error rather than leaving it pending.
+
+    **Running and cancellation.** A future is RUNNING (``running()``) only
+    once its first attempt really started: on the local backend when the
+    call's process is started (its label fitted the free capacity), on Work
+    Queue when its task was dispatched to a worker. Until then ``cancel()``
+    withdraws it and returns True, ``cancelled()`` is then True and the call
+    never runs. A running call cannot be cancelled (``cancel()`` returns
+    False), including while it waits for a retry; :meth:`kill` stops it.
+
+    **Done-callbacks** (``add_done_callback``) run in the thread that resolves
+    the future: on the local backend the thread that ran the attempt
+    (``lfm-local-task<id>.<attempt>``), on Work Queue the thread reading the
+    manager's results (``lfm-wq-reader``; ``lfm-wq-fit`` for a
+    ``fit_timeout`` failure); the thread that called ``cancel()``,
+    ``shutdown()`` or :meth:`kill` for the futures they cancel; the submitting
+    thread when ``submit()`` itself resolved the future (hard limits above
+    the largest worker, or on Work Queue an argument that cannot be pickled).
+    A callback added to a done future runs at once in the adding thread, as
+    ``concurrent.futures`` has it. Keep callbacks short: on Work Queue every
+    later result waits while one runs, so never wait in a callback for another
+    future of the same executor.
+
+    **Shutdown.** :meth:`shutdown` refuses new submissions (``RuntimeError``).
+    ``cancel_futures=True`` cancels every call that has not started and every
+    pending retry; calls already running go on. ``wait=True`` returns once
+    every submitted call has resolved and the backend is released (local
+    workers and the manager stopped, staging files removed); ``wait=False``
+    returns at once, the calls still run (or are cancelled) as above and the
+    backend is released in the background once they have all resolved.
+    Leaving a ``with`` block is ``shutdown(wait=True)``; leaving it by
+    ``KeyboardInterrupt`` (Ctrl-C) is :meth:`kill`.
+
+    **Interpreter exit.** An executor not yet released when the program
+    ends (never shut down, ``shutdown(wait=False)`` still waiting for its
+    calls, or an uncaught Ctrl-C) is :meth:`kill`\ ed by an ``atexit``
+    handler: queued calls are cancelled, running ones killed (their futures
+    fail with :class:`lfm.CallKilled`), and no call process, Work Queue
+    manager or local worker outlives the program. Unlike
+    ``ThreadPoolExecutor``, lfm does not wait for running calls at exit:
+    call ``shutdown()`` to let them finish.
     """
 
     def __init__(self, backend: str | Backend = "local", predictor: Any = "auto",
@@ -214,8 +303,28 @@ class AutolabelExecutor(cf.Executor):
         self._stats.task_submitted(category)
         self.environments.note(category, fn)
         task.future.add_done_callback(lambda f, t=task: self._future_done(t, f))
-        self._launch(task, label)
+        too_big = self._beyond_largest(task)
+        if too_big is not None:
+            self._finish(task, error=too_big)
+        else:
+            self._launch(task, label)
         return task.future
+
+    def _beyond_largest(self, task: "_Task") -> ResourceExhaustion | None:
+        """With ``autolabel=False`` declared resources are hard limits: above
+        the largest worker the call can never run, and fails at once."""
+        if self.autolabel or not task.declared:
+            return None
+        largest = self._largest()
+        over = {r: v for r, v in task.declared.items() if r in largest and v > largest[r]}
+        if not over:
+            return None
+        said = ", ".join(_amount(r, v) for r, v in sorted(over.items()))
+        offers = ", ".join(_amount(r, largest[r]) for r in sorted(largest))
+        return ResourceExhaustion(
+            f"task {task.id} ({task.category}) declares {said} as hard limits (autolabel=False), "
+            f"more than the largest worker offers ({offers}): it can never run",
+            exceeded=over, limits=dict(task.declared), attempts=[])
 
     def _first_label(self, task: "_Task") -> dict[str, float]:
         if self.autolabel:
@@ -284,7 +393,10 @@ class AutolabelExecutor(cf.Executor):
             else:
                 self._launch(task, next_label)
         else:
-            self._finish(task, error=outcome.error or RuntimeError("attempt failed without an error"))
+            error = outcome.error or RuntimeError("attempt failed without an error")
+            if isinstance(error, ResourceExhaustion) and not error.attempts:
+                error.attempts = list(task.attempts)  # e.g. Work Queue's fit_timeout
+            self._finish(task, error=error)
 
     def _observe(self, category: str, res: Resources, features: Mapping[str, float]) -> None:
         missing = [r for r in self.resources if r not in res]
@@ -456,6 +568,12 @@ def _resolve(task: _Task, *, value: Any = None, error: BaseException | None = No
             future.set_result(value)
     except cf.InvalidStateError:
         pass
+
+
+def _amount(resource: str, value: float) -> str:
+    """``"memory 800 MB"``, ``"cores 2"``: an amount in lfm's units, for messages."""
+    unit = UNITS.get(resource, "")
+    return f"{resource} {value:g}" + (f" {unit}" if unit and unit != resource else "")
 
 
 def _check_declared(resources: Mapping[str, float]) -> dict[str, float]:

@@ -436,7 +436,10 @@ class WorkQueueBackend:
             elif kind == "workers":
                 self._live = dict(message[1])
         # the manager is gone: whatever was outstanding will never finish
+        # (after shutdown() stopped it, shutdown() itself reports them killed)
         with self._lock:
+            if self._closed:
+                return
             left = list(self._attempts.values())
             self._attempts.clear()
             self._dispatched.clear()
