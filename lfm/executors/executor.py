@@ -377,7 +377,9 @@ class AutolabelExecutor(cf.Executor):
                   "backend": self.backend.name, "granted": dict(outcome.granted)}
         task.attempts.append(record)
         self.environments.observe(task.category, outcome)
-        self._stats.attempt(task.category, attempt.number, outcome.status, attempt.label, res, wall)
+        # charged what the backend really allocated (Work Queue: whole cores)
+        charged = {**attempt.label, **outcome.granted}
+        self._stats.attempt(task.category, attempt.number, outcome.status, charged, res, wall)
         self._record_trace(task, attempt, outcome)
 
         if outcome.status == "ok":
