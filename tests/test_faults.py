@@ -25,6 +25,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -348,14 +349,29 @@ def test_cancel_of_a_queued_call(backend, tmp_path, request):
     runner = request.getfixturevalue("local_runner" if backend == "local" else "wq_runner")
     blockers = [runner.submit(calls.hold, str(tmp_path / "blockers"), 10, 4.0,
                               declared=runner.whole) for _ in range(runner.n_whole)]
+    threads: dict = {}
+
+    def record(future):
+        threads[id(future)] = threading.current_thread().name
+    for f in blockers:
+        f.add_done_callback(record)
     _wait_running(blockers)
     queued = runner.submit(calls.returns, str(tmp_path / "queued"), 1, declared=runner.whole)
+    queued.add_done_callback(record)
     time.sleep(0.3)
     assert not queued.running()
     assert queued.cancel() is True and queued.cancelled()
     with pytest.raises(cf.CancelledError):
         queued.result(timeout=1)
     assert [f.result(timeout=60) for f in blockers] == [10] * runner.n_whole
+    # done-callbacks run in the thread that resolved the future: cancel()'s
+    # caller, or the backend's thread that ran the attempt / read its result
+    deadline = time.time() + 10
+    while len(threads) < len(blockers) + 1 and time.time() < deadline:
+        time.sleep(0.05)
+    assert threads[id(queued)] == threading.current_thread().name
+    backend_thread = "lfm-local-task" if backend == "local" else "lfm-wq-reader"
+    assert all(threads[id(f)].startswith(backend_thread) for f in blockers), threads
     assert_capacity_released(runner, tmp_path)
     assert not os.path.exists(tmp_path / "queued")  # the cancelled call never ran
     # a running call cannot be cancelled
@@ -493,6 +509,8 @@ ENDINGS = {
     "ctrl-c": "with ex:\n    futures[0].result()",
     # the program ends with the executor still running its calls
     "exit": "print('leaving', flush=True)",
+    # ... after shutdown(wait=False), which returned at once
+    "exit after shutdown(wait=False)": "ex.shutdown(wait=False)\nprint('leaving', flush=True)",
 }
 
 
@@ -539,4 +557,4 @@ def test_program_interrupted_or_exiting_leaves_nothing(backend, ending, tmp_path
         assert not _running(int(pid)), f"process {pid} of the backend outlived the program"
     assert_no_process_left(mark)
     if staging != "-":
-        assert not os.path.exists(staging)
+        assert not os.path.exists(staging), (os.listdir(staging), err[-3000:])

@@ -183,6 +183,8 @@ class AutolabelExecutor(cf.Executor):
         self._tasks: dict[int, _Task] = {}
         self._shutdown = False
         self._finalized = False
+        self._released = threading.Event()  # set once the backend is released
+        self._releaser: threading.Thread | None = None
         self.backend.start(self._attempt_done)
         _live.add(self)
 
@@ -487,17 +489,30 @@ class AutolabelExecutor(cf.Executor):
                 _resolve(task, error=cf.CancelledError("executor shut down before a retry"))
 
     def _release(self, wait: bool) -> None:
+        """Release the backend once; a second caller returns only when the
+        first has finished (kill() at interpreter exit must not return while
+        the background release of shutdown(wait=False) is half done: the
+        interpreter would stop that thread and leave processes behind)."""
         with self._lock:
-            if self._finalized:
-                return
+            first = not self._finalized
             self._finalized = True
-        _live.discard(self)
+            if first:
+                self._releaser = threading.current_thread()
+        if not first:
+            if self._releaser is threading.current_thread():
+                return  # e.g. kill() from a done-callback run by the release itself
+            if not wait:
+                self.backend.shutdown(wait=False)  # kill what a waiting release lets run
+            self._released.wait()
+            return
         try:
             self.backend.shutdown(wait=wait)
         finally:
+            _live.discard(self)
             close = getattr(self._trace, "close", None)
             if callable(close) and self._owns_trace:
                 close()
+            self._released.set()
 
 
 class _Options(cf.Executor):
