@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lfm.executors.backend import Attempt, Backend, Outcome
+from lfm.executors.calls import How, Options, Task, amount, check_declared, resolve
 from lfm.executors.features import call_features, trace_columns
 from lfm.executors.stats import StatsBook
 from lfm.pack.book import Environments
-from lfm.resources import UNITS, ResourceExhaustion, Resources
+from lfm.resources import ResourceExhaustion, Resources
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -180,7 +181,7 @@ class AutolabelExecutor(cf.Executor):
             or Environments()
         self._lock = threading.RLock()  # guards the predictor, task table and shutdown flag
         self._ids = itertools.count(1)
-        self._tasks: dict[int, _Task] = {}
+        self._tasks: dict[int, Task] = {}
         self._shutdown = False
         self._finalized = False
         self._released = threading.Event()  # set once the backend is released
@@ -199,7 +200,7 @@ class AutolabelExecutor(cf.Executor):
                 features: Mapping[str, float] | Callable[..., Mapping[str, float]] | None = None,
                 inputs: Iterable[tuple[str, str, bool]] | None = None,
                 outputs: Iterable[tuple[str, str, bool]] | None = None,
-                extra: Mapping[str, Any] | None = None) -> "_Options":
+                extra: Mapping[str, Any] | None = None) -> Options:
         """An executor view whose ``submit``/``map`` use this category and these
         declared resources (cores, memory MB, disk MB, wall_time s), e.g.
         ``ex.options(category="sim", resources={"memory": 800}).submit(f, x)``.
@@ -216,10 +217,10 @@ class AutolabelExecutor(cf.Executor):
         user function's own keyword arguments is ever taken by the executor.
         """
         if resources is not None:
-            resources = _check_declared(resources)
-        how = _How(features=features, inputs=list(inputs or ()), outputs=list(outputs or ()),
+            resources = check_declared(resources)
+        how = How(features=features, inputs=list(inputs or ()), outputs=list(outputs or ()),
                    extra=dict(extra or {}))
-        return _Options(self, category, resources, how)
+        return Options(self, category, resources, how)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """No new submissions. ``cancel_futures``: cancel calls that have not
@@ -253,7 +254,7 @@ class AutolabelExecutor(cf.Executor):
         self._release(wait=False)
         for task in tasks:
             if not task.future.done():
-                _resolve(task, error=cf.CancelledError("executor was killed"))
+                resolve(task, error=cf.CancelledError("executor was killed"))
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
@@ -289,7 +290,7 @@ class AutolabelExecutor(cf.Executor):
         return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
 
     def _submit(self, fn: Callable[..., Any], args: tuple, kwargs: dict, category: str | None,
-                declared: dict[str, float] | None, how: "_How | None") -> cf.Future:
+                declared: dict[str, float] | None, how: "How | None") -> cf.Future:
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, got {type(fn).__name__}")
         category = self._category(fn, category)
@@ -297,8 +298,8 @@ class AutolabelExecutor(cf.Executor):
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot submit to an AutolabelExecutor after shutdown()")
-            task = _Task(next(self._ids), category, fn, args, dict(kwargs), declared or {},
-                         how or _How())
+            task = Task(next(self._ids), category, fn, args, dict(kwargs), declared or {},
+                         how or How())
             task.features = features
             label = self._first_label(task)
             self._tasks[task.id] = task
@@ -312,7 +313,7 @@ class AutolabelExecutor(cf.Executor):
             self._launch(task, label)
         return task.future
 
-    def _beyond_largest(self, task: "_Task") -> ResourceExhaustion | None:
+    def _beyond_largest(self, task: Task) -> ResourceExhaustion | None:
         """With ``autolabel=False`` declared resources are hard limits: above
         the largest worker the call can never run, and fails at once."""
         if self.autolabel or not task.declared:
@@ -321,14 +322,14 @@ class AutolabelExecutor(cf.Executor):
         over = {r: v for r, v in task.declared.items() if r in largest and v > largest[r]}
         if not over:
             return None
-        said = ", ".join(_amount(r, v) for r, v in sorted(over.items()))
-        offers = ", ".join(_amount(r, largest[r]) for r in sorted(largest))
+        said = ", ".join(amount(r, v) for r, v in sorted(over.items()))
+        offers = ", ".join(amount(r, largest[r]) for r in sorted(largest))
         return ResourceExhaustion(
             f"task {task.id} ({task.category}) declares {said} as hard limits (autolabel=False), "
             f"more than the largest worker offers ({offers}): it can never run",
             exceeded=over, limits=dict(task.declared), attempts=[])
 
-    def _first_label(self, task: "_Task") -> dict[str, float]:
+    def _first_label(self, task: Task) -> dict[str, float]:
         if self.autolabel:
             label = self.predictor.predict(task.category, features=task.features)
             label.update(task.declared)
@@ -348,7 +349,7 @@ class AutolabelExecutor(cf.Executor):
         largest = self._largest()
         return {r: min(float(v), largest.get(r, float(v))) for r, v in label.items()}
 
-    def _launch(self, task: "_Task", label: dict[str, float]) -> None:
+    def _launch(self, task: Task, label: dict[str, float]) -> None:
         number = len(task.attempts) + 1
         attempt = Attempt(task.id, number, task.category, task.fn, task.args, task.kwargs, label,
                           features=task.features, inputs=task.how.inputs,
@@ -366,7 +367,7 @@ class AutolabelExecutor(cf.Executor):
                           attempt.task_id)
             task = self._tasks.get(attempt.task_id)
             if task is not None:
-                _resolve(task, error=exc)
+                resolve(task, error=exc)
 
     def _handle(self, attempt: Attempt, outcome: Outcome) -> None:
         task = self._tasks[attempt.task_id]
@@ -411,7 +412,7 @@ class AutolabelExecutor(cf.Executor):
         with self._lock:
             self.predictor.observe(category, res, features=features)
 
-    def _next_label(self, task: "_Task", attempt: Attempt,
+    def _next_label(self, task: Task, attempt: Attempt,
                     outcome: Outcome) -> tuple[dict[str, float] | None, str]:
         """The label of the next attempt, or (None, why) when there is none."""
         if not self.autolabel:
@@ -444,7 +445,7 @@ class AutolabelExecutor(cf.Executor):
                           f"(largest worker: {largest})")
         return label, ""
 
-    def _exhaustion(self, task: "_Task", attempt: Attempt, outcome: Outcome,
+    def _exhaustion(self, task: Task, attempt: Attempt, outcome: Outcome,
                     why: str) -> ResourceExhaustion:
         exceeded = dict(outcome.exceeded)
         over = ", ".join(f"{r} (label {v:g})" for r, v in exceeded.items()) or "its label"
@@ -453,7 +454,7 @@ class AutolabelExecutor(cf.Executor):
             resources=outcome.resources, exceeded=exceeded, limits=attempt.label,
             attempts=list(task.attempts))
 
-    def _record_trace(self, task: "_Task", attempt: Attempt, outcome: Outcome) -> None:
+    def _record_trace(self, task: Task, attempt: Attempt, outcome: Outcome) -> None:
         if self._trace is None:
             return
         from lfm.trace import make_row
@@ -469,10 +470,10 @@ class AutolabelExecutor(cf.Executor):
             log.exception("lfm executor: could not append attempt %s of task %s to the trace",
                           attempt.number, task.id)
 
-    def _finish(self, task: "_Task", *, value: Any = None, error: BaseException | None = None) -> None:
-        _resolve(task, value=value, error=error)
+    def _finish(self, task: Task, *, value: Any = None, error: BaseException | None = None) -> None:
+        resolve(task, value=value, error=error)
 
-    def _future_done(self, task: "_Task", future: cf.Future) -> None:
+    def _future_done(self, task: Task, future: cf.Future) -> None:
         with self._lock:
             self._tasks.pop(task.id, None)
         if future.cancelled():
@@ -480,13 +481,13 @@ class AutolabelExecutor(cf.Executor):
                 self.backend.cancel(task.current)
             task.start()  # CANCELLED -> CANCELLED_AND_NOTIFIED, which wait()/as_completed() count as done
 
-    def _cancel_task(self, task: "_Task") -> None:
+    def _cancel_task(self, task: Task) -> None:
         attempt = task.current
         if attempt is None or task.future.done():
             return
         if self.backend.cancel(attempt):
             if not task.future.cancel():
-                _resolve(task, error=cf.CancelledError("executor shut down before a retry"))
+                resolve(task, error=cf.CancelledError("executor shut down before a retry"))
 
     def _release(self, wait: bool) -> None:
         """Release the backend once; a second caller returns only when the
@@ -513,101 +514,6 @@ class AutolabelExecutor(cf.Executor):
             if callable(close) and self._owns_trace:
                 close()
             self._released.set()
-
-
-class _Options(cf.Executor):
-    """``AutolabelExecutor.options(...)``: submit/map with a category and declared resources."""
-
-    def __init__(self, executor: AutolabelExecutor, category: str | None,
-                 resources: dict[str, float] | None, how: "_How") -> None:
-        self._executor = executor
-        self._category = category
-        self._resources = resources
-        self._how = how
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
-        return self._executor._submit(fn, args, kwargs, self._category, self._resources, self._how)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Does nothing: shut down the executor this view came from."""
-
-
-class _How:
-    """How to run a call, beside its category and declared resources (see
-    :meth:`AutolabelExecutor.options`)."""
-
-    __slots__ = ("features", "inputs", "outputs", "extra")
-
-    def __init__(self, features: Any = None, inputs: list | None = None,
-                 outputs: list | None = None, extra: dict | None = None) -> None:
-        self.features = features
-        self.inputs = inputs or []
-        self.outputs = outputs or []
-        self.extra = extra or {}
-
-
-class _Task:
-    def __init__(self, task_id: int, category: str, fn: Callable[..., Any], args: tuple,
-                 kwargs: dict, declared: dict[str, float], how: _How) -> None:
-        self.id = task_id
-        self.how = how
-        #: name -> float, filled at submission (see lfm.executors.features)
-        self.features: dict[str, float] = {}
-        self.category = category
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.declared = declared
-        self.future: cf.Future = cf.Future()
-        self.attempts: list[dict[str, Any]] = []
-        self.current: Attempt | None = None
-        self._started = False
-
-    def start(self) -> bool:
-        """Called by the backend when an attempt is about to run: False when the
-        future was cancelled meanwhile (then the attempt must not run)."""
-        if self._started:
-            return not self.future.done()
-        self._started = True
-        return self.future.set_running_or_notify_cancel()
-
-
-def _resolve(task: _Task, *, value: Any = None, error: BaseException | None = None) -> None:
-    future = task.future
-    if future.done():
-        return
-    try:
-        if not task.start():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)
-    except cf.InvalidStateError:
-        pass
-
-
-def _amount(resource: str, value: float) -> str:
-    """``"memory 800 MB"``, ``"cores 2"``: an amount in lfm's units, for messages."""
-    unit = UNITS.get(resource, "")
-    return f"{resource} {value:g}" + (f" {unit}" if unit and unit != resource else "")
-
-
-def _check_declared(resources: Mapping[str, float]) -> dict[str, float]:
-    from lfm.resources import LIMITABLE
-    out = {}
-    for key, value in dict(resources).items():
-        if key not in LIMITABLE:
-            raise ValueError(f"unknown resource {key!r} in declared resources; known: "
-                             f"{', '.join(LIMITABLE)}")
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"declared {key} must be a number, got {value!r}") from None
-        if not value > 0:
-            raise ValueError(f"declared {key} must be > 0, got {value!r}")
-        out[key] = value
-    return out
 
 
 def _make_backend(backend: Any, options: dict[str, Any]) -> Backend:
