@@ -152,10 +152,10 @@ class AutolabelExecutor(cf.Executor):
 
     **Interpreter exit.** An executor not yet released when the program
     ends (never shut down, ``shutdown(wait=False)`` still waiting for its
-    calls, or an uncaught Ctrl-C) is :meth:`kill`\ ed by an ``atexit``
-    handler: queued calls are cancelled, running ones killed (their futures
-    fail with :class:`lfm.CallKilled`), and no call process, Work Queue
-    manager or local worker outlives the program. Unlike
+    calls, or an uncaught Ctrl-C) is stopped by :meth:`kill` from an
+    ``atexit`` handler: queued calls are cancelled, running ones killed
+    (their futures fail with :class:`lfm.CallKilled`), and no call process,
+    Work Queue manager or local worker outlives the program. Unlike
     ``ThreadPoolExecutor``, lfm does not wait for running calls at exit:
     call ``shutdown()`` to let them finish.
     """
