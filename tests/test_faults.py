@@ -558,3 +558,31 @@ def test_program_interrupted_or_exiting_leaves_nothing(backend, ending, tmp_path
     assert_no_process_left(mark)
     if staging != "-":
         assert not os.path.exists(staging), (os.listdir(staging), err[-3000:])
+
+
+@pytest.mark.timeout(120)
+def test_a_call_waiting_for_its_retry_is_running_and_ends_cancelled_at_shutdown(tmp_path):
+    """Between two attempts a call has started: cancel() returns False, and
+    shutdown(cancel_futures=True) ends it with CancelledError (cancelled()
+    stays False), as the executor's docstring says."""
+    ex = _fresh("local")
+    blocker = ex.options(resources={"memory": 1900}).submit(calls.hold, str(tmp_path / "b"), 10, 4.0)
+    _wait_running([blocker])
+    # 100 MB fits beside the blocker; its retry (200 MB) must wait for it
+    grows = ex.options(resources={"memory": 100}).submit(calls.hold, str(tmp_path / "g"), 300)
+    deadline = time.time() + 30
+    while not _exhausted(ex, "hold"):
+        assert time.time() < deadline, "the first attempt never exhausted its label"
+        time.sleep(0.05)
+    assert grows.running() and not blocker.done()
+    assert grows.cancel() is False
+    ex.shutdown(wait=True, cancel_futures=True)
+    assert blocker.result(timeout=1) == 10
+    assert isinstance(grows.exception(timeout=1), cf.CancelledError) and not grows.cancelled()
+    assert len(_noted(str(tmp_path / "g"))) == 1  # the retry never ran
+
+
+def _exhausted(ex: AutolabelExecutor, category: str) -> int:
+    """Attempts of ``category`` that exhausted their label so far."""
+    stats = ex.stats()
+    return int(stats.loc[category, "exhausted"]) if category in stats.index else 0
