@@ -586,3 +586,30 @@ def _exhausted(ex: AutolabelExecutor, category: str) -> int:
     """Attempts of ``category`` that exhausted their label so far."""
     stats = ex.stats()
     return int(stats.loc[category, "exhausted"]) if category in stats.index else 0
+
+
+@pytest.mark.workqueue
+@pytest.mark.timeout(120)
+def test_a_guess_no_connected_worker_fits_fails_with_its_attempts(tmp_path):
+    """Work Queue without ``workers=``: a first guess made before any worker
+    connected (nothing caps it) and above the worker that then connects fails
+    after fit_timeout with ResourceExhaustion, its ``attempts`` the history
+    (the executor's docstring), and the executor goes on."""
+    if not WQ_AVAILABLE:
+        pytest.skip(f"real Work Queue is not installed: {WQ_WHY}")
+    from test_workqueue_trust import remote_options, start_worker, stop_worker
+    with AutolabelExecutor(backend="workqueue", predictor=_predictor(),
+                           **remote_options(fit_timeout=2.0)) as ex:
+        too_big = ex.options(resources={"memory": 5000, "disk": 100}).submit(
+            calls.returns, str(tmp_path / "big"), 1)
+        worker = start_worker(ex.backend, {"cores": 1, "memory": 700, "disk": 1000}, tmp_path)
+        try:
+            error = too_big.exception(timeout=60)
+            assert isinstance(error, ResourceExhaustion), repr(error)
+            assert "memory 700" in str(error) and "fit_timeout=2 s" in str(error)
+            assert [a["label"]["memory"] for a in error.attempts] == [5000.0]
+            assert not os.path.exists(tmp_path / "big")
+            assert ex.options(resources={"memory": 300, "disk": 100}).submit(
+                calls.returns, str(tmp_path / "fits"), 2).result(timeout=60) == 2
+        finally:
+            stop_worker(worker)
