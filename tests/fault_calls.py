@@ -216,3 +216,15 @@ def together(mark, n, timeout=60.0):
                 return n
         time.sleep(0.05)
     return 0
+
+
+def wait_for(mark, path, timeout=60.0):
+    """Run until the file ``path`` exists (the test's signal), at most
+    ``timeout`` s; return True if it appeared."""
+    note(mark)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path):
+            return True
+        time.sleep(0.05)
+    return False

@@ -347,7 +347,8 @@ def test_hard_limits_above_the_largest_worker_fail_at_once(backend, tmp_path):
 @pytest.mark.parametrize("backend", BOTH)
 def test_cancel_of_a_queued_call(backend, tmp_path, request):
     runner = request.getfixturevalue("local_runner" if backend == "local" else "wq_runner")
-    blockers = [runner.submit(calls.hold, str(tmp_path / "blockers"), 10, 4.0,
+    release = str(tmp_path / "release")  # the blockers run until it exists
+    blockers = [runner.submit(calls.wait_for, str(tmp_path / "blockers"), release,
                               declared=runner.whole) for _ in range(runner.n_whole)]
     threads: dict = {}
 
@@ -363,7 +364,8 @@ def test_cancel_of_a_queued_call(backend, tmp_path, request):
     assert queued.cancel() is True and queued.cancelled()
     with pytest.raises(cf.CancelledError):
         queued.result(timeout=1)
-    assert [f.result(timeout=60) for f in blockers] == [10] * runner.n_whole
+    open(release, "w").close()
+    assert [f.result(timeout=60) for f in blockers] == [True] * runner.n_whole
     # done-callbacks run in the thread that resolved the future: cancel()'s
     # caller, or the backend's thread that ran the attempt / read its result
     deadline = time.time() + 10
@@ -388,13 +390,15 @@ def test_shutdown_cancel_futures_and_wait_false(backend, tmp_path):
     whole = WHOLE[backend]
     # cancel_futures=True: running calls finish, every queued one is cancelled
     ex = _fresh(backend)
-    blockers = [ex.options(resources=whole).submit(calls.hold, str(tmp_path / "b"), 10, 4.0)
+    release = str(tmp_path / "release")
+    blockers = [ex.options(resources=whole).submit(calls.wait_for, str(tmp_path / "b"), release)
                 for _ in range(n)]
     _wait_running(blockers)
     queued = [ex.options(resources=whole).submit(calls.returns, str(tmp_path / "q"), i)
               for i in range(4)]
+    threading.Timer(1.0, lambda: open(release, "w").close()).start()
     ex.shutdown(wait=True, cancel_futures=True)
-    assert [f.result(timeout=1) for f in blockers] == [10] * n
+    assert [f.result(timeout=1) for f in blockers] == [True] * n
     assert all(f.cancelled() for f in queued)
     assert not os.path.exists(tmp_path / "q")
     with pytest.raises(RuntimeError, match="after shutdown"):
@@ -566,7 +570,9 @@ def test_a_call_waiting_for_its_retry_is_running_and_ends_cancelled_at_shutdown(
     shutdown(cancel_futures=True) ends it with CancelledError (cancelled()
     stays False), as the executor's docstring says."""
     ex = _fresh("local")
-    blocker = ex.options(resources={"memory": 1900}).submit(calls.hold, str(tmp_path / "b"), 10, 4.0)
+    release = str(tmp_path / "release")
+    blocker = ex.options(resources={"memory": 1900}).submit(calls.wait_for, str(tmp_path / "b"),
+                                                            release)
     _wait_running([blocker])
     # 100 MB fits beside the blocker; its retry (200 MB) must wait for it
     grows = ex.options(resources={"memory": 100}).submit(calls.hold, str(tmp_path / "g"), 300)
@@ -576,8 +582,9 @@ def test_a_call_waiting_for_its_retry_is_running_and_ends_cancelled_at_shutdown(
         time.sleep(0.05)
     assert grows.running() and not blocker.done()
     assert grows.cancel() is False
+    threading.Timer(1.0, lambda: open(release, "w").close()).start()
     ex.shutdown(wait=True, cancel_futures=True)
-    assert blocker.result(timeout=1) == 10
+    assert blocker.result(timeout=1) is True
     assert isinstance(grows.exception(timeout=1), cf.CancelledError) and not grows.cancelled()
     assert len(_noted(str(tmp_path / "g"))) == 1  # the retry never ran
 
