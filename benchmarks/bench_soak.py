@@ -10,11 +10,16 @@ Queue (two local workers), a mix of what a long unattended workflow meets:
 * every 100th allocates 60 MB under a declared first guess of 30 MB: it
   exhausts its label and is retried with a larger one, then succeeds.
 
+Before them, 10,000 monitored no-op calls (``@monitored``, isolated: each in
+its own process from lfm's fork server), two threads calling at once, each
+call returning its argument.
+
 A call is **hung** when its future is not done by the deadline, **lost** when
 its future resolved with anything but the expected value or exception. Both
-must be 0. Also printed: the wall time and the calls per second.
+must be 0. Also printed: the wall time and the calls per second (and for the
+monitored calls the median and 99th-percentile latency of one call, ms).
 
-``--quick``: 300 calls per backend.
+``--quick``: 1,000 monitored calls and 300 calls per backend.
 """
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ import time
 MB = 2 ** 20
 CALLS = 2000
 QUICK_CALLS = 300
+MONITORED_CALLS = 10000
+QUICK_MONITORED_CALLS = 1000
 #: seconds after the last submission by which every future must be done
 DEADLINE = 900.0
 WQ_WORKERS = [{"cores": 2, "memory": 2000, "disk": 4000}, {"cores": 2, "memory": 2000, "disk": 4000}]
@@ -88,11 +95,58 @@ def soak(backend: str, n: int, **options) -> dict:
         else:
             lost += 1
             if lost <= 3:
-                print(f"  lost: call {i} expected {kind} {want!r}, got "
-                      f"{exc!r if exc is not None else f.result()!r}", flush=True)
+                got = repr(exc) if exc is not None else repr(f.result())
+                print(f"  lost: call {i} expected {kind} {want!r}, got {got:.300}", flush=True)
     retried = int(stats["tasks_retried"].sum()) if "tasks_retried" in stats else 0
     return {"backend": backend, "calls": n, "ok": ok, "errors": errors, "retried": retried,
             "hung": hung, "lost": lost, "seconds": elapsed}
+
+
+def noop(i: int) -> int:
+    """The monitored soak's call: nothing but its argument back."""
+    return i
+
+
+def soak_monitored(n: int, threads: int = 2) -> dict:
+    """``n`` isolated ``@monitored`` no-op calls from ``threads`` threads: counts
+    of ok, hung and lost calls, the seconds it took, and the median and 99th
+    percentile of one call's latency (ms)."""
+    from lfm import monitored
+
+    call = monitored(return_resources=False)(noop)
+    call(-1)  # the fork server starts once, outside the timing
+
+    def timed(i: int) -> tuple[int, float]:
+        started = time.perf_counter()
+        value = call(i)
+        return value, time.perf_counter() - started
+
+    started = time.monotonic()
+    with cf.ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(timed, i) for i in range(n)]
+        done, not_done = cf.wait(futures, timeout=DEADLINE)
+        for f in not_done:
+            f.cancel()
+    elapsed = time.monotonic() - started
+    ok = lost = 0
+    latencies = []
+    for i, f in enumerate(futures):
+        if f not in done:
+            continue
+        if f.exception() is None and f.result()[0] == i:
+            ok += 1
+            latencies.append(f.result()[1])
+        else:
+            lost += 1
+            if lost <= 3:
+                got = repr(f.exception()) if f.exception() is not None else repr(f.result()[0])
+                print(f"  lost: monitored call {i} gave {got:.300}", flush=True)
+    latencies.sort()
+    pick = (lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000) \
+        if latencies else (lambda q: float("nan"))
+    return {"backend": "@monitored", "calls": n, "ok": ok, "errors": 0, "retried": 0,
+            "hung": len(not_done), "lost": lost, "seconds": elapsed, "p50_ms": pick(0.5),
+            "p99_ms": pick(0.99)}
 
 
 HEADER = (f"{'backend':<10} {'calls':>6} {'ok':>6} {'expected errors':>15} {'retried':>7} "
@@ -107,11 +161,19 @@ def _row(r: dict) -> str:
 def main(argv: list[str]) -> None:
     from lfm.executors import work_queue_available
 
-    n = QUICK_CALLS if "--quick" in argv else CALLS
+    quick = "--quick" in argv
+    n = QUICK_CALLS if quick else CALLS
+    m = QUICK_MONITORED_CALLS if quick else MONITORED_CALLS
+    print(f"monitored soak: {m} isolated @monitored no-op calls from 2 threads; "
+          f"deadline {DEADLINE:g} s", flush=True)
+    print(HEADER, flush=True)
+    rows = [soak_monitored(m)]
+    print(_row(rows[-1]) + f"   one call: median {rows[-1]['p50_ms']:.1f} ms, "
+          f"99th percentile {rows[-1]['p99_ms']:.1f} ms", flush=True)
     print(f"executor soak: {n} calls per backend (every 10th raises, every 50th calls sys.exit, "
           f"every 100th exhausts a 30 MB first guess); deadline {DEADLINE:g} s", flush=True)
     print(HEADER, flush=True)
-    rows = [soak("local", n)]
+    rows.append(soak("local", n))
     print(_row(rows[-1]), flush=True)
     ok, why = work_queue_available()
     if ok:

@@ -62,7 +62,8 @@ class Outcome:
     label), ``"error"`` (``error`` the call's exception, with its remote
     traceback as ``__cause__``, or an infrastructure error). ``resources``: what
     was measured (possibly partial or empty). ``host``: where it ran.
-    ``granted``: the allocation the worker reported giving the task, if any.
+    ``granted``: what the backend really allocated to the attempt, which stats
+    and traces charge (it may exceed the label: Work Queue grants whole cores).
     """
 
     status: str
@@ -71,8 +72,11 @@ class Outcome:
     resources: Resources = field(default_factory=Resources)
     exceeded: dict[str, float] = field(default_factory=dict)
     host: str = ""
-    #: what the worker granted the task, when it says (Work Queue sets CORES,
-    #: MEMORY, DISK in the task's environment): resource -> value
+    #: what the backend allocated to the attempt: resource -> cores (float),
+    #: memory MB, disk MB. Work Queue: what the worker says it granted (CORES,
+    #: MEMORY, DISK in the task's environment), else what lfm asked of Work
+    #: Queue (whole cores); local: what the attempt occupied while packed.
+    #: A resource missing here is charged at its label.
     granted: dict[str, float] = field(default_factory=dict)
 
 

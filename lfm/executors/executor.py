@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lfm.executors.backend import Attempt, Backend, Outcome
+from lfm.executors.calls import How, Options, Task, amount, check_declared, resolve
 from lfm.executors.features import call_features, trace_columns
 from lfm.executors.stats import StatsBook
 from lfm.pack.book import Environments
@@ -68,6 +69,95 @@ class AutolabelExecutor(cf.Executor):
     predictor), and an exhaustion still retries with the predictor's next,
     larger label, because the point of autolabelling is that users' guesses
     are often wrong. With ``autolabel=False`` they are hard limits.
+
+    **Retries.** Only an exhaustion is retried: the call exceeded its memory,
+    disk or wall_time label (killed by lfm's monitor or by Work Queue), or it
+    was SIGKILLed while the machine's OOM-kill count (``/proc/vmstat``) rose.
+    The next attempt gets the predictor's next label, strictly larger in every
+    exceeded resource and capped to the backend's largest worker; there are
+    at most ``max_retries`` retries. Nothing else is retried by lfm (an app's
+    exception, ``sys.exit``, a signal): Work Queue's own ``task_retries`` rerun
+    a task whose worker was lost, and Parsl's ``Config(retries=)`` reruns apps.
+
+    **What** ``Future.result()`` **raises** (``exception()`` returns the same):
+
+    * the call's own exception (any ``Exception``), with the traceback from
+      the call's process as its ``__cause__`` (:class:`lfm.RemoteTraceback`);
+    * :class:`lfm.ResourceExhaustion` when no attempt fitted: the label
+      reached the largest worker, ``max_retries`` retries were spent, the
+      predictor had no larger label, ``autolabel=False`` (declared resources
+      are final), hard limits above the largest worker (at once, without
+      running: ``attempts`` is empty), or on Work Queue ``fit_timeout``
+      expired. Its ``attempts`` lists every attempt (dicts with ``attempt``,
+      ``label``, ``status``, ``resources``, ``exceeded``, ``host``,
+      ``backend``, ``granted``); the message names the label and the largest
+      worker;
+    * :class:`lfm.CallExited` when the call ended its process: ``sys.exit(n)``
+      or an ``argparse`` error ("f called sys.exit(2)"; ``code``), or
+      ``os._exit(n)`` ("f exited with status n without returning");
+    * :class:`lfm.CallAborted` when it raised another ``BaseException``
+      (``KeyboardInterrupt``, ``GeneratorExit``, ...; ``exception`` is the
+      original when it could be sent back). No ``BaseException`` of a call
+      is ever raised as such in the caller;
+    * :class:`lfm.CallKilled` when the call's process was killed by a signal
+      (``signal``; a SIGSEGV, someone's SIGKILL), or by :meth:`kill` while it
+      ran (also at interpreter exit), or when the Work Queue backend shut down
+      under it;
+    * :class:`lfm.SerializationError` when an argument, the result or the
+      exception cannot be pickled, or cannot be unpickled on this side (e.g. an
+      exception class only the worker can import); the message names which;
+    * :class:`lfm.executors.WorkQueueTaskError` (Work Queue only) when lfm's
+      runner itself could not run the call (it says why: lfm not importable
+      there, interpreter missing, output not writable or refused), Work Queue
+      gave up on the task (``result``: e.g. ``"MAX_RETRIES"``), or the
+      manager process died;
+    * ``concurrent.futures.CancelledError`` when the call was cancelled (see
+      below), or when :meth:`kill` or ``shutdown(cancel_futures=True)`` ended
+      a call between two attempts (then ``cancelled()`` stays False: it had
+      started).
+
+    Whatever happens, every future resolves: a bug in lfm's own bookkeeping
+    fails the future with that error rather than leaving it pending.
+
+    **Running and cancellation.** A future is RUNNING (``running()``) only
+    once its first attempt really started: on the local backend when the
+    call's process is started (its label fitted the free capacity), on Work
+    Queue when its task was dispatched to a worker. Until then ``cancel()``
+    withdraws it and returns True, ``cancelled()`` is then True and the call
+    never runs. A running call cannot be cancelled (``cancel()`` returns
+    False), including while it waits for a retry; :meth:`kill` stops it.
+
+    **Done-callbacks** (``add_done_callback``) run in the thread that resolves
+    the future: on the local backend the thread that ran the attempt
+    (``lfm-local-task<id>.<attempt>``), on Work Queue the thread reading the
+    manager's results (``lfm-wq-reader``; ``lfm-wq-fit`` for a
+    ``fit_timeout`` failure); the thread that called ``cancel()``,
+    ``shutdown()`` or :meth:`kill` for the futures they cancel; the submitting
+    thread when ``submit()`` itself resolved the future (hard limits above
+    the largest worker, or on Work Queue an argument that cannot be pickled).
+    A callback added to a done future runs at once in the adding thread, as
+    ``concurrent.futures`` has it. Keep callbacks short: on Work Queue every
+    later result waits while one runs, so never wait in a callback for another
+    future of the same executor.
+
+    **Shutdown.** :meth:`shutdown` refuses new submissions (``RuntimeError``).
+    ``cancel_futures=True`` cancels every call that has not started and every
+    pending retry; calls already running go on. ``wait=True`` returns once
+    every submitted call has resolved and the backend is released (local
+    workers and the manager stopped, staging files removed); ``wait=False``
+    returns at once, the calls still run (or are cancelled) as above and the
+    backend is released in the background once they have all resolved.
+    Leaving a ``with`` block is ``shutdown(wait=True)``; leaving it by
+    ``KeyboardInterrupt`` (Ctrl-C) is :meth:`kill`.
+
+    **Interpreter exit.** An executor not yet released when the program
+    ends (never shut down, ``shutdown(wait=False)`` still waiting for its
+    calls, or an uncaught Ctrl-C) is stopped by :meth:`kill` from an
+    ``atexit`` handler: queued calls are cancelled, running ones killed
+    (their futures fail with :class:`lfm.CallKilled`), and no call process,
+    Work Queue manager or local worker outlives the program. Unlike
+    ``ThreadPoolExecutor``, lfm does not wait for running calls at exit:
+    call ``shutdown()`` to let them finish.
     """
 
     def __init__(self, backend: str | Backend = "local", predictor: Any = "auto",
@@ -91,9 +181,11 @@ class AutolabelExecutor(cf.Executor):
             or Environments()
         self._lock = threading.RLock()  # guards the predictor, task table and shutdown flag
         self._ids = itertools.count(1)
-        self._tasks: dict[int, _Task] = {}
+        self._tasks: dict[int, Task] = {}
         self._shutdown = False
         self._finalized = False
+        self._released = threading.Event()  # set once the backend is released
+        self._releaser: threading.Thread | None = None
         self.backend.start(self._attempt_done)
         _live.add(self)
 
@@ -108,7 +200,7 @@ class AutolabelExecutor(cf.Executor):
                 features: Mapping[str, float] | Callable[..., Mapping[str, float]] | None = None,
                 inputs: Iterable[tuple[str, str, bool]] | None = None,
                 outputs: Iterable[tuple[str, str, bool]] | None = None,
-                extra: Mapping[str, Any] | None = None) -> "_Options":
+                extra: Mapping[str, Any] | None = None) -> Options:
         """An executor view whose ``submit``/``map`` use this category and these
         declared resources (cores, memory MB, disk MB, wall_time s), e.g.
         ``ex.options(category="sim", resources={"memory": 800}).submit(f, x)``.
@@ -125,10 +217,10 @@ class AutolabelExecutor(cf.Executor):
         user function's own keyword arguments is ever taken by the executor.
         """
         if resources is not None:
-            resources = _check_declared(resources)
-        how = _How(features=features, inputs=list(inputs or ()), outputs=list(outputs or ()),
+            resources = check_declared(resources)
+        how = How(features=features, inputs=list(inputs or ()), outputs=list(outputs or ()),
                    extra=dict(extra or {}))
-        return _Options(self, category, resources, how)
+        return Options(self, category, resources, how)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """No new submissions. ``cancel_futures``: cancel calls that have not
@@ -162,7 +254,7 @@ class AutolabelExecutor(cf.Executor):
         self._release(wait=False)
         for task in tasks:
             if not task.future.done():
-                _resolve(task, error=cf.CancelledError("executor was killed"))
+                resolve(task, error=cf.CancelledError("executor was killed"))
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
@@ -198,7 +290,7 @@ class AutolabelExecutor(cf.Executor):
         return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
 
     def _submit(self, fn: Callable[..., Any], args: tuple, kwargs: dict, category: str | None,
-                declared: dict[str, float] | None, how: "_How | None") -> cf.Future:
+                declared: dict[str, float] | None, how: "How | None") -> cf.Future:
         if not callable(fn):
             raise TypeError(f"submit() needs a callable, got {type(fn).__name__}")
         category = self._category(fn, category)
@@ -206,18 +298,38 @@ class AutolabelExecutor(cf.Executor):
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot submit to an AutolabelExecutor after shutdown()")
-            task = _Task(next(self._ids), category, fn, args, dict(kwargs), declared or {},
-                         how or _How())
+            task = Task(next(self._ids), category, fn, args, dict(kwargs), declared or {},
+                         how or How())
             task.features = features
             label = self._first_label(task)
             self._tasks[task.id] = task
         self._stats.task_submitted(category)
         self.environments.note(category, fn)
         task.future.add_done_callback(lambda f, t=task: self._future_done(t, f))
-        self._launch(task, label)
+        too_big = self._beyond_largest(task)
+        if too_big is not None:
+            self._finish(task, error=too_big)
+        else:
+            self._launch(task, label)
         return task.future
 
-    def _first_label(self, task: "_Task") -> dict[str, float]:
+    def _beyond_largest(self, task: Task) -> ResourceExhaustion | None:
+        """With ``autolabel=False`` declared resources are hard limits: above
+        the largest worker the call can never run, and fails at once."""
+        if self.autolabel or not task.declared:
+            return None
+        largest = self._largest()
+        over = {r: v for r, v in task.declared.items() if r in largest and v > largest[r]}
+        if not over:
+            return None
+        said = ", ".join(amount(r, v) for r, v in sorted(over.items()))
+        offers = ", ".join(amount(r, largest[r]) for r in sorted(largest))
+        return ResourceExhaustion(
+            f"task {task.id} ({task.category}) declares {said} as hard limits (autolabel=False), "
+            f"more than the largest worker offers ({offers}): it can never run",
+            exceeded=over, limits=dict(task.declared), attempts=[])
+
+    def _first_label(self, task: Task) -> dict[str, float]:
         if self.autolabel:
             label = self.predictor.predict(task.category, features=task.features)
             label.update(task.declared)
@@ -237,7 +349,7 @@ class AutolabelExecutor(cf.Executor):
         largest = self._largest()
         return {r: min(float(v), largest.get(r, float(v))) for r, v in label.items()}
 
-    def _launch(self, task: "_Task", label: dict[str, float]) -> None:
+    def _launch(self, task: Task, label: dict[str, float]) -> None:
         number = len(task.attempts) + 1
         attempt = Attempt(task.id, number, task.category, task.fn, task.args, task.kwargs, label,
                           features=task.features, inputs=task.how.inputs,
@@ -255,7 +367,7 @@ class AutolabelExecutor(cf.Executor):
                           attempt.task_id)
             task = self._tasks.get(attempt.task_id)
             if task is not None:
-                _resolve(task, error=exc)
+                resolve(task, error=exc)
 
     def _handle(self, attempt: Attempt, outcome: Outcome) -> None:
         task = self._tasks[attempt.task_id]
@@ -268,7 +380,9 @@ class AutolabelExecutor(cf.Executor):
                   "backend": self.backend.name, "granted": dict(outcome.granted)}
         task.attempts.append(record)
         self.environments.observe(task.category, outcome)
-        self._stats.attempt(task.category, attempt.number, outcome.status, attempt.label, res, wall)
+        # charged what the backend really allocated (Work Queue: whole cores)
+        charged = {**attempt.label, **outcome.granted}
+        self._stats.attempt(task.category, attempt.number, outcome.status, charged, res, wall)
         self._record_trace(task, attempt, outcome)
 
         if outcome.status == "ok":
@@ -284,7 +398,10 @@ class AutolabelExecutor(cf.Executor):
             else:
                 self._launch(task, next_label)
         else:
-            self._finish(task, error=outcome.error or RuntimeError("attempt failed without an error"))
+            error = outcome.error or RuntimeError("attempt failed without an error")
+            if isinstance(error, ResourceExhaustion) and not error.attempts:
+                error.attempts = list(task.attempts)  # e.g. Work Queue's fit_timeout
+            self._finish(task, error=error)
 
     def _observe(self, category: str, res: Resources, features: Mapping[str, float]) -> None:
         missing = [r for r in self.resources if r not in res]
@@ -295,7 +412,7 @@ class AutolabelExecutor(cf.Executor):
         with self._lock:
             self.predictor.observe(category, res, features=features)
 
-    def _next_label(self, task: "_Task", attempt: Attempt,
+    def _next_label(self, task: Task, attempt: Attempt,
                     outcome: Outcome) -> tuple[dict[str, float] | None, str]:
         """The label of the next attempt, or (None, why) when there is none."""
         if not self.autolabel:
@@ -328,7 +445,7 @@ class AutolabelExecutor(cf.Executor):
                           f"(largest worker: {largest})")
         return label, ""
 
-    def _exhaustion(self, task: "_Task", attempt: Attempt, outcome: Outcome,
+    def _exhaustion(self, task: Task, attempt: Attempt, outcome: Outcome,
                     why: str) -> ResourceExhaustion:
         exceeded = dict(outcome.exceeded)
         over = ", ".join(f"{r} (label {v:g})" for r, v in exceeded.items()) or "its label"
@@ -337,7 +454,7 @@ class AutolabelExecutor(cf.Executor):
             resources=outcome.resources, exceeded=exceeded, limits=attempt.label,
             attempts=list(task.attempts))
 
-    def _record_trace(self, task: "_Task", attempt: Attempt, outcome: Outcome) -> None:
+    def _record_trace(self, task: Task, attempt: Attempt, outcome: Outcome) -> None:
         if self._trace is None:
             return
         from lfm.trace import make_row
@@ -353,10 +470,10 @@ class AutolabelExecutor(cf.Executor):
             log.exception("lfm executor: could not append attempt %s of task %s to the trace",
                           attempt.number, task.id)
 
-    def _finish(self, task: "_Task", *, value: Any = None, error: BaseException | None = None) -> None:
-        _resolve(task, value=value, error=error)
+    def _finish(self, task: Task, *, value: Any = None, error: BaseException | None = None) -> None:
+        resolve(task, value=value, error=error)
 
-    def _future_done(self, task: "_Task", future: cf.Future) -> None:
+    def _future_done(self, task: Task, future: cf.Future) -> None:
         with self._lock:
             self._tasks.pop(task.id, None)
         if future.cancelled():
@@ -364,115 +481,39 @@ class AutolabelExecutor(cf.Executor):
                 self.backend.cancel(task.current)
             task.start()  # CANCELLED -> CANCELLED_AND_NOTIFIED, which wait()/as_completed() count as done
 
-    def _cancel_task(self, task: "_Task") -> None:
+    def _cancel_task(self, task: Task) -> None:
         attempt = task.current
         if attempt is None or task.future.done():
             return
         if self.backend.cancel(attempt):
             if not task.future.cancel():
-                _resolve(task, error=cf.CancelledError("executor shut down before a retry"))
+                resolve(task, error=cf.CancelledError("executor shut down before a retry"))
 
     def _release(self, wait: bool) -> None:
+        """Release the backend once; a second caller returns only when the
+        first has finished (kill() at interpreter exit must not return while
+        the background release of shutdown(wait=False) is half done: the
+        interpreter would stop that thread and leave processes behind)."""
         with self._lock:
-            if self._finalized:
-                return
+            first = not self._finalized
             self._finalized = True
-        _live.discard(self)
+            if first:
+                self._releaser = threading.current_thread()
+        if not first:
+            if self._releaser is threading.current_thread():
+                return  # e.g. kill() from a done-callback run by the release itself
+            if not wait:
+                self.backend.shutdown(wait=False)  # kill what a waiting release lets run
+            self._released.wait()
+            return
         try:
             self.backend.shutdown(wait=wait)
         finally:
+            _live.discard(self)
             close = getattr(self._trace, "close", None)
             if callable(close) and self._owns_trace:
                 close()
-
-
-class _Options(cf.Executor):
-    """``AutolabelExecutor.options(...)``: submit/map with a category and declared resources."""
-
-    def __init__(self, executor: AutolabelExecutor, category: str | None,
-                 resources: dict[str, float] | None, how: "_How") -> None:
-        self._executor = executor
-        self._category = category
-        self._resources = resources
-        self._how = how
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
-        return self._executor._submit(fn, args, kwargs, self._category, self._resources, self._how)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Does nothing: shut down the executor this view came from."""
-
-
-class _How:
-    """How to run a call, beside its category and declared resources (see
-    :meth:`AutolabelExecutor.options`)."""
-
-    __slots__ = ("features", "inputs", "outputs", "extra")
-
-    def __init__(self, features: Any = None, inputs: list | None = None,
-                 outputs: list | None = None, extra: dict | None = None) -> None:
-        self.features = features
-        self.inputs = inputs or []
-        self.outputs = outputs or []
-        self.extra = extra or {}
-
-
-class _Task:
-    def __init__(self, task_id: int, category: str, fn: Callable[..., Any], args: tuple,
-                 kwargs: dict, declared: dict[str, float], how: _How) -> None:
-        self.id = task_id
-        self.how = how
-        #: name -> float, filled at submission (see lfm.executors.features)
-        self.features: dict[str, float] = {}
-        self.category = category
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.declared = declared
-        self.future: cf.Future = cf.Future()
-        self.attempts: list[dict[str, Any]] = []
-        self.current: Attempt | None = None
-        self._started = False
-
-    def start(self) -> bool:
-        """Called by the backend when an attempt is about to run: False when the
-        future was cancelled meanwhile (then the attempt must not run)."""
-        if self._started:
-            return not self.future.done()
-        self._started = True
-        return self.future.set_running_or_notify_cancel()
-
-
-def _resolve(task: _Task, *, value: Any = None, error: BaseException | None = None) -> None:
-    future = task.future
-    if future.done():
-        return
-    try:
-        if not task.start():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)
-    except cf.InvalidStateError:
-        pass
-
-
-def _check_declared(resources: Mapping[str, float]) -> dict[str, float]:
-    from lfm.resources import LIMITABLE
-    out = {}
-    for key, value in dict(resources).items():
-        if key not in LIMITABLE:
-            raise ValueError(f"unknown resource {key!r} in declared resources; known: "
-                             f"{', '.join(LIMITABLE)}")
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"declared {key} must be a number, got {value!r}") from None
-        if not value > 0:
-            raise ValueError(f"declared {key} must be > 0, got {value!r}")
-        out[key] = value
-    return out
+            self._released.set()
 
 
 def _make_backend(backend: Any, options: dict[str, Any]) -> Backend:

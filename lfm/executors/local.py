@@ -113,6 +113,13 @@ class LocalBackend:
         default = {"cores": 1.0, "memory": 0.0, "disk": 0.0}
         return {r: min(float(label.get(r, default[r])), self.capacity[r]) for r in PACKED}
 
+    @staticmethod
+    def granted(label: Mapping[str, float], need: Mapping[str, float]) -> dict[str, float]:
+        """What an attempt was allocated while it ran: the cores it occupied in
+        packing (its label as is, fractions included; 1 when unlabelled) and
+        the memory and disk it reserved when labelled (MB, capped to capacity)."""
+        return {r: need[r] for r in PACKED if r == "cores" or r in label}
+
     def _fits(self, need: Mapping[str, float]) -> bool:
         return all(need[r] <= self._free[r] + 1e-9 for r in PACKED)
 
@@ -149,6 +156,7 @@ class LocalBackend:
                               limits_from_label(self._capped(attempt.label)),
                               interval=self.interval, should_stop=lambda: self._killing)
         outcome.host = self._host
+        outcome.granted = self.granted(attempt.label, need)
         with self._lock:
             self._running.pop(id(attempt), None)
             for r in PACKED:

@@ -199,8 +199,10 @@ class _Stop(Exception):
     pass
 
 
-def run(in_path: str, out_path: str) -> None:
-    """Execute the call in ``in_path``; write its outcome to ``out_path``."""
+def run(in_path: str, out_path: str, sandbox: str | None = None) -> None:
+    """Execute the call in ``in_path``; write its outcome to ``out_path``.
+    ``sandbox``: the task's directory, made again for ``OUT`` if the call
+    removed it."""
     host = os.uname().nodename
     try:
         with open(in_path, "rb") as f:
@@ -234,13 +236,13 @@ def run(in_path: str, out_path: str) -> None:
     if imports:
         record["imports"] = dict(imports)
     try:
-        _write(out_path, record)
+        _write(out_path, record, sandbox)
     except BaseException as exc:  # the result or the exception cannot be pickled
         what = "result" if outcome["status"] == "ok" else f"exception {error!r}"
         record.update(status="error", value=None, traceback=None,
                       error=SerializationError(f"the call's {what} cannot be sent back from {host}: "
                                                f"{exc}"))
-        _write(out_path, record)
+        _write(out_path, record, sandbox)
 
 
 def granted() -> dict[str, float]:
@@ -255,10 +257,14 @@ def granted() -> dict[str, float]:
     return out
 
 
-def _write(path: str, record: dict[str, Any]) -> None:
+def _write(path: str, record: dict[str, Any], sandbox: str | None = None) -> None:
     from lfm.executors.wqauth import pack_outcome
     from lfm.monitor.wire import to_bytes
     chunks = pack_outcome(record, to_bytes)  # with the task's token (LFM_OUTCOME_TOKEN)
+    if sandbox is not None and os.path.dirname(path) == sandbox and not os.path.isdir(sandbox):
+        # the call removed its sandbox, where OUT goes: the worker looks for
+        # OUT at the sandbox's path, so make that directory again
+        os.makedirs(sandbox, exist_ok=True)
     tmp = f"{path}.tmp"
     with open(tmp, "wb") as f:
         for chunk in chunks:
@@ -285,7 +291,8 @@ def main(argv: list[str]) -> int:
         from lfm.executors.pystart import restore_site
         restore_site(options.get("--prefix"), options.get("--exec-prefix"))
     try:
-        run(argv[0], argv[1])
+        # absolute: the call may change or remove the working directory
+        run(os.path.abspath(argv[0]), os.path.abspath(argv[1]), sandbox=os.getcwd())
     except BaseException as exc:  # OUT could not be written (disk full, ...)
         print(f"lfm runner: cannot write the outcome to {argv[1]}: {exc!r}", file=sys.stderr)
         return EXIT_NO_OUTPUT

@@ -2,7 +2,10 @@
 used·time per resource, and the absolute efficiency (AE) they give.
 
 Units: ``alloc_<r>_s`` and ``used_<r>_s`` are resource × wall seconds (MB·s for
-memory and disk, core·s for cores). A failed attempt (exhausted or error) is
+memory and disk, core·s for cores). "Allocated" is what the backend really
+granted the attempt, not the label: Work Queue grants whole cores, so a
+0.3-core label is charged 1 core there; the local backend packs fractions,
+so it is charged 0.3 (see ``Outcome.granted``). A failed attempt (exhausted or error) is
 charged its allocation for the wall time it ran and contributes no use, as in
 ``predictors.replay``; ``ae_<r>`` = Σ used·time / Σ allocated·time.
 """
@@ -42,7 +45,9 @@ class StatsBook:
     def attempt(self, category: str, number: int, status: str, label: Mapping[str, float],
                 used: Mapping[str, float], wall_time: float) -> None:
         """Account one finished attempt (``number`` 1 for a first attempt;
-        ``status`` ok / exhausted / error; ``wall_time`` in s)."""
+        ``status`` ok / exhausted / error; ``wall_time`` in s). ``label``: what
+        the attempt was allocated (the backend's grant over its label); use is
+        credited up to it."""
         with self._lock:
             row = self._row(category)
             row["attempts"] += 1

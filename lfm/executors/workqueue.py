@@ -280,7 +280,7 @@ class WorkQueueBackend:
             self._deliver(attempt, Outcome("error", error=exc))
             return
         attempt.handle = (key, directory, out_path)
-        label = attempt.label
+        asked = work_queue_allocation(attempt.label)
         command = f"{self.runner} in.pkl out.pkl"
         if self.init_command:
             command = f"{self.init_command}; {command}"
@@ -288,9 +288,7 @@ class WorkQueueBackend:
                 "inputs": [(in_path, "in.pkl", False), *attempt.inputs],
                 "outputs": [(out_path, "out.pkl", False), *attempt.outputs],
                 "extra": dict(attempt.extra),
-                "cores": max(1, math.ceil(label["cores"] - 1e-9)) if "cores" in label else None,
-                "memory": math.ceil(label["memory"]) if "memory" in label else None,
-                "disk": math.ceil(label["disk"]) if "disk" in label else None,
+                **{r: asked.get(r) for r in WORKER_RESOURCES},
                 "category": attempt.category, "max_retries": self.task_retries,
                 "env": {**self.env, TOKEN_ENV: task_token(self._secret, key)}}
         if self.pack:
@@ -436,7 +434,10 @@ class WorkQueueBackend:
             elif kind == "workers":
                 self._live = dict(message[1])
         # the manager is gone: whatever was outstanding will never finish
+        # (after shutdown() stopped it, shutdown() itself reports them killed)
         with self._lock:
+            if self._closed:
+                return
             left = list(self._attempts.values())
             self._attempts.clear()
             self._dispatched.clear()
@@ -494,10 +495,24 @@ class WorkQueueBackend:
                                        self.max_resources().get("memory"))
             return read_outcome(out_path, token=task_token(self._secret, key), host=host,
                                 max_bytes=limit)
-        return task_outcome(attempt, info, self.python, read)
+        outcome = task_outcome(attempt, info, self.python, read)
+        # charge what the worker granted; where it did not say, what was asked
+        outcome.granted = {**work_queue_allocation(attempt.label), **outcome.granted}
+        return outcome
 
     def _deliver(self, attempt: Attempt, outcome: Outcome) -> None:
         if self._done is not None:
             self._done(attempt, outcome)
 
 
+def work_queue_allocation(label: Mapping[str, float]) -> dict[str, float]:
+    """What a task with ``label`` asks of Work Queue: whole cores (at least 1:
+    a worker grants cores only in units, so a 0.3-core label occupies a whole
+    core there), memory and disk in whole MB. Unlabelled resources are absent."""
+    asked = {}
+    if "cores" in label:
+        asked["cores"] = float(max(1, math.ceil(float(label["cores"]) - 1e-9)))
+    for r in ("memory", "disk"):
+        if r in label:
+            asked[r] = float(math.ceil(float(label[r])))
+    return asked

@@ -1,0 +1,111 @@
+"""One submitted call of an :class:`~lfm.executors.AutolabelExecutor`: its
+record (:class:`Task`: future, attempts, how to run it), the ``options(...)``
+view that submits with a category and declared resources, how a future is
+resolved exactly once, and the check of declared resources (cores a float,
+memory and disk MB, wall_time s)."""
+from __future__ import annotations
+
+import concurrent.futures as cf
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from lfm.resources import UNITS
+
+if TYPE_CHECKING:
+    from lfm.executors.backend import Attempt
+    from lfm.executors.executor import AutolabelExecutor
+
+
+class Options(cf.Executor):
+    """``AutolabelExecutor.options(...)``: submit/map with a category and declared resources."""
+
+    def __init__(self, executor: "AutolabelExecutor", category: str | None,
+                 resources: dict[str, float] | None, how: "How") -> None:
+        self._executor = executor
+        self._category = category
+        self._resources = resources
+        self._how = how
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
+        return self._executor._submit(fn, args, kwargs, self._category, self._resources, self._how)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Does nothing: shut down the executor this view came from."""
+
+
+class How:
+    """How to run a call, beside its category and declared resources (see
+    :meth:`AutolabelExecutor.options`)."""
+
+    __slots__ = ("features", "inputs", "outputs", "extra")
+
+    def __init__(self, features: Any = None, inputs: list | None = None,
+                 outputs: list | None = None, extra: dict | None = None) -> None:
+        self.features = features
+        self.inputs = inputs or []
+        self.outputs = outputs or []
+        self.extra = extra or {}
+
+
+class Task:
+    def __init__(self, task_id: int, category: str, fn: Callable[..., Any], args: tuple,
+                 kwargs: dict, declared: dict[str, float], how: How) -> None:
+        self.id = task_id
+        self.how = how
+        #: name -> float, filled at submission (see lfm.executors.features)
+        self.features: dict[str, float] = {}
+        self.category = category
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.declared = declared
+        self.future: cf.Future = cf.Future()
+        self.attempts: list[dict[str, Any]] = []
+        self.current: "Attempt | None" = None
+        self._started = False
+
+    def start(self) -> bool:
+        """Called by the backend when an attempt is about to run: False when the
+        future was cancelled meanwhile (then the attempt must not run)."""
+        if self._started:
+            return not self.future.done()
+        self._started = True
+        return self.future.set_running_or_notify_cancel()
+
+
+def resolve(task: Task, *, value: Any = None, error: BaseException | None = None) -> None:
+    future = task.future
+    if future.done():
+        return
+    try:
+        if not task.start():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+    except cf.InvalidStateError:
+        pass
+
+
+def amount(resource: str, value: float) -> str:
+    """``"memory 800 MB"``, ``"cores 2"``: an amount in lfm's units, for messages."""
+    unit = UNITS.get(resource, "")
+    return f"{resource} {value:g}" + (f" {unit}" if unit and unit != resource else "")
+
+
+def check_declared(resources: Mapping[str, float]) -> dict[str, float]:
+    from lfm.resources import LIMITABLE
+    out = {}
+    for key, value in dict(resources).items():
+        if key not in LIMITABLE:
+            raise ValueError(f"unknown resource {key!r} in declared resources; known: "
+                             f"{', '.join(LIMITABLE)}")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"declared {key} must be a number, got {value!r}") from None
+        if not value > 0:
+            raise ValueError(f"declared {key} must be > 0, got {value!r}")
+        out[key] = value
+    return out
