@@ -61,8 +61,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import HuberRegressor
 
 from bucketing import recompute_due
 
@@ -118,7 +116,7 @@ class _Regression:
         self.growth = growth
         self.retry_cost = retry_cost
         self.window = window
-        self.huber = HuberRegressor(epsilon=HUBER_EPSILON, alpha=1e-6, max_iter=200)
+        self.huber: Any = None  # made at the first robust fit (see _huber)
 
     def row(self, z: list[float]) -> np.ndarray:
         """The design row of transformed features ``z``: 1, z_k..., z_k^2..."""
@@ -190,11 +188,13 @@ class _Regression:
         else:
             # standardised columns: L-BFGS converges in about half the iterations
             mu, sd = X.mean(axis=0), X.std(axis=0)
+            if self.huber is None:
+                self.huber = _huber()
             # warm start from the previous fit, unless the columns changed
             self.huber.set_params(warm_start=getattr(self.huber, "coef_", np.empty(0)).shape[0] == cols)
             with warnings.catch_warnings():
                 # a fit stopped at max_iter is still a fine estimate for allocations
-                warnings.simplefilter("ignore", ConvergenceWarning)
+                warnings.simplefilter("ignore", _convergence_warning())
                 self.huber.fit((X - mu) / sd, y)
             b = self.huber.coef_ / sd
             coef[0] = self.huber.intercept_ - mu @ b
@@ -371,3 +371,17 @@ class RegressionPredictor(Predictor):
 
     def _new_state(self, resource: str) -> RegressionState:
         return RegressionState(self, resource, self._fallback._new_state(resource))
+
+
+def _huber() -> Any:
+    """A new scikit-learn ``HuberRegressor`` with this module's settings.
+    scikit-learn is imported here, at the first robust fit, not with
+    ``predictors``: it costs about 1.5 s and 80 MB, which every process that
+    imports lfm's executors (and every fork server child of it) would pay."""
+    from sklearn.linear_model import HuberRegressor
+    return HuberRegressor(epsilon=HUBER_EPSILON, alpha=1e-6, max_iter=200)
+
+
+def _convergence_warning() -> type[Warning]:
+    from sklearn.exceptions import ConvergenceWarning
+    return ConvergenceWarning

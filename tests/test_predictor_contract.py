@@ -202,3 +202,16 @@ def test_features_params_and_describe(name: str) -> None:
     assert q.get_params()["seed"] == 9 and q.categories() == []
     with pytest.raises(ValueError, match="accepted parameters"):
         q.set_params(no_such_parameter=1)
+
+
+def test_importing_predictors_loads_neither_lfm_nor_scikit_learn():
+    """predictors stands below lfm; scikit-learn (~1.5 s, ~80 MB) loads only at
+    the regression's first robust fit, not in every process that imports lfm's
+    executors (their fork server children would carry it in every call's memory)."""
+    import subprocess
+    import sys
+    code = ("import sys, predictors; predictors.create('auto'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lfm', 'sklearn')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout

@@ -95,17 +95,12 @@ def amount(resource: str, value: float) -> str:
 
 
 def check_declared(resources: Mapping[str, float]) -> dict[str, float]:
-    from lfm.resources import LIMITABLE
+    from lfm.checks import positive
+    from lfm.resources import LIMITABLE, UNITS
     out = {}
     for key, value in dict(resources).items():
         if key not in LIMITABLE:
             raise ValueError(f"unknown resource {key!r} in declared resources; known: "
                              f"{', '.join(LIMITABLE)}")
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"declared {key} must be a number, got {value!r}") from None
-        if not value > 0:
-            raise ValueError(f"declared {key} must be > 0, got {value!r}")
-        out[key] = value
+        out[key] = positive(value, f"declared {key}", unit=UNITS.get(key, ""))
     return out

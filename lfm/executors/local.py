@@ -21,8 +21,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from lfm.checks import positive
 from lfm.executors.backend import Attempt, Outcome, limits_from_label
-from lfm.resources import MB
+from lfm.resources import MB, UNITS
 
 #: Resources the local backend packs by.
 PACKED = ("cores", "memory", "disk")
@@ -30,11 +31,14 @@ PACKED = ("cores", "memory", "disk")
 
 def machine_capacity(workdir: str | os.PathLike | None = None) -> dict[str, float]:
     """This machine's size: ``cores`` (logical CPUs), ``memory`` (total RAM, MB),
-    ``disk`` (free space of ``workdir`` or the current directory, MB)."""
-    import psutil  # here: the Work Queue runner imports this module and needs no psutil
+    ``disk`` (free space, MB, of ``workdir``, else of the temporary directory
+    where every call's scratch directory is made: what calls' disk labels use)."""
+    import tempfile
+
+    import psutil  # here: the Work Queue runner imports this module and needs neither
     return {"cores": float(os.cpu_count() or 1),
             "memory": psutil.virtual_memory().total / MB,
-            "disk": shutil.disk_usage(os.fspath(workdir or os.getcwd())).free / MB}
+            "disk": shutil.disk_usage(os.fspath(workdir or tempfile.gettempdir())).free / MB}
 
 
 class LocalBackend:
@@ -57,10 +61,8 @@ class LocalBackend:
         unknown = sorted(set(given) - set(PACKED))
         if unknown:
             raise ValueError(f"unknown capacity resource(s) {unknown}; known: {', '.join(PACKED)}")
-        for r, v in given.items():
-            if not float(v) > 0:
-                raise ValueError(f"capacity {r} must be > 0, got {v!r}")
-        self.capacity = {r: float(given.get(r, measured[r])) for r in PACKED}
+        given = {r: positive(v, f"capacity {r}", unit=UNITS[r]) for r, v in given.items()}
+        self.capacity = {r: given.get(r, measured[r]) for r in PACKED}
         self.backfill_wait = float(backfill_wait)
         self.interval = float(interval)
         self._free = dict(self.capacity)

@@ -53,6 +53,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from lfm.checks import positive
 from lfm.executors.backend import Attempt, Outcome, limits_from_label
 from lfm.executors.pystart import site_free_paths
 from lfm.executors.runner import read_outcome, write_call
@@ -151,10 +152,8 @@ class WorkQueueBackend:
         elif self.worker_sizes:
             self._max = dispatchable({r: max(w[r] for w in self.worker_sizes)
                                        for r in WORKER_RESOURCES})
-        if fit_timeout is not None and not float(fit_timeout) > 0:
-            raise ValueError(f"fit_timeout must be a positive number of seconds or None, "
-                             f"got {fit_timeout!r}")
-        self.fit_timeout = None if fit_timeout is None else float(fit_timeout)
+        self.fit_timeout = None if fit_timeout is None else \
+            positive(fit_timeout, "fit_timeout (or None: wait for ever)", unit="s")
         self.init_command = str(init_command or "")
         #: the connected workers as the manager last reported them (count, largest)
         self._live: dict[str, float] = {}
