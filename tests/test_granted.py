@@ -58,3 +58,49 @@ def test_work_queue_grants_and_charges_whole_cores(tmp_path):
     assert row["alloc_memory_s"] == pytest.approx(
         sum(r["granted_memory"] * r["wall_time"] for r in rows))
     assert 0 <= row["ae_cores"] <= 1
+
+
+@pytest.mark.workqueue
+@pytest.mark.timeout(180)
+@pytest.mark.skipif(not WQ_AVAILABLE, reason=f"real Work Queue is not installed: {WQ_WHY}")
+def test_work_queue_enforces_memory_at_the_whole_mb_it_grants(tmp_path):
+    """A worker grants memory in whole MB: a call runs within (and is held to)
+    ceil(label), so a call a fraction of an MB over a fractional label is not
+    killed for it; and a retry's label grows in whole MB granted."""
+    from lfm import ResourceExhaustion
+    mark = str(tmp_path / "pids")
+    with AutolabelExecutor(backend="workqueue", predictor=Doubling(), autolabel=False,
+                           verbose=False, workers=[{"cores": 1, "memory": 1000, "disk": 2000}]) as ex:
+        hard = ex.options(category="hard", resources={"memory": 100.4})
+        with pytest.raises(ResourceExhaustion) as info:
+            hard.submit(calls.hold, mark, 200).result(timeout=90)
+    assert info.value.exceeded == {"memory": 101.0}, info.value.exceeded
+    assert "label 101" in str(info.value)
+
+
+class _Creeping(Doubling):
+    """Grows a retry by half an MB only: smaller than Work Queue's grain."""
+
+    def _new_state(self, resource):
+        state = super()._new_state(resource)
+        state.retry = lambda previous, features=None: previous + 0.5
+        return state
+
+
+@pytest.mark.workqueue
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(not WQ_AVAILABLE, reason=f"real Work Queue is not installed: {WQ_WHY}")
+def test_a_retry_label_grows_in_what_the_worker_grants(tmp_path):
+    """The predictor is told the allocation the attempt really had (101 MB for
+    a 100.2 MB label), so a retry half an MB larger is a whole MB larger on
+    the worker (it would otherwise be granted the same 101 MB and stop)."""
+    from lfm import ResourceExhaustion
+    mark = str(tmp_path / "pids")
+    with AutolabelExecutor(backend="workqueue", predictor=_Creeping(first=100.2), max_retries=3,
+                           verbose=False, workers=[{"cores": 1, "memory": 1000, "disk": 2000}]) as ex:
+        with pytest.raises(ResourceExhaustion) as info:
+            ex.submit(calls.hold, mark, 200).result(timeout=180)
+    labels = [a["label"]["memory"] for a in info.value.attempts]
+    granted = [a["granted"]["memory"] for a in info.value.attempts]
+    assert labels == [100.2, 101.5, 102.5, 103.5], info.value.attempts
+    assert granted == [101.0, 102.0, 103.0, 104.0], info.value.attempts

@@ -108,6 +108,15 @@ class Backend(Protocol):
         them. Releases workers, processes and files the backend started."""
 
 
+def allocation(backend: object, label: Mapping[str, float]) -> dict[str, float]:
+    """What ``backend`` really gives an attempt labelled ``label`` (cores,
+    memory MB, disk MB): its ``allocation(label)`` method where it has one (Work
+    Queue grants whole cores and whole MB), else the label itself. The attempt
+    runs within that allocation, so it is also what it is enforced at."""
+    grant = getattr(backend, "allocation", None)
+    return {**label, **grant(label)} if grant is not None else dict(label)
+
+
 def limits_from_label(label: Mapping[str, float]) -> dict[str, float]:
     """The limits an attempt runs with: its label without ``cores``.
 

@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from lfm.executors.backend import Attempt, Backend, Outcome
+from lfm.executors.backend import Attempt, Backend, Outcome, allocation
 from lfm.executors.calls import How, Options, Task, amount, check_declared, resolve
 from lfm.executors.features import call_features, trace_columns
 from lfm.executors.stats import StatsBook
@@ -429,7 +429,10 @@ class AutolabelExecutor(cf.Executor):
             if r in largest and attempt.label.get(r, 0.0) >= largest[r]:
                 return None, (f"{r} exceeded {attempt.label[r]:g}, already the largest any worker "
                               f"offers ({largest[r]:g}): the call can never fit")
-        previous = {r: attempt.label[r] for r in self.resources if r in attempt.label}
+        # what the attempt really had (Work Queue: whole MB and cores), so that a
+        # larger label is larger in what the backend grants too
+        granted = allocation(self.backend, attempt.label)
+        previous = {r: granted[r] for r in self.resources if r in attempt.label}
         try:
             with self._lock:
                 label = self.predictor.predict(task.category, previous=previous, exceeded=exceeded,
@@ -438,7 +441,8 @@ class AutolabelExecutor(cf.Executor):
             return None, f"no larger label: {exc}"
         extra = {r: v for r, v in attempt.label.items() if r not in label}
         label = self._cap({**extra, **label})
-        stuck = [r for r in exceeded if not label.get(r, 0.0) > attempt.label.get(r, 0.0)]
+        grown = allocation(self.backend, label)
+        stuck = [r for r in exceeded if not grown.get(r, 0.0) > granted.get(r, 0.0)]
         if stuck:
             return None, (f"{', '.join(sorted(stuck))} cannot grow beyond "
                           f"{', '.join(f'{attempt.label[r]:g}' for r in sorted(stuck))} "

@@ -272,8 +272,11 @@ class WorkQueueBackend:
         in_path, out_path = os.path.join(directory, "in.pkl"), os.path.join(directory, "out.pkl")
         try:
             fn = self.pack.function(attempt) if self.pack else attempt.fn
+            # enforced at what the worker grants (whole MB), not at a fraction of
+            # an MB below it: a call 0.01 MB over a 11.98 MB label fits its 12 MB
             write_call(in_path, fn, attempt.args, attempt.kwargs,
-                       limits_from_label(attempt.label), self.interval)
+                       limits_from_label({**attempt.label, **self.allocation(attempt.label)}),
+                       self.interval)
         except Exception as exc:
             shutil.rmtree(directory, ignore_errors=True)
             self._deliver(attempt, Outcome("error", error=exc))
@@ -296,6 +299,11 @@ class WorkQueueBackend:
             self._attempts[key] = attempt
             self._needs[key] = {r: float(spec[r]) for r in WORKER_RESOURCES if spec[r] is not None}
         self._outbox.put(("submit", key, spec))
+
+    def allocation(self, label: Mapping[str, float]) -> dict[str, float]:
+        """What Work Queue grants a task labelled ``label``: see
+        :func:`work_queue_allocation`."""
+        return work_queue_allocation(label)
 
     def cancel(self, attempt: Attempt) -> bool:
         """Withdraw an attempt that Work Queue has not dispatched yet: True if it
