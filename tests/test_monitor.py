@@ -135,10 +135,14 @@ def echo(x):
 # --- isolation and exact peaks ---
 
 def test_caller_memory_is_not_charged_to_a_noop():
+    _, plain = run_call(noop)
     ballast = np.ones(600 * MB // 8)  # a 600 MB caller
     _, res = run_call(noop)
     assert ballast.sum() > 0
-    assert res["memory"] < 60, res
+    # the call process's own figure (its interpreter and the modules the fork
+    # server imported for this session's functions), not the caller's 600 MB
+    assert res["memory"] < plain["memory"] + 20, (res, plain)
+    assert res["memory"] < 200, res
     assert res.method
 
 

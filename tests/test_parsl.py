@@ -234,7 +234,7 @@ def test_resource_specification_keys(load):
     assert info.value.invalid_keys == {"gpus"}
     assert all(key in str(info.value) for key in ACCEPTED_SPECIFICATION)
 
-    with pytest.raises(InvalidResourceSpecification, match="memory must be > 0"):
+    with pytest.raises(InvalidResourceSpecification, match="memory must be a positive number"):
         square(1, parsl_resource_specification={"memory": -5}).result(timeout=60)
     with pytest.raises(InvalidResourceSpecification, match="category must be a non-empty string"):
         square(1, parsl_resource_specification={"category": 7}).result(timeout=60)

@@ -280,6 +280,9 @@ def test_live_work_queue_log(tmp_path):
     _schema_ok(log)
     assert sorted(log["task_id"]) == [1, 2, 3, 4] and (log["category"] == "light").all()
     assert log.set_index("task_id")["status"].to_dict() == {1: "ok", 2: "ok", 3: "ok", 4: "error"}
-    assert (log["alloc_memory"] == 100).all() and log["memory"].notna().all()
+    assert (log["alloc_memory"] == 100).all()
+    # Work Queue's own monitor sometimes reports no measurement for a task of a
+    # few ms on a loaded machine (seen in CI): the reader then says NaN, never 0
+    assert log["memory"].notna().sum() >= 2 and not (log["memory"] == 0).any(), log["memory"]
     summaries = read_trace(tmp_path / "wq_summaries.jsonl")
     assert sorted(summaries["task_id"]) == ["1", "2", "3", "4"]

@@ -146,7 +146,7 @@ def test_a_call_no_connected_worker_fits_fails_after_fit_timeout(tmp_path):
 def test_fit_timeout_is_checked():
     from lfm.executors.workqueue import WorkQueueBackend
     for bad in (0, -1.0):
-        with pytest.raises(ValueError, match="fit_timeout must be a positive number"):
+        with pytest.raises(ValueError, match=r"fit_timeout \(or None: wait for ever\) must be a positive number"):
             WorkQueueBackend(fit_timeout=bad, verbose=False)
 
 
