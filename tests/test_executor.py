@@ -53,7 +53,11 @@ def test_results_map_order_and_exceptions_not_retried(tmp_path):
     assert stats.loc["boom", "attempts"] == 1 and stats.loc["boom", "errors"] == 1
     rows = read_rows(trace)
     assert sorted(r["status"] for r in rows) == ["error"] + ["ok"] * 4
-    assert all(r["backend"] == "local" and r["alloc_memory"] == 100 for r in rows)
+    assert all(r["backend"] == "local" for r in rows)
+    # the first square and boom (alone in its category): the predictor's 100 MB;
+    # squares 2-4, submitted while the first was in flight: the burst floor
+    labels = {r["task_id"]: r["alloc_memory"] for r in rows}
+    assert labels == {1: 100, 2: 1000, 3: 1000, 4: 1000, 5: 100}, labels
 
 
 def test_exhaustion_retries_with_a_larger_label_and_learns(tmp_path):
@@ -69,6 +73,25 @@ def test_exhaustion_retries_with_a_larger_label_and_learns(tmp_path):
     assert rows[-1]["memory"] >= 250 and rows[0]["task_id"] == rows[-1]["task_id"]
     assert stats.loc["hold", "retries"] == 2 and stats.loc["hold", "tasks_retried"] == 1
     assert 0 < stats.loc["hold", "ae_memory"] < 1
+
+
+@pytest.mark.timeout(120)
+def test_a_burst_of_a_new_category_starts_at_the_published_cold_start(tmp_path):
+    """Calls submitted while the category's first call (no measurement yet) is
+    in flight get at least 1000 MB, so a burst does not outgrow a probing
+    label together; once a call succeeded, labels are the predictor's again."""
+    trace = tmp_path / "trace.jsonl"
+    with AutolabelExecutor(predictor=Doubling(first=20), capacity=SMALL, trace=trace) as ex:
+        burst = [ex.submit(hold, 150, 0.3) for _ in range(5)]
+        assert all(len(f.result(timeout=90)) == 2 for f in burst)
+        ex.submit(hold, 150).result(timeout=60)
+    rows = read_rows(trace)
+    first = {r["task_id"]: r["alloc_memory"] for r in rows if r["attempt"] == 1}
+    assert first[1] == 20  # the first call: the predictor's (probing) label
+    assert [first[t] for t in range(2, 6)] == [1000.0] * 4, first
+    assert first[6] < 1000  # learnt: the largest usage seen, about 150 MB
+    retried = {r["task_id"] for r in rows if r["status"] == "exhausted"}
+    assert retried == {1}, rows
 
 
 def test_max_retries_and_impossible_label_fail_with_history():

@@ -25,7 +25,8 @@ def test_local_packs_fractional_cores_and_charges_them(tmp_path):
     trace = tmp_path / "trace.jsonl"
     mark = str(tmp_path / "pids")
     with AutolabelExecutor(predictor=Doubling(resources=("cores", "memory")), trace=trace,
-                           capacity={"cores": 2, "memory": 2000, "disk": 2000}) as ex:
+                           capacity={"cores": 2, "memory": 8000, "disk": 8000}) as ex:
+        # (memory for six burst-floor labels of 1000 MB: see BURST_FLOOR)
         tenth = ex.options(category="fraction", resources={"cores": 0.3})
         # six 0.3-core calls fit 2 cores: they all run at the same time
         futures = [tenth.submit(calls.together, mark, 6, 30) for _ in range(6)]

@@ -62,6 +62,8 @@ class Task:
         self.future: cf.Future = cf.Future()
         self.attempts: list[dict[str, Any]] = []
         self.current: "Attempt | None" = None
+        #: submitted before its category had a measurement (see BURST_FLOOR)
+        self.young = False
         self._started = False
 
     def start(self) -> bool:

@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 #: Category of every call when ``autocategory=False`` and none is given.
 DEFAULT_CATEGORY = "default"
 
+#: Least first label of a call submitted while another call of its category,
+#: which has no measurement yet, is in flight (the published cold start:
+#: cores, memory MB, disk MB); see "Bursts of a new category".
+BURST_FLOOR = {"cores": 1.0, "memory": 1000.0, "disk": 1000.0}
+
 BACKENDS = ("local", "workqueue")
 
 
@@ -69,6 +74,17 @@ class AutolabelExecutor(cf.Executor):
     predictor), and an exhaustion still retries with the predictor's next,
     larger label, because the point of autolabelling is that users' guesses
     are often wrong. With ``autolabel=False`` they are hard limits.
+
+    **Bursts of a new category.** A predictor learns from measurements, and
+    a workflow often submits many calls of a category before the first one
+    has finished. Until a category's first call has succeeded, the first
+    call in flight gets the predictor's label (which may probe small), and
+    every call submitted while one of the category is in flight gets at
+    least the published cold start (:data:`BURST_FLOOR`: 1 core, 1000 MB
+    memory, 1000 MB disk, capped to the largest worker), as the reference
+    bucketing algorithms start: otherwise the whole burst would outgrow a
+    probing label together and be retried together. From the first
+    measurement on, labels are the predictor's.
 
     **Retries.** Only an exhaustion is retried: the call exceeded its memory,
     disk or wall_time label (killed by lfm's monitor or by Work Queue), or it
@@ -181,6 +197,9 @@ class AutolabelExecutor(cf.Executor):
             or Environments()
         self._lock = threading.RLock()  # guards the predictor, task table and shutdown flag
         self._ids = itertools.count(1)
+        #: categories with a successful call; per other category, its calls in flight
+        self._measured: set[str] = set()
+        self._young: dict[str, int] = {}
         self._tasks: dict[int, Task] = {}
         self._shutdown = False
         self._finalized = False
@@ -302,6 +321,9 @@ class AutolabelExecutor(cf.Executor):
                          how or How())
             task.features = features
             label = self._first_label(task)
+            if category not in self._measured:
+                self._young[category] = self._young.get(category, 0) + 1
+                task.young = True
             self._tasks[task.id] = task
         self._stats.task_submitted(category)
         self.environments.note(category, fn)
@@ -330,8 +352,13 @@ class AutolabelExecutor(cf.Executor):
             exceeded=over, limits=dict(task.declared), attempts=[])
 
     def _first_label(self, task: Task) -> dict[str, float]:
+        """Caller holds the lock."""
         if self.autolabel:
             label = self.predictor.predict(task.category, features=task.features)
+            if self._young.get(task.category, 0) > 0:  # a burst: see the class docstring
+                for r, floor in BURST_FLOOR.items():
+                    if r in label:
+                        label[r] = max(label[r], floor)
             label.update(task.declared)
         elif task.declared:
             label = dict(task.declared)
@@ -388,6 +415,9 @@ class AutolabelExecutor(cf.Executor):
         if outcome.status == "ok":
             if self.autolabel:
                 self._observe(task.category, res, task.features)
+            with self._lock:
+                self._measured.add(task.category)
+                self._young.pop(task.category, None)
             self._finish(task, value=outcome.value)
         elif outcome.status == "exhausted":
             next_label, why = self._next_label(task, attempt, outcome)
@@ -480,6 +510,12 @@ class AutolabelExecutor(cf.Executor):
     def _future_done(self, task: Task, future: cf.Future) -> None:
         with self._lock:
             self._tasks.pop(task.id, None)
+            if task.young:
+                left = self._young.get(task.category, 1) - 1
+                if left > 0:
+                    self._young[task.category] = left
+                else:
+                    self._young.pop(task.category, None)
         if future.cancelled():
             if task.current is not None:
                 self.backend.cancel(task.current)
