@@ -50,18 +50,14 @@ import itertools
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from parsl.executors.base import ParslExecutor
 from parsl.executors.errors import InvalidResourceSpecification
 
 from lfm.executors import AutolabelExecutor as _LfmExecutor
 from lfm.executors.executor import BACKENDS
-from lfm.parsl.common import (chain, check_choice, parsl_category, sink_path, trace_sink,
-                              worker_callable)
-
-if TYPE_CHECKING:
-    import pandas as pd
+from lfm.parsl.common import LfmResults, chain, check_choice, parsl_category, worker_callable
 
 __all__ = ["AutolabelExecutor", "ACCEPTED_SPECIFICATION"]
 
@@ -69,7 +65,7 @@ __all__ = ["AutolabelExecutor", "ACCEPTED_SPECIFICATION"]
 #: (cores a float, memory and disk in MB) and the task's category.
 ACCEPTED_SPECIFICATION = ("cores", "memory", "disk", "category")
 
-class AutolabelExecutor(ParslExecutor):
+class AutolabelExecutor(LfmResults, ParslExecutor):
     """A Parsl executor that runs apps with labels chosen by an lfm predictor.
 
     Parameters
@@ -181,22 +177,6 @@ class AutolabelExecutor(ParslExecutor):
         process would be charged to the app's process tree)."""
         return False
 
-    # ---- lfm ---------------------------------------------------------------------------
-    def stats(self) -> "pd.DataFrame":
-        """Per category: tasks, attempts, retries, allocated vs used, efficiency
-        (see :meth:`lfm.executors.AutolabelExecutor.stats`)."""
-        if self.lfm_executor is None:
-            raise RuntimeError(f"Parsl executor {self.label!r} was not started")
-        return self.lfm_executor.stats()
-
-    @property
-    def trace_path(self) -> str | None:
-        """Where the trace is written, when it is a file."""
-        return sink_path(self._sink)
-
-    def _trace_sink(self) -> Any:
-        self._sink = trace_sink(self.trace, self.run_dir, self.label)
-        return self._sink
 
     def _specification(self, spec: Mapping[str, Any] | None) -> tuple[str | None, dict[str, Any]]:
         """(category or None, declared resources) from a resource specification

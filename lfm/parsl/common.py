@@ -83,6 +83,31 @@ def trace_sink(trace: Any, run_dir: str, label: str) -> Any:
     return None if trace is False else trace
 
 
+class LfmResults:
+    """What both lfm Parsl executors add to Parsl's executor interface: the
+    lfm executor's ``stats()`` and the trace's path. The class using it sets
+    ``lfm_executor`` (None until started), ``trace``, ``run_dir``, ``label``."""
+
+    lfm_executor: Any = None
+    _sink: Any = None
+
+    def stats(self) -> Any:
+        """Per category: tasks, attempts, retries, allocated vs used, efficiency
+        (a pandas DataFrame: see :meth:`lfm.executors.AutolabelExecutor.stats`)."""
+        if self.lfm_executor is None:
+            raise RuntimeError(f"Parsl executor {self.label!r} was not started")  # type: ignore[attr-defined]
+        return self.lfm_executor.stats()
+
+    @property
+    def trace_path(self) -> str | None:
+        """Where the trace is written, when it is a file."""
+        return sink_path(self._sink)
+
+    def _trace_sink(self) -> Any:
+        self._sink = trace_sink(self.trace, self.run_dir, self.label)  # type: ignore[attr-defined]
+        return self._sink
+
+
 def sink_path(sink: Any) -> str | None:
     """The file a trace sink writes, when it is one."""
     if sink is None or callable(getattr(sink, "append", None)):

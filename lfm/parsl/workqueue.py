@@ -34,7 +34,7 @@ from lfm.checks import positive
 from lfm.executors.wqauth import check_max_output_mb, check_password_choice
 from lfm.pack.wq import check_pack_options
 from lfm.parsl.blocks import GRACE, ReapingBlocks
-from lfm.parsl.common import chain, parsl_category, sink_path, trace_sink, worker_callable
+from lfm.parsl.common import LfmResults, chain, parsl_category, worker_callable
 from lfm.parsl.staging import Stager
 from lfm.parsl.window import CategoryWindow
 from lfm.parsl.wqoptions import check_source
@@ -55,7 +55,7 @@ _EXTRA = ("gpus", "priority", "running_time_min")
 DEFAULT_CATEGORY = "parsl-default"
 
 
-class WorkQueueExecutor(ReapingBlocks, BlockProviderExecutor):
+class WorkQueueExecutor(LfmResults, ReapingBlocks, BlockProviderExecutor):
     """Parsl's ``WorkQueueExecutor`` parameters, defaults and meaning (see
     Parsl's documentation), on lfm's Work Queue backend.
 
@@ -307,19 +307,6 @@ class WorkQueueExecutor(ReapingBlocks, BlockProviderExecutor):
         """False: lfm measures each app itself."""
         return False
 
-    # ---- lfm ---------------------------------------------------------------------------
-    def stats(self) -> Any:
-        """Per category: tasks, attempts, retries, allocated vs used, efficiency
-        (see :meth:`lfm.executors.AutolabelExecutor.stats`)."""
-        if self.lfm_executor is None:
-            raise RuntimeError(f"Parsl executor {self.label!r} was not started")
-        return self.lfm_executor.stats()
-
-    @property
-    def trace_path(self) -> str | None:
-        """Where the trace is written, when it is a file."""
-        return sink_path(self._sink)
-
     @property
     def manager_port(self) -> int | None:
         """The port lfm's Work Queue manager listens on (``port=0``: the one chosen)."""
@@ -374,10 +361,6 @@ class WorkQueueExecutor(ReapingBlocks, BlockProviderExecutor):
             paths = [os.getcwd(), root, *(p for p in sys.path if p and os.path.isdir(p))]
             env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         return env
-
-    def _trace_sink(self) -> Any:
-        self._sink = trace_sink(self.trace, self.run_dir, self.label)
-        return self._sink
 
     def _forget(self, task_id: int) -> None:
         with self._lock:
