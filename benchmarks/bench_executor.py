@@ -263,6 +263,11 @@ def main(argv: list[str]) -> None:
           f"{ours['makespan_s']:.1f} vs {parsl['makespan_s']:.1f} s; "
           f"AE memory {ours['ae_memory']:.3f} vs {parsl['ae_memory']:.3f} (allocations as granted)",
           flush=True)
+    if parsl["ae_memory"] > 1:
+        print("(AE memory above 1: Work Queue's own monitor reported these calls far below what "
+              "lfm measured (about 12 MB for 150-900 MB calls in our runs), so its autolabel "
+              "granted less memory than the calls used: memory over-committed, which a full node "
+              "pays with the kernel's OOM killer)", flush=True)
     # this machine is shared: alternate the four, report each one's best round
     runs = {"adapter": lambda: throughput_adapter(n_trivial),
             "open": lambda: throughput_adapter(n_trivial, password=False),
