@@ -39,7 +39,6 @@ compared (the machine is shared); both ratios are printed.
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 import tempfile
@@ -129,13 +128,14 @@ def run_lfm(predictor: str, calls: list[tuple[str, int]]) -> tuple[dict, dict]:
 
 def granted_of(row: dict, resource: str) -> float:
     """What the worker granted an attempt of a trace row: the ``granted_*``
-    column the runner read from Work Queue's environment, else the label
-    (cores rounded up to whole cores, as Work Queue grants them)."""
+    column the runner read from Work Queue's environment, else what lfm
+    asked of Work Queue for the label (whole cores, whole MB)."""
+    from lfm.executors.workqueue import work_queue_allocation
     value = row.get(f"granted_{resource}")
     if value is not None and value == value:
         return float(value)
     label = float(row.get(f"alloc_{resource}") or 0.0)
-    return float(math.ceil(label - 1e-9)) if resource == "cores" else label
+    return work_queue_allocation({resource: label}).get(resource, label) if label else 0.0
 
 
 # ---- raw Work Queue -----------------------------------------------------------------

@@ -105,3 +105,12 @@ def test_a_retry_label_grows_in_what_the_worker_grants(tmp_path):
     granted = [a["granted"]["memory"] for a in info.value.attempts]
     assert labels == [100.2, 101.5, 102.5, 103.5], info.value.attempts
     assert granted == [101.0, 102.0, 103.0, 104.0], info.value.attempts
+
+
+def test_work_queue_allocation_rounds_labels_to_what_a_worker_grants():
+    from lfm.executors.workqueue import work_queue_allocation
+    asked = work_queue_allocation({"cores": 0.3, "memory": 11.98, "disk": 0.01})
+    assert asked == {"cores": 1.0, "memory": 12.0, "disk": 1.0}
+    # a start-up blip above a whole core does not take a second core; more does
+    assert [work_queue_allocation({"cores": c})["cores"] for c in (1.0, 1.2, 1.25, 1.3, 2.6)] == \
+        [1.0, 1.0, 1.0, 2.0, 3.0]

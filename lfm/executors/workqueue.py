@@ -512,13 +512,24 @@ class WorkQueueBackend:
             self._done(attempt, outcome)
 
 
+#: A cores label at most this far above a whole number of cores asks Work
+#: Queue for that whole number (cores are not a kill limit; see below).
+CORES_SLACK = 0.25
+
+
 def work_queue_allocation(label: Mapping[str, float]) -> dict[str, float]:
     """What a task with ``label`` asks of Work Queue: whole cores (at least 1:
     a worker grants cores only in units, so a 0.3-core label occupies a whole
-    core there), memory and disk in whole MB. Unlabelled resources are absent."""
+    core there), memory and disk in whole MB. Unlabelled resources are absent.
+
+    Cores round up, except a label at most :data:`CORES_SLACK` above a whole
+    number, which asks for that number: a label learnt from calls that
+    measured 1.2 cores (a short call's start-up threads) would otherwise take
+    2 cores and halve how many calls a worker runs, for a fifth of a core that
+    a call may borrow (cores decide packing only, never a kill)."""
     asked = {}
     if "cores" in label:
-        asked["cores"] = float(max(1, math.ceil(float(label["cores"]) - 1e-9)))
+        asked["cores"] = float(max(1, math.ceil(float(label["cores"]) - CORES_SLACK - 1e-9)))
     for r in ("memory", "disk"):
         if r in label:
             asked[r] = float(math.ceil(float(label[r])))
