@@ -71,13 +71,15 @@ def test_futures_labels_and_retries_on_real_workers(wq_run):
     by_task = {}
     for row in rows:
         by_task.setdefault(row["task_id"], []).append(row)
-    for attempts in by_task.values():
-        attempts.sort(key=lambda r: r["attempt"])
-        # 200 MB is too small for 300 MB plus the interpreter; 400 MB fits
-        assert [r["status"] for r in attempts][-1] == "ok"
-        assert attempts[0]["status"] == "exhausted" and attempts[0]["alloc_memory"] == 200
-        labels = [r["alloc_memory"] for r in attempts]
-        assert labels == sorted(labels) and len(set(labels)) == len(labels)
+    first, second = (sorted(by_task[t], key=lambda r: r["attempt"]) for t in sorted(by_task))
+    # the first: 200 MB is too small for 300 MB plus the interpreter; retried larger until it fits
+    assert [r["status"] for r in first][-1] == "ok"
+    assert first[0]["status"] == "exhausted" and first[0]["alloc_memory"] == 200
+    labels = [r["alloc_memory"] for r in first]
+    assert labels == sorted(labels) and len(set(labels)) == len(labels)
+    # the second, submitted while the first was in flight with no measurement
+    # yet: the burst floor (1000 MB), which fits at once
+    assert [(r["status"], r["alloc_memory"]) for r in second] == [("ok", 1000)]
     ok = [r for r in wq_run["rows"] if r["status"] == "ok"]
     # Work Queue itself granted each task the label lfm chose
     assert all(r["granted_memory"] == r["alloc_memory"] and r["granted_cores"] == 1 for r in ok)
@@ -110,7 +112,7 @@ def test_local_workers_start_the_runner_without_site_only_when_it_changes_nothin
 def test_stats_per_category_on_real_workers(wq_run):
     stats = wq_run["stats"]
     assert stats.loc["hold", "tasks"] == 3 and stats.loc["hold", "retries"] == 0
-    assert stats.loc["large", "tasks"] == 2 and stats.loc["large", "retries"] >= 2
+    assert stats.loc["large", "tasks"] == 2 and stats.loc["large", "retries"] >= 1
     assert stats.loc["boom", "errors"] == 1 and stats.loc["boom", "attempts"] == 1
     assert 0 < stats.loc["large", "ae_memory"] < 1
     assert stats.loc["large", "label"]["memory"]["first"] >= 300
