@@ -73,4 +73,4 @@ class ParslSession:
             port = getattr(executor, "manager_port", None)
             if port:
                 left = lambda: worker_pids(str(port))  # noqa: E731
-                assert wait_until(lambda: not left(), 15), left()
+                assert wait_until(lambda: not left(), 30), left()
