@@ -46,7 +46,7 @@ def _default_predictor() -> str:
 
 @pytest.mark.slow
 def test_small_demo_prints_the_comparison_and_writes_the_files(tmp_path):
-    done = _demo(tmp_path, "--tasks", "16")
+    done = _demo(tmp_path, "--tasks", "10")
     assert done.returncode == 0, done.stdout + done.stderr
     rows = _table(done.stdout)
     mine = _default_predictor()
@@ -55,7 +55,7 @@ def test_small_demo_prints_the_comparison_and_writes_the_files(tmp_path):
     # columns: makespan, tasks, attempts, retries, memory AE, cores AE, peak memory, failed
     for policy, cells in rows.items():
         makespan, tasks, attempts, retries = float(cells[0]), int(cells[1]), int(cells[2]), int(cells[3])
-        assert makespan > 0 and tasks == 16 and attempts == tasks + retries, (policy, cells)
+        assert makespan > 0 and tasks == 10 and attempts == tasks + retries, (policy, cells)
         assert cells[-1] == "0", f"{policy}: calls failed for good\n{done.stdout}"
     # declared resources and whole workers are hard limits that these calls fit: no retry
     assert rows["one-per-worker"][3] == "0" and rows["fixed-2000MB"][3] == "0"
@@ -77,13 +77,13 @@ def test_small_demo_prints_the_comparison_and_writes_the_files(tmp_path):
     table = pd.read_csv(out / "comparison.csv")
     assert list(table["policy"]) == [mine, "fixed-2000MB", "one-per-worker"]
     attempts = pd.read_csv(out / f"attempts-{mine}.csv")
-    assert attempts["task"].nunique() == 16
+    assert attempts["task"].nunique() == 10
     assert set(attempts["category"]) == {"inference", "simulate"}
     assert (attempts["alloc_memory"] > 0).all() and (attempts["memory"] > 0).all()
     fixed = pd.read_csv(out / "attempts-fixed-2000MB.csv")
     assert (fixed["alloc_memory"] == 2000).all() and (fixed["alloc_cores"] == 1).all()
     # the progress line on stderr: tasks done, retries, current labels per category
-    assert re.search(rf"{mine} .*16/16 tasks, \d+ retries \| inference: .*MB \| simulate: .*MB",
+    assert re.search(rf"{mine} .*10/10 tasks, \d+ retries \| inference: .*MB \| simulate: .*MB",
                      done.stderr), done.stderr
 
 
