@@ -158,6 +158,15 @@ def test_documented_autolabel_configuration(doc_port, in_tmp):
     assert wait_until(lambda: not worker_pids(str(DOC_PORT)), 15)
 
 
+def _asleep(pid: int) -> bool:
+    """The process waits in a (clock_)nanosleep: the kernel's wait channel."""
+    try:
+        with open(f"/proc/{pid}/wchan") as f:
+            return "nanosleep" in f.read()
+    except OSError:
+        return False
+
+
 @pytest.mark.timeout(120)
 def test_cleanup_kills_workers_that_sleep_through_sigterm(tmp_path, monkeypatch, in_tmp):
     """A ``-M`` worker that cannot reach its catalog sleeps between attempts
@@ -173,7 +182,8 @@ def test_cleanup_kills_workers_that_sleep_through_sigterm(tmp_path, monkeypatch,
                       strategy_period=0.5))
     assert wait_until(lambda: worker_pids(name), 30), "the block's worker never started"
     # let it fail its first catalog queries and go to sleep (where SIGTERM is ignored)
-    time.sleep(12)
+    assert wait_until(lambda: any(_asleep(pid) for pid in worker_pids(name)), 20, 0.2), \
+        "the block's worker never went to sleep between catalog queries"
     assert worker_pids(name)
     started = time.time()
     parsl.dfk().cleanup()
