@@ -9,7 +9,8 @@ import concurrent.futures as cf
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from lfm.resources import UNITS
+from lfm.checks import positive
+from lfm.resources import LIMITABLE, UNITS
 
 if TYPE_CHECKING:
     from lfm.executors.backend import Attempt
@@ -62,8 +63,6 @@ class Task:
         self.future: cf.Future = cf.Future()
         self.attempts: list[dict[str, Any]] = []
         self.current: "Attempt | None" = None
-        #: submitted before its category had a measurement (see BURST_FLOOR)
-        self.young = False
         self._started = False
 
     def start(self) -> bool:
@@ -97,8 +96,6 @@ def amount(resource: str, value: float) -> str:
 
 
 def check_declared(resources: Mapping[str, float]) -> dict[str, float]:
-    from lfm.checks import positive
-    from lfm.resources import LIMITABLE, UNITS
     out = {}
     for key, value in dict(resources).items():
         if key not in LIMITABLE:

@@ -197,9 +197,9 @@ class AutolabelExecutor(cf.Executor):
             or Environments()
         self._lock = threading.RLock()  # guards the predictor, task table and shutdown flag
         self._ids = itertools.count(1)
-        #: categories with a successful call; per other category, its calls in flight
+        #: categories with a successful call; per category, its calls not yet resolved
         self._measured: set[str] = set()
-        self._young: dict[str, int] = {}
+        self._in_flight: dict[str, int] = {}
         self._tasks: dict[int, Task] = {}
         self._shutdown = False
         self._finalized = False
@@ -321,9 +321,7 @@ class AutolabelExecutor(cf.Executor):
                          how or How())
             task.features = features
             label = self._first_label(task)
-            if category not in self._measured:
-                self._young[category] = self._young.get(category, 0) + 1
-                task.young = True
+            self._in_flight[category] = self._in_flight.get(category, 0) + 1
             self._tasks[task.id] = task
         self._stats.task_submitted(category)
         self.environments.note(category, fn)
@@ -355,7 +353,8 @@ class AutolabelExecutor(cf.Executor):
         """Caller holds the lock."""
         if self.autolabel:
             label = self.predictor.predict(task.category, features=task.features)
-            if self._young.get(task.category, 0) > 0:  # a burst: see the class docstring
+            if task.category not in self._measured and self._in_flight.get(task.category):
+                # a burst: see the class docstring
                 for r, floor in BURST_FLOOR.items():
                     if r in label:
                         label[r] = max(label[r], floor)
@@ -417,7 +416,6 @@ class AutolabelExecutor(cf.Executor):
                 self._observe(task.category, res, task.features)
             with self._lock:
                 self._measured.add(task.category)
-                self._young.pop(task.category, None)
             self._finish(task, value=outcome.value)
         elif outcome.status == "exhausted":
             next_label, why = self._next_label(task, attempt, outcome)
@@ -510,12 +508,11 @@ class AutolabelExecutor(cf.Executor):
     def _future_done(self, task: Task, future: cf.Future) -> None:
         with self._lock:
             self._tasks.pop(task.id, None)
-            if task.young:
-                left = self._young.get(task.category, 1) - 1
-                if left > 0:
-                    self._young[task.category] = left
-                else:
-                    self._young.pop(task.category, None)
+            left = self._in_flight[task.category] - 1
+            if left:
+                self._in_flight[task.category] = left
+            else:
+                del self._in_flight[task.category]
         if future.cancelled():
             if task.current is not None:
                 self.backend.cancel(task.current)

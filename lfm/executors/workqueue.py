@@ -270,19 +270,18 @@ class WorkQueueBackend:
         directory = os.path.join(self._staging, key)
         os.mkdir(directory)
         in_path, out_path = os.path.join(directory, "in.pkl"), os.path.join(directory, "out.pkl")
+        asked = work_queue_allocation(attempt.label)
         try:
             fn = self.pack.function(attempt) if self.pack else attempt.fn
             # enforced at what the worker grants (whole MB), not at a fraction of
             # an MB below it: a call 0.01 MB over a 11.98 MB label fits its 12 MB
             write_call(in_path, fn, attempt.args, attempt.kwargs,
-                       limits_from_label({**attempt.label, **self.allocation(attempt.label)}),
-                       self.interval)
+                       limits_from_label({**attempt.label, **asked}), self.interval)
         except Exception as exc:
             shutil.rmtree(directory, ignore_errors=True)
             self._deliver(attempt, Outcome("error", error=exc))
             return
         attempt.handle = (key, directory, out_path)
-        asked = work_queue_allocation(attempt.label)
         command = f"{self.runner} in.pkl out.pkl"
         if self.init_command:
             command = f"{self.init_command}; {command}"
