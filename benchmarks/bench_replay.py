@@ -53,10 +53,10 @@ TRACES = ["bioblast.csv", "lobsterCMSsimulation.csv", "lobsterCMSsimulation.csv[
 REFERENCE = {"greedy": "greedy", "exhaustive": "exhaust", "greedy-det": "det_greedy",
              "exhaustive-det": "det_exhaust", "min-waste": "tovar_min_waste",
              "max-throughput": "tovar_max_throughput", "tovar-max": "tovar_max",
-             "whole-machine": "whole_machine", "max-seen": "max_seen", "oracle": "oracle"}
+             "quantized": "quantized1", "quantized-10": "quantized10", "whole-machine": "whole_machine", "max-seen": "max_seen", "oracle": "oracle"}
 #: lfm's implementations of the reference policies: the computed reference where no anchor is given
 REFERENCE_POLICIES = ("greedy", "exhaustive", "greedy-det", "exhaustive-det", "min-waste", "max-throughput",
-                      "tovar-max", "whole-machine", "max-seen")
+                      "tovar-max", "quantized", "quantized-10", "whole-machine", "max-seen")
 RETRY_COST = 30.0           # s charged per failed attempt in the AE_time_rc columns
 SPEED_TARGET = 20_000.0     # tasks/s, every feature-less predictor on every public trace of >= SPEED_MIN_TASKS
 AUTO_SPEED_TARGET = 10_000.0  # tasks/s, auto on lobsterCMSsimulation
@@ -191,8 +191,9 @@ def anchor_verdict(trace: str, grouping: str, table: pd.DataFrame, ref: pd.DataF
     ours = table.set_index("predictor")["AE_time"]
     noise = table.set_index("predictor")["AE_time_se"]
     out = {"trace": trace, "grouping": grouping}
-    for name, algo in (("greedy", "greedy"), ("exhaustive", "exhaust"),
-                       ("greedy-det", "det_greedy"), ("exhaustive-det", "det_exhaust")):
+    for name, algo in (("greedy", "greedy"), ("exhaustive", "exhaust"), ("greedy-det", "det_greedy"),
+                       ("exhaustive-det", "det_exhaust"), ("quantized", "quantized1"),
+                       ("quantized-10", "quantized10")):
         if name in ours and algo in ref.index:
             d = ours[name] - ref.loc[algo, "AE_time"]
             if d >= -TOLERANCE:

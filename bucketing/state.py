@@ -32,19 +32,31 @@ category / one group), at or above the reference on every anchor row.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .exhaustive import exhaustive_binned
 from .greedy import greedy_binned
 from .kmeans import kmeans_binned
+from .optimal import optimal_binned
 from .points import Bucket, Points
 from .quantile import quantile_binned
+from .quantized import quantized_binned
 
-_METHODS = {
-    "greedy": (greedy_binned, {"deterministic"}),
-    "exhaustive": (exhaustive_binned, {"deterministic", "max_buckets"}),
-    "kmeans": (kmeans_binned, {"n_buckets", "seed"}),
-    "quantile": (quantile_binned, {"n_buckets"}),
+#: The weight channels ``BucketingState`` keeps for every distinct value.
+SIGNIFICANCE, TIMED, COUNT = 0, 1, 2
+
+#: method -> (function over binned points, its accepted parameters, the weight
+#: channels it takes after the values, in order).  ``significance``: arrival
+#: index 1, 2, ... (later tasks weigh more); ``timed``: significance x the
+#: task's wall time; ``count``: every task 1.
+_METHODS: dict[str, tuple[Callable[..., list[Bucket]], set[str], tuple[int, ...]]] = {
+    "greedy": (greedy_binned, {"deterministic"}, (SIGNIFICANCE,)),
+    "exhaustive": (exhaustive_binned, {"deterministic", "max_buckets"}, (SIGNIFICANCE,)),
+    "kmeans": (kmeans_binned, {"n_buckets", "seed"}, (SIGNIFICANCE,)),
+    "quantile": (quantile_binned, {"n_buckets"}, (SIGNIFICANCE,)),
+    "quantized": (quantized_binned, {"n_buckets"}, (COUNT,)),
+    "optimal": (optimal_binned, {"max_levels", "retry_cost"}, (TIMED, SIGNIFICANCE)),
 }
 
 
@@ -55,45 +67,74 @@ def recompute_due(n: int, computed_at: int, growth: float) -> bool:
     return n - computed_at >= max(1, int(growth * n))
 
 
+def _method(method: str, params: Mapping[str, Any]) -> tuple[Callable[..., list[Bucket]], dict[str, Any],
+                                                             tuple[int, ...]]:
+    if method not in _METHODS:
+        raise ValueError(f"unknown bucketing method {method!r}; known methods: {', '.join(_METHODS)}")
+    func, accepted, channels = _METHODS[method]
+    unknown = set(params) - accepted
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))} for {method!r} bucketing; "
+                         f"accepted: {', '.join(sorted(accepted | {'recompute_growth'}))}")
+    return func, dict(params), channels
+
+
 class BucketingState:
     """History of one resource of one category, with cached buckets.
 
-    ``method``: one of ``greedy``, ``exhaustive``, ``kmeans``, ``quantile``;
-    ``params``: that algorithm's keyword parameters (e.g. ``deterministic``,
-    ``max_buckets``, ``n_buckets``, ``seed``) plus ``recompute_growth`` (see
-    the module docstring).  Values are in the resource's unit (MB, cores, s).
+    ``method``: one of ``greedy``, ``exhaustive``, ``kmeans``, ``quantile``,
+    ``quantized``, ``optimal`` (``bucketing.optimal``: the cost-optimal
+    retry ladder over wall-time-weighted history); ``params``: that
+    algorithm's keyword parameters (e.g. ``deterministic``, ``max_buckets``,
+    ``n_buckets``, ``seed``, ``max_levels``, ``retry_cost``) plus
+    ``recompute_growth`` (see the module docstring).  Values are in the
+    resource's unit (MB, cores, s).
+
+    Several bucketings of the same history share one set of points and one
+    recompute schedule: :meth:`views` builds such a state, and ``buckets(name)``
+    reads one of them.
     """
 
     def __init__(self, method: str, **params: Any) -> None:
-        if method not in _METHODS:
-            raise ValueError(f"unknown bucketing method {method!r}; known methods: {', '.join(_METHODS)}")
         growth = params.pop("recompute_growth", 0.01)
+        self._init({method: (method, params)}, growth)
+        self.method = method
+        self.params = self._views[method][1]
+
+    @classmethod
+    def views(cls, views: Mapping[str, tuple[str, Mapping[str, Any]]],
+              recompute_growth: float = 0.01) -> BucketingState:
+        """A state computing several bucketings of one history on one
+        schedule: ``views`` maps a name to ``(method, params)``; the first one
+        is what ``buckets()`` returns without a name."""
+        if not views:
+            raise ValueError("views is empty: name at least one (method, params)")
+        self = cls.__new__(cls)
+        self._init(views, recompute_growth)
+        self.method, self.params = next(iter(views.values()))
+        return self
+
+    def _init(self, views: Mapping[str, tuple[str, Mapping[str, Any]]], growth: Any) -> None:
         if not isinstance(growth, (int, float)) or not 0 <= growth < 1 or math.isnan(growth):
             raise ValueError(f"recompute_growth must be a fraction in [0, 1), got {growth!r}")
-        func, accepted = _METHODS[method]
-        unknown = set(params) - accepted
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))} for {method!r} bucketing; "
-                             f"accepted: {', '.join(sorted(accepted | {'recompute_growth'}))}")
-        self.method = method
-        self.params = params
+        self._views = {name: _method(method, params) for name, (method, params) in views.items()}
+        self._default = next(iter(self._views))
         self.recompute_growth = float(growth)
-        self._func = func
-        self._points = Points()
-        self._next_sig = 1
-        self._buckets: list[Bucket] | None = None
+        self._points = Points(channels=3)
+        self._results: dict[str, list[Bucket]] | None = None
         self._computed_at = 0
 
-    def add(self, value: float, weight: float = 1.0) -> None:
-        """Add one task's value (>= 0).  Its significance is its arrival index
-        (1, 2, ...) times ``weight`` (> 0, e.g. the task's wall time)."""
+    def add(self, value: float, wall: float = 1.0) -> None:
+        """Add one task's ``value`` (>= 0) that ran ``wall`` seconds (> 0; only
+        the ``optimal`` method weighs by it).  Its significance is its arrival
+        index (1, 2, ...)."""
         value = float(value)
         if not (value >= 0) or math.isinf(value):
             raise ValueError(f"bucketing value must be a finite number >= 0, got {value!r}")
-        if not (weight > 0) or math.isinf(weight):
-            raise ValueError(f"bucketing weight must be a finite number > 0, got {weight!r}")
-        self._points.add(value, self._next_sig * weight)
-        self._next_sig += 1
+        if not (wall > 0) or math.isinf(wall):
+            raise ValueError(f"bucketing wall time must be a finite number > 0, got {wall!r}")
+        sig = float(len(self._points) + 1)
+        self._points.add(value, sig, sig * wall, 1.0)
 
     def __len__(self) -> int:
         return len(self._points)
@@ -103,21 +144,36 @@ class BucketingState:
         """Largest value seen (``-inf`` when empty)."""
         return self._points.max
 
+    @property
+    def computed_at(self) -> int:
+        """Number of points when the buckets were last computed (0: never)."""
+        return self._computed_at
+
     def stale(self) -> bool:
         """Would ``buckets()`` recompute now?"""
         n = len(self._points)
-        if self._buckets is None:
+        if self._results is None:
             return n > 0
         return recompute_due(n, self._computed_at, self.recompute_growth)
 
-    def buckets(self) -> list[Bucket]:
-        """Current buckets (ascending uppers, probabilities summing to 1);
-        empty list when no value was added yet."""
+    def buckets(self, view: str | None = None) -> list[Bucket]:
+        """Current buckets of ``view`` (default: the first; ascending uppers,
+        probabilities summing to 1); empty list when no value was added yet.
+        Every view is recomputed together when the schedule says so."""
         if self.stale():
-            self._buckets = self._func(*self._points.arrays(), **self.params)
+            arrays = self._points.arrays()
+            self._results = {name: func(arrays[0], *(arrays[1 + c] for c in channels), **params)
+                             for name, (func, params, channels) in self._views.items()}
             self._computed_at = len(self._points)
-        return self._buckets or []
+        if self._results is None:
+            return []
+        try:
+            return self._results[self._default if view is None else view]
+        except KeyError:
+            raise ValueError(f"unknown view {view!r}; known views: {', '.join(self._views)}") from None
 
     def __repr__(self) -> str:
-        args = "".join(f", {k}={v!r}" for k, v in self.params.items())
-        return f"BucketingState({self.method!r}{args}, points={len(self)})"
+        if len(self._views) == 1:
+            args = "".join(f", {k}={v!r}" for k, v in self.params.items())
+            return f"BucketingState({self.method!r}{args}, points={len(self)})"
+        return f"BucketingState.views({', '.join(self._views)}, points={len(self)})"

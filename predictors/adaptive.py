@@ -7,9 +7,9 @@ What it does differently from the published bucketing policies, and why:
   allocations a_1 < a_2 < ... (first attempt a_1, then the next rung after each
   failure) the expected charge of the next task is
   ``sum_j a_j * W(usage > a_{j-1})``, ``W`` the weight of history above a rung.
-  :func:`optimal_ladder` finds the ladder minimising it by dynamic programming
-  (a convex-hull-trick pass, O(levels)) over the history's distinct values,
-  capped at ``max_levels`` weighted quantiles.  A deterministic ladder is
+  ``bucketing.optimal_ladder`` finds the ladder minimising it by dynamic
+  programming (a convex-hull-trick pass, O(levels)) over the history's
+  distinct values, capped at ``max_levels`` weighted quantiles.  A deterministic ladder is
   optimal here: drawing allocations at random cannot lower an expected cost
   below the best fixed ladder.
 * **Several ladders, the one that would have cost least wins.**  The history
@@ -70,89 +70,13 @@ from typing import Any
 
 import numpy as np
 
-from bucketing import Points, recompute_due
-from bucketing.greedy import greedy_binned
+from bucketing import BucketingState
 
 from .base import KNOWN_RESOURCES, Observation, Predictor
 from .registry import register
 
 #: The candidate ladders, in order of preference on ties.
 EXPERTS = ("optimal", "greedy-det", "max")
-
-
-def optimal_ladder(values: np.ndarray, weights: np.ndarray, max_levels: int = 96,
-                   fail_weights: np.ndarray | None = None, retry_cost: float = 0.0) -> list[float]:
-    """The ladder (ascending allocations, the last one = the largest value)
-    minimising ``sum_j a_j * (W(value > a_{j-1}) + retry_cost * F(value > a_j))``
-    (with ``W(value > a_0)`` the total weight) over the binned history
-    ``values`` (ascending, distinct) with ``weights`` (> 0, e.g. significance x
-    wall time); ``F`` sums ``fail_weights`` (e.g. significance alone): every
-    failed attempt at a rung is charged ``retry_cost`` seconds at that rung.
-    When there are more than ``max_levels`` distinct values the rungs are
-    chosen among ``max_levels`` weighted quantiles (always including the maximum)."""
-    k = values.size
-    cum = np.cumsum(weights)
-    total = float(cum[-1])
-    fcum = np.cumsum(fail_weights) if fail_weights is not None and retry_cost > 0 else None
-    if k > max_levels:
-        idx = np.searchsorted(cum, np.arange(1, max_levels + 1) * (total * (1 - 1e-12) / max_levels))
-        idx[-1] = k - 1
-        idx = idx[np.concatenate(([True], idx[1:] != idx[:-1]))]  # targets ascend, so idx does
-        levels = values[idx].tolist()
-        above = (total - cum[idx]).tolist()
-        fail = None if fcum is None else ((fcum[-1] - fcum[idx]) * retry_cost).tolist()
-    else:
-        levels = values.tolist()
-        above = (total - cum).tolist()
-        fail = None if fcum is None else ((fcum[-1] - fcum) * retry_cost).tolist()
-    m = len(levels)
-    # the retry charge of a rung (its failures) is part of the line's height
-    extra = [0.0] * m if fail is None else [levels[j] * fail[j] for j in range(m)]
-    # best[j]: cost still to pay once every task <= levels[j] has succeeded
-    #        = min over l > j of above[j] * levels[l] + best[l].
-    # Each l is a line x -> levels[l] * x + best[l]; lines arrive with decreasing
-    # slopes and queries x = above[j] increase, so a monotone convex hull answers
-    # every query in amortised O(1).
-    best = [0.0] * m
-    nxt = [m - 1] * m
-    slopes: list[float] = []
-    heights: list[float] = []
-    lines: list[int] = []
-    head = 0
-    for j in range(m - 2, -1, -1):
-        s3 = levels[j + 1]
-        b3 = best[j + 1] + extra[j + 1]
-        while len(slopes) - head >= 2:
-            s1, b1, s2, b2 = slopes[-2], heights[-2], slopes[-1], heights[-1]
-            if (b3 - b1) * (s1 - s2) <= (b2 - b1) * (s1 - s3):
-                slopes.pop()
-                heights.pop()
-                lines.pop()
-            else:
-                break
-        slopes.append(s3)
-        heights.append(b3)
-        lines.append(j + 1)
-        last = len(slopes) - 1
-        if head > last:
-            head = last
-        x = above[j]
-        value = slopes[head] * x + heights[head]
-        while head < last:
-            candidate = slopes[head + 1] * x + heights[head + 1]
-            if candidate > value:
-                break
-            head += 1
-            value = candidate
-        best[j] = value
-        nxt[j] = lines[head]
-    start = [total * levels[j] + extra[j] + best[j] for j in range(m)]
-    j = min(range(m), key=start.__getitem__)
-    ladder = [levels[j]]
-    while j != m - 1:
-        j = nxt[j]
-        ladder.append(levels[j])
-    return ladder
 
 
 def ladder_charge(ladder: list[float], prefix: list[float], usage: float, growth: float,
@@ -178,45 +102,42 @@ def ladder_charge(ladder: list[float], prefix: list[float], usage: float, growth
 
 
 class _History:
-    """Binned history of one resource (``bucketing.Points`` with two channels:
-    significance, later tasks weigh more, and significance x wall time) with
-    candidate ladders and their scores."""
+    """The candidate ladders of one resource and their scores.  The history is
+    a ``bucketing.BucketingState`` computing the ``optimal`` ladder (and, when
+    scored, deterministic greedy buckets) on one recompute schedule; the
+    "max" ladder follows every new maximum."""
 
-    __slots__ = ("points", "ladders", "prefixes", "scores", "best", "computed_at", "recompute_growth",
-                 "max_levels", "growth", "scored", "cap", "retry_cost")
+    __slots__ = ("state", "ladders", "prefixes", "scores", "best", "growth", "scored", "cap", "retry_cost")
 
     def __init__(self, recompute_growth: float, max_levels: int, growth: float, scored: bool,
                  cap: float = math.inf, retry_cost: float = 0.0) -> None:
-        self.points = Points(channels=2)
+        views = {"optimal": ("optimal", {"max_levels": max_levels, "retry_cost": retry_cost})}
+        if scored:
+            views["greedy-det"] = ("greedy", {"deterministic": True})
+        self.state = BucketingState.views(views, recompute_growth)
         self.ladders: list[list[float]] | None = None
         self.prefixes: list[list[float]] = []
         self.scores = [0.0] * len(EXPERTS)
         self.best = 0  # index of the expert with the lowest score
-        self.computed_at = 0
-        self.recompute_growth = recompute_growth
-        self.max_levels = max_levels
         self.growth = growth
         self.scored = scored  # False for the pooled prior: only the first ladder is used
         self.cap = cap
         self.retry_cost = retry_cost
 
     def __len__(self) -> int:
-        return len(self.points)
+        return len(self.state)
 
     def _refresh(self) -> list[list[float]] | None:
-        n = len(self.points)
-        if n == 0:
+        state = self.state
+        if len(state) == 0:
             return None
-        if self.ladders is None or recompute_due(n, self.computed_at, self.recompute_growth):
-            values, sig, sig_time = self.points.arrays()
-            time_ladder = optimal_ladder(values, sig_time, self.max_levels, sig, self.retry_cost)
-            greedy_ladder = [b.upper for b in greedy_binned(values, sig, deterministic=True)] \
-                if self.scored else time_ladder
-            self.ladders = [time_ladder, greedy_ladder, [self.points.max]]
+        if self.ladders is None or state.stale():
+            time_ladder = [b.upper for b in state.buckets("optimal")]
+            greedy_ladder = [b.upper for b in state.buckets("greedy-det")] if self.scored else time_ladder
+            self.ladders = [time_ladder, greedy_ladder, [state.max]]
             self.prefixes = [np.cumsum(lad).tolist() for lad in self.ladders]
-            self.computed_at = n
-        elif self.ladders[2][0] != self.points.max:  # the "max" ladder follows every new maximum
-            self.ladders[2] = self.prefixes[2] = [self.points.max]
+        elif self.ladders[2][0] != state.max:  # the "max" ladder follows every new maximum
+            self.ladders[2] = self.prefixes[2] = [state.max]
         return self.ladders
 
     def leader(self) -> int:
@@ -229,13 +150,13 @@ class _History:
 
     def add(self, value: float, wall: float) -> None:
         """Learn ``value`` of a task that ran ``wall`` s (> 0)."""
-        sig = float(len(self.points) + 1)
         if self.scored and self._refresh() is not None:
+            sig = float(len(self.state) + 1)
             scores = self.scores
             for e, (lad, pre) in enumerate(zip(self.ladders, self.prefixes)):
                 scores[e] += sig * ladder_charge(lad, pre, value, self.growth, self.cap, wall, self.retry_cost)
             self.best = min(range(len(scores)), key=scores.__getitem__)
-        self.points.add(value, sig, sig * wall)
+        self.state.add(value, wall)
 
 
 class AdaptiveState:

@@ -2,7 +2,9 @@
 
 Names: ``greedy``, ``exhaustive`` (probabilistic), ``greedy-det``,
 ``exhaustive-det`` (deterministic), ``kmeans`` and ``quantile-buckets``
-(probabilistic, over k-means and quantile buckets).
+(probabilistic, over k-means and quantile buckets), and cctools' quantized
+mode, ``quantized`` (1 bucket, as TaskVine initialises it) and
+``quantized-10``.
 
 Semantics, per category and resource (the cctools defaults):
 
@@ -289,3 +291,38 @@ class QuantileBucketsPredictor(_BucketPredictor):
 
     def _algorithm_params(self) -> dict[str, Any]:
         return {"n_buckets": self.n_buckets}
+
+
+@register("quantized")
+class QuantizedPredictor(_BucketPredictor):
+    """cctools' quantized bucketing (``bucketing.quantized``: buckets at
+    equal task-count quantiles, every task weighing the same), probabilistic
+    allocation.  ``n_buckets`` (1): TaskVine's default, one bucket at the
+    largest value seen (max-seen after the sampling phase); other parameters
+    as :class:`GreedyPredictor`."""
+
+    method = "quantized"
+
+    def __init__(self, *, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
+                 seed: int = 0, num_sampling_points: int = 10, increase_rate: float = 2.0,
+                 recompute_growth: float = 0.01, n_buckets: int = 1) -> None:
+        self.n_buckets = n_buckets
+        super().__init__(resources=resources, max_resources=max_resources, seed=seed,
+                         num_sampling_points=num_sampling_points, increase_rate=increase_rate,
+                         recompute_growth=recompute_growth)
+
+    def _algorithm_params(self) -> dict[str, Any]:
+        return {"n_buckets": self.n_buckets}
+
+
+@register("quantized-10")
+class Quantized10Predictor(QuantizedPredictor):
+    """Quantized bucketing with 10 buckets (the anchors' ``quantized10``).
+    Parameters as :class:`QuantizedPredictor`."""
+
+    def __init__(self, *, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
+                 seed: int = 0, num_sampling_points: int = 10, increase_rate: float = 2.0,
+                 recompute_growth: float = 0.01, n_buckets: int = 10) -> None:
+        super().__init__(resources=resources, max_resources=max_resources, seed=seed,
+                         num_sampling_points=num_sampling_points, increase_rate=increase_rate,
+                         recompute_growth=recompute_growth, n_buckets=n_buckets)

@@ -2,7 +2,6 @@
 and agreement with the reference replay numbers on a public trace."""
 from __future__ import annotations
 
-import itertools
 import pickle
 
 import numpy as np
@@ -10,10 +9,11 @@ import pandas as pd
 import pytest
 
 import predictors
-from predictors.adaptive import EXPERTS, ladder_charge, optimal_ladder
+from predictors.adaptive import EXPERTS, ladder_charge
 from predictors.bucketed import next_step
 
-BUCKET_NAMES = ["greedy", "exhaustive", "greedy-det", "exhaustive-det", "kmeans", "quantile-buckets"]
+BUCKET_NAMES = ["greedy", "exhaustive", "greedy-det", "exhaustive-det", "kmeans", "quantile-buckets", "quantized",
+                "quantized-10"]
 
 
 def feed(p, category, values):
@@ -117,36 +117,6 @@ def test_bad_parameters_are_value_errors(name):
 
 # ---- adaptive ---------------------------------------------------------------------
 
-def brute_force_ladder_cost(values, weights):
-    """Cheapest ladder among all subsets of the values that end at the maximum."""
-    total = sum(weights)
-    best = None
-    for r in range(len(values)):
-        for rungs in itertools.combinations(values[:-1], r):
-            ladder = list(rungs) + [values[-1]]
-            cost = 0.0
-            for v, w in zip(values, weights):
-                for a in ladder:
-                    cost += w * a
-                    if a >= v:
-                        break
-            best = cost if best is None else min(best, cost)
-    return best / total
-
-
-def test_optimal_ladder_is_optimal():
-    rng = np.random.default_rng(5)
-    for _ in range(40):
-        k = int(rng.integers(1, 8))
-        values = np.sort(rng.choice(np.arange(1, 200), k, replace=False)).astype(float)
-        weights = rng.random(k) + 0.01
-        ladder = optimal_ladder(values, weights)
-        assert ladder[-1] == values[-1] and ladder == sorted(ladder)
-        cost = sum(w * sum(a for a in ladder[:next(i for i, a in enumerate(ladder) if a >= v) + 1])
-                   for v, w in zip(values, weights)) / weights.sum()
-        assert cost == pytest.approx(brute_force_ladder_cost(list(values), list(weights)))
-
-
 def test_adaptive_cold_start_probes_then_uses_pooled_history():
     p = predictors.create("adaptive")
     a = p.predict("first")
@@ -159,13 +129,6 @@ def test_adaptive_cold_start_probes_then_uses_pooled_history():
     assert p.predict("second") == {"memory": 100.0}
     with pytest.raises(ValueError, match="cold_start"):
         predictors.create("adaptive", cold_start={"gpus": 1}).predict("a")
-
-
-def test_time_weights_move_the_optimal_ladder():
-    values = np.array([100.0, 1000.0])
-    assert optimal_ladder(values, np.array([1.0, 1.0])) == [100.0, 1000.0]
-    # when the big tasks run 100x longer, skipping the low rung is cheaper
-    assert optimal_ladder(values, np.array([1.0, 100.0])) == [1000.0]
 
 
 def test_ladder_charge_climbs_and_grows_past_the_top():
@@ -188,6 +151,26 @@ def test_adaptive_follows_the_cheapest_ladder():
     assert p.predict("c") == {"memory": 100.0}
     assert p.predict("c", previous={"memory": 100.0}, exceeded={"memory"}) == {"memory": 1000.0}
     assert p.predict("c", previous={"memory": 1000.0}, exceeded={"memory"}) == {"memory": 2000.0}
+
+
+def test_adaptive_ladders_are_the_bucketing_states_results():
+    """adaptive keeps no second history: its candidate ladders are its
+    ``BucketingState``'s optimal and deterministic greedy buckets, and the max."""
+    from bucketing import BucketingState
+    p = predictors.create("adaptive", recompute_growth=0)
+    rng = np.random.default_rng(3)
+    values = rng.choice([120.0, 480.0, 900.0], 150) + rng.integers(0, 20, 150)
+    walls = rng.uniform(1, 50, 150)
+    mirror = BucketingState.views({"optimal": ("optimal", {"max_levels": 96, "retry_cost": 0.0}),
+                                   "greedy-det": ("greedy", {"deterministic": True})}, recompute_growth=0)
+    for v, w in zip(values, walls):
+        p.observe("c", {"memory": float(v), "wall_time": float(w)})
+        mirror.add(float(v), float(w))
+    own = p._category("c")["memory"].own
+    assert own.state is not mirror and len(own.state) == 150
+    p.predict("c")
+    assert own.ladders == [[b.upper for b in mirror.buckets("optimal")],
+                           [b.upper for b in mirror.buckets("greedy-det")], [mirror.max]]
 
 
 # ---- against the reference replay --------------------------------------------------

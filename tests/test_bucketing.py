@@ -2,13 +2,14 @@
 reference implementations of the published procedures (written here, slow)."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 
 import bucketing
-from bucketing import Bucket, BucketingState, ladder_cost
+from bucketing import Bucket, BucketingState, ladder_cost, optimal_ladder
 
 
 # ---- straightforward references -------------------------------------------------------
@@ -187,7 +188,7 @@ def test_closed_form_ladder_cost_equals_cost_table():
 
 @pytest.mark.parametrize("method,params", [("greedy", {}), ("greedy", {"deterministic": True}),
                                            ("exhaustive", {"max_buckets": 5}), ("kmeans", {"n_buckets": 3}),
-                                           ("quantile", {"n_buckets": 3})])
+                                           ("quantile", {"n_buckets": 3}), ("quantized", {"n_buckets": 3})])
 def test_state_equals_recomputation(method, params):
     rng = np.random.default_rng(4)
     values = np.concatenate([rng.normal(300, 20, 150), rng.normal(900, 40, 100)]).round()
@@ -218,6 +219,121 @@ def test_state_schedule_recomputes_every_point_below_100():
     s.buckets()
     s.add(1.0)
     assert not s.stale()  # 1 new point of 300 is below 1 %
+
+
+# ---- optimal ladders ----------------------------------------------------------------
+
+def brute_force_ladder_cost(values, weights):
+    """Cheapest ladder among all subsets of the values that end at the maximum."""
+    total = sum(weights)
+    best = None
+    for r in range(len(values)):
+        for rungs in itertools.combinations(values[:-1], r):
+            ladder = list(rungs) + [values[-1]]
+            cost = 0.0
+            for v, w in zip(values, weights):
+                for a in ladder:
+                    cost += w * a
+                    if a >= v:
+                        break
+            best = cost if best is None else min(best, cost)
+    return best / total
+
+
+def test_optimal_ladder_is_optimal():
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        k = int(rng.integers(1, 8))
+        values = np.sort(rng.choice(np.arange(1, 200), k, replace=False)).astype(float)
+        weights = rng.random(k) + 0.01
+        ladder = optimal_ladder(values, weights)
+        assert ladder[-1] == values[-1] and ladder == sorted(ladder)
+        cost = sum(w * sum(a for a in ladder[:next(i for i, a in enumerate(ladder) if a >= v) + 1])
+                   for v, w in zip(values, weights)) / weights.sum()
+        assert cost == pytest.approx(brute_force_ladder_cost(list(values), list(weights)))
+
+
+def test_time_weights_move_the_optimal_ladder():
+    values = np.array([100.0, 1000.0])
+    assert optimal_ladder(values, np.array([1.0, 1.0])) == [100.0, 1000.0]
+    # when the big tasks run 100x longer, skipping the low rung is cheaper
+    assert optimal_ladder(values, np.array([1.0, 100.0])) == [1000.0]
+
+
+def test_optimal_buckets_are_the_ladder_with_weight_shares():
+    values = np.array([100.0, 200.0, 1000.0])
+    weights = np.array([1.0, 1.0, 2.0])
+    buckets = bucketing.optimal.optimal_binned(values, weights)
+    assert [b.upper for b in buckets] == optimal_ladder(values, weights)
+    assert sum(b.probability for b in buckets) == pytest.approx(1.0)
+    assert buckets[-1].upper == 1000.0 and buckets[-1].probability == pytest.approx(0.5)
+
+
+# ---- quantized ----------------------------------------------------------------------
+
+def ref_quantized(values, n_buckets):
+    """Transcription of cctools' quantized update over unbinned sorted points."""
+    pts = sorted(values)
+    n = len(pts)
+    out, closed, j, count = [], 0, 0, 0
+    cut = math.floor(1.0 * n / n_buckets)
+    for i, v in enumerate(pts, 1):
+        count += 1
+        if i >= cut:
+            out.append((v, count / n))
+            j += 1
+            count = 0
+            cut = math.floor((1.0 + j) / n_buckets * n)
+    merged: list[list[float]] = []
+    for v, p in out:  # equal bounds: one bucket
+        if merged and merged[-1][0] == v:
+            merged[-1][1] += p
+        else:
+            merged.append([v, p])
+    return merged
+
+
+@pytest.mark.parametrize("n_buckets", [1, 2, 3, 7, 10])
+def test_quantized_equals_reference_transcription(n_buckets):
+    rng = np.random.default_rng(n_buckets)
+    for size in (1, 2, 5, 9, 10, 11, 37, 200):
+        values = rng.integers(0, 40, size).astype(float)  # many ties
+        got = bucketing.quantized(values, n_buckets=n_buckets)
+        want = ref_quantized(list(values), n_buckets)
+        assert [b.upper for b in got] == [v for v, _ in want]
+        assert [b.probability for b in got] == pytest.approx([p for _, p in want])
+        assert got[-1].upper == values.max()
+
+
+def test_quantized_one_bucket_is_the_max_and_short_histories_keep_every_value():
+    assert bucketing.quantized([5.0, 1.0, 3.0], n_buckets=1) == [Bucket(5.0, 1.0)]
+    assert [b.upper for b in bucketing.quantized([5.0, 1.0, 3.0], n_buckets=10)] == [1.0, 3.0, 5.0]
+    # equal counts, not recency: the order of arrival does not matter
+    assert bucketing.quantized([1.0, 2.0, 3.0, 4.0], n_buckets=2) == \
+        bucketing.quantized([4.0, 3.0, 2.0, 1.0], n_buckets=2) == [Bucket(2.0, 0.5), Bucket(4.0, 0.5)]
+    with pytest.raises(ValueError, match="n_buckets"):
+        bucketing.quantized([1.0], n_buckets=0)
+
+
+def test_state_views_share_one_history_and_schedule():
+    s = BucketingState.views({"opt": ("optimal", {}), "q": ("quantized", {"n_buckets": 2}),
+                              "g": ("greedy", {"deterministic": True})}, recompute_growth=0)
+    assert s.buckets() == [] and s.computed_at == 0
+    values = [100.0, 120.0, 900.0, 130.0, 950.0, 110.0]
+    walls = [1.0, 2.0, 50.0, 1.0, 60.0, 3.0]
+    for v, w in zip(values, walls):
+        s.add(v, w)
+    assert s.computed_at == 0 and s.stale()
+    sig = np.arange(1.0, 7.0)
+    assert s.buckets("g") == bucketing.greedy(values, deterministic=True)
+    assert s.computed_at == 6
+    assert s.buckets("q") == bucketing.quantized(values, n_buckets=2)
+    order = np.argsort(values)
+    assert [b.upper for b in s.buckets()] == optimal_ladder(np.array(values)[order], (sig * walls)[order])
+    with pytest.raises(ValueError, match="known views: opt, q, g"):
+        s.buckets("nope")
+    with pytest.raises(ValueError, match="wall time"):
+        s.add(1.0, 0.0)
 
 
 # ---- bad input --------------------------------------------------------------------
