@@ -30,8 +30,15 @@ What it does differently from the published bucketing policies, and why:
   default, e.g. 62.5 MB) doubling after each failure, which costs at most
   about 4x the usage instead of the fixed 1000 MB that wastes most of a small
   task's allocation.
-* **Past the known range** a retry multiplies the failed allocation by
-  ``growth`` (2).
+* **Past the known range, learnt steps.**  Every time a task sets a new
+  maximum, the ratio of its usage to the previous maximum is recorded (per
+  category, and pooled for categories that have not set one yet).  A task
+  that fails at the top rung is retried up a ladder of ratios x the maximum,
+  the cost-optimal ladder over those ratios (the same dynamic programme)
+  limited to its rungs below ``growth`` (2), then by ``growth`` x the failed
+  allocation.  On a growing workload new maxima exceed the old by a few
+  per cent, and doubling would pay for twice the maximum at every one of
+  them; on a heavy-tailed one the ratios are large and the steps follow.
 
 Ladders are recomputed on the schedule of ``bucketing.BucketingState``
 (``recompute_growth``: every task below 100 observations, then every 1 % more).
@@ -80,11 +87,13 @@ EXPERTS = ("optimal", "greedy-det", "max")
 
 
 def ladder_charge(ladder: list[float], prefix: list[float], usage: float, growth: float,
-                  cap: float = math.inf, wall: float = 1.0, retry_cost: float = 0.0) -> float:
+                  cap: float = math.inf, wall: float = 1.0, retry_cost: float = 0.0,
+                  steps: list[float] = ()) -> float:
     """What a task using ``usage`` for ``wall`` s is charged climbing ``ladder``
-    (``prefix``: its running sums): every rung up to the first that fits, and
-    past the top rung ``growth`` steps, each at most ``cap`` (the machine
-    size); each rung times ``wall``, plus ``retry_cost`` s at every failed rung."""
+    (``prefix``: its running sums): every rung up to the first that fits; past
+    the top rung the escalation ``steps`` (ascending, above the top), then
+    ``growth`` steps; each at most ``cap`` (the machine size); each rung times
+    ``wall``, plus ``retry_cost`` s at every failed rung."""
     i = bisect_left(ladder, usage)
     if i < len(ladder):
         return prefix[i] * wall + (prefix[i - 1] * retry_cost if i > 0 and retry_cost else 0.0)
@@ -92,6 +101,14 @@ def ladder_charge(ladder: list[float], prefix: list[float], usage: float, growth
     failed = total
     if a <= 0:
         return (total + usage) * wall + total * retry_cost
+    for step in steps:
+        if a >= usage:
+            break
+        if a >= cap:
+            return total * wall
+        failed = total
+        a = min(step, cap)
+        total += a
     while a < usage:
         if a >= cap:
             return total * wall  # cannot run anywhere; every policy pays the same
@@ -107,7 +124,8 @@ class _History:
     scored, deterministic greedy buckets) on one recompute schedule; the
     "max" ladder follows every new maximum."""
 
-    __slots__ = ("state", "ladders", "prefixes", "scores", "best", "growth", "scored", "cap", "retry_cost")
+    __slots__ = ("state", "ladders", "prefixes", "scores", "best", "growth", "scored", "cap", "retry_cost",
+                 "ratios", "prior", "steps", "steps_key")
 
     def __init__(self, recompute_growth: float, max_levels: int, growth: float, scored: bool,
                  cap: float = math.inf, retry_cost: float = 0.0) -> None:
@@ -115,6 +133,14 @@ class _History:
         if scored:
             views["greedy-det"] = ("greedy", {"deterministic": True})
         self.state = BucketingState.views(views, recompute_growth)
+        # how far past the largest value seen a new maximum went (its ratio to the old
+        # maximum), for the escalation past the top rung: a ladder of ratios, optimal
+        # for the same cost, learnt from the category's own new maxima
+        self.ratios = BucketingState("optimal", max_levels=32, retry_cost=retry_cost,
+                                     recompute_growth=recompute_growth)
+        self.prior: _History | None = None  # whose ratios to use while this one has none
+        self.steps: list[float] = []
+        self.steps_key: tuple[float, int] = (math.nan, -1)
         self.ladders: list[list[float]] | None = None
         self.prefixes: list[list[float]] = []
         self.scores = [0.0] * len(EXPERTS)
@@ -144,19 +170,47 @@ class _History:
         """Index in :data:`EXPERTS` of the ladder predictions come from."""
         return self.best
 
+    def escalation(self, top: float) -> list[float]:
+        """Allocations to try past ``top`` (the largest value seen), ascending:
+        ``top`` times the rungs below ``growth`` of the learnt ratio ladder
+        (this history's new maxima, else the prior's); empty when neither has
+        seen a new maximum.  Only rungs below ``growth`` refine the doubling:
+        one early jump (a category's second task 10x its first) must not
+        turn every later retry into a 10x one."""
+        source = self.ratios if len(self.ratios) or self.prior is None else self.prior.ratios
+        if not len(source):
+            return []
+        key = (top, id(source.buckets()))
+        if key != self.steps_key:
+            self.steps = [top * b.upper for b in source.buckets() if 1.0 < b.upper < self.growth]
+            self.steps_key = key
+        return self.steps
+
+    def learn_ratio(self, ratio: float, wall: float) -> None:
+        self.ratios.add(ratio, wall)
+
     def ladder(self) -> list[float] | None:
         ladders = self._refresh()
         return None if ladders is None else ladders[self.best]
 
-    def add(self, value: float, wall: float) -> None:
-        """Learn ``value`` of a task that ran ``wall`` s (> 0)."""
+    def add(self, value: float, wall: float) -> float | None:
+        """Learn ``value`` of a task that ran ``wall`` s (> 0); returns its ratio
+        to the previous maximum when it is a new maximum (learnt here too)."""
         if self.scored and self._refresh() is not None:
             sig = float(len(self.state) + 1)
             scores = self.scores
+            steps = self.escalation(self.state.max)
             for e, (lad, pre) in enumerate(zip(self.ladders, self.prefixes)):
-                scores[e] += sig * ladder_charge(lad, pre, value, self.growth, self.cap, wall, self.retry_cost)
+                scores[e] += sig * ladder_charge(lad, pre, value, self.growth, self.cap, wall, self.retry_cost,
+                                                 steps if lad[-1] == self.state.max else ())
             self.best = min(range(len(scores)), key=scores.__getitem__)
+        top = self.state.max
         self.state.add(value, wall)
+        if self.scored and top > 0 and value > top:
+            ratio = value / top
+            self.ratios.add(ratio, wall)
+            return ratio
+        return None
 
 
 class AdaptiveState:
@@ -180,15 +234,22 @@ class AdaptiveState:
         return self.cold if ladder is None else ladder[0]
 
     def retry(self, previous: float, features: Mapping[str, float] | None = None) -> float:
-        for rung in self._ladder() or ():
+        ladder = self._ladder()
+        for rung in ladder or ():
             if rung > previous:
                 return rung
+        if ladder:
+            for step in self.own.escalation(ladder[-1]):
+                if step > previous:
+                    return step
         return previous * self.growth if previous > 0 else self.cold
 
     def observe(self, value: float, obs: Observation) -> None:
         wall = obs.wall_time if self.time_weighted else 1.0
-        self.own.add(value, wall)
+        ratio = self.own.add(value, wall)
         self.pool.add(value, wall)
+        if ratio is not None:
+            self.pool.learn_ratio(ratio, wall)
 
     def describe(self) -> dict[str, Any]:
         own = len(self.own) > 0
@@ -245,6 +306,7 @@ class AdaptivePredictor(Predictor):
     def _new_state(self, resource: str) -> AdaptiveState:
         own = _History(self.recompute_growth, self.max_levels, self.growth, scored=True,
                        cap=self._caps.get(resource, math.inf), retry_cost=self._retry_cost)
+        own.prior = self._pool[resource]
         return AdaptiveState(own, self._pool[resource], self._cold[resource], self.growth,
                              bool(self.time_weighted))
 
