@@ -44,7 +44,8 @@ Ladders are recomputed on the schedule of ``bucketing.BucketingState``
 (``recompute_growth``: every task below 100 observations, then every 1 % more).
 
 Measured (AE_time with the reference replay semantics; "best reference" is the
-best non-oracle row of ``../shared/anchors/cctools-replay.csv``):
+best non-oracle row of ``../shared/anchors/cctools-replay.csv``; ``python -m
+benchmarks replay``):
 
 ==============================  ==============  ===========  ===========
 trace                           grouping        adaptive     best ref.
@@ -52,11 +53,11 @@ trace                           grouping        adaptive     best ref.
 bioblast                        per category    0.8968       0.8933
 bioblast                        one group       0.8418       0.8120
 lobsterCMSsimulation            per category    0.8700       0.8584
-lobsterCMSsimulation            one group       0.8521       0.8412
-lobsterCMSsimulation[:4000]     per category    0.8919       0.8906
-lobsterCMSsimulation[:4000]     one group       0.8807       0.8783
-blast-medium-001                per category    0.8632       0.8564
-blast-medium-001                one group       0.8628       0.8580
+lobsterCMSsimulation            one group       0.8520       0.8412
+lobsterCMSsimulation[:4000]     per category    0.8917       0.8906
+lobsterCMSsimulation[:4000]     one group       0.8806       0.8783
+blast-medium-001                per category    0.8665       0.8564
+blast-medium-001                one group       0.8661       0.8580
 bwa-small-001                   per category    0.4138       0.1608
 bwa-small-001                   one group       0.4118       0.1785
 ==============================  ==============  ===========  ===========
@@ -65,8 +66,8 @@ On synthetic workloads (3,000 tasks, one group) it is the best predictor for
 normal, exponential, bimodal, trimodal and beta memory, and within 0.003 of
 the best for uniform; on shuffled prefixes of lobsterCMSsimulation (a
 stationary, nearly unimodal workload) it trails max-seen by up to 0.004.
-Speed: lobsterCMSsimulation replays at ~35,000 tasks/s per category and
-~60,000 as one group (one core, lightly loaded).
+Speed: lobsterCMSsimulation replays at ~50,000 tasks/s per category and
+~67,000 as one group (tasks per CPU second).
 """
 from __future__ import annotations
 
