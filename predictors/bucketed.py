@@ -294,7 +294,7 @@ class QuantileBucketsPredictor(_BucketPredictor):
 
 
 @register("quantized")
-class QuantizedPredictor(_BucketPredictor):
+class QuantizedPredictor(QuantileBucketsPredictor):
     """cctools' quantized bucketing (``bucketing.quantized``: buckets at
     equal task-count quantiles, every task weighing the same), probabilistic
     allocation.  ``n_buckets`` (1): TaskVine's default, one bucket at the
@@ -306,13 +306,9 @@ class QuantizedPredictor(_BucketPredictor):
     def __init__(self, *, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
                  seed: int = 0, num_sampling_points: int = 10, increase_rate: float = 2.0,
                  recompute_growth: float = 0.01, n_buckets: int = 1) -> None:
-        self.n_buckets = n_buckets
         super().__init__(resources=resources, max_resources=max_resources, seed=seed,
                          num_sampling_points=num_sampling_points, increase_rate=increase_rate,
-                         recompute_growth=recompute_growth)
-
-    def _algorithm_params(self) -> dict[str, Any]:
-        return {"n_buckets": self.n_buckets}
+                         recompute_growth=recompute_growth, n_buckets=n_buckets)
 
 
 @register("quantized-10")
