@@ -35,8 +35,10 @@ What it does differently from the published bucketing policies, and why:
   category, and pooled for categories that have not set one yet).  A task
   that fails at the top rung is retried up a ladder of ratios x the maximum,
   the cost-optimal ladder over those ratios (the same dynamic programme)
-  limited to its rungs below ``growth`` (2), then by ``growth`` x the failed
-  allocation.  On a growing workload new maxima exceed the old by a few
+  limited to its rungs below ``growth`` (2), then at ``growth``,
+  ``growth``^2, ... x the maximum (the steps only add rungs below the
+  doubling ladder: after them a retry goes back to 2x the maximum, not to
+  twice the last step).  On a growing workload new maxima exceed the old by a few
   per cent, and doubling would pay for twice the maximum at every one of
   them; on a heavy-tailed one the ratios are large and the steps follow.
 
@@ -81,6 +83,7 @@ import numpy as np
 from bucketing import BucketingState
 
 from .base import KNOWN_RESOURCES, Observation, Predictor
+from .bucketed import next_step
 from .registry import register
 
 #: The candidate ladders, in order of preference on ties.
@@ -92,13 +95,15 @@ def ladder_charge(ladder: list[float], prefix: list[float], usage: float, growth
                   steps: list[float] = ()) -> float:
     """What a task using ``usage`` for ``wall`` s is charged climbing ``ladder``
     (``prefix``: its running sums): every rung up to the first that fits; past
-    the top rung the escalation ``steps`` (ascending, above the top), then
-    ``growth`` steps; each at most ``cap`` (the machine size); each rung times
-    ``wall``, plus ``retry_cost`` s at every failed rung."""
+    the top rung the escalation ``steps`` (ascending, between the top and
+    ``growth`` x the top), then the top times ``growth``, ``growth``^2, ...;
+    each at most ``cap`` (the machine size); each rung times ``wall``, plus
+    ``retry_cost`` s at every failed rung."""
     i = bisect_left(ladder, usage)
     if i < len(ladder):
         return prefix[i] * wall + (prefix[i - 1] * retry_cost if i > 0 and retry_cost else 0.0)
     total, a = prefix[-1], ladder[-1]
+    top = a
     failed = total
     if a <= 0:
         return (total + usage) * wall + total * retry_cost
@@ -114,7 +119,7 @@ def ladder_charge(ladder: list[float], prefix: list[float], usage: float, growth
         if a >= cap:
             return total * wall  # cannot run anywhere; every policy pays the same
         failed = total
-        a = min(a * growth, cap)
+        a = min(next_step(a, top, growth), cap)
         total += a
     return total * wall + failed * retry_cost
 
@@ -243,6 +248,8 @@ class AdaptiveState:
             for step in self.own.escalation(ladder[-1]):
                 if step > previous:
                     return step
+            if ladder[-1] > 0:
+                return next_step(previous, ladder[-1], self.growth)
         return previous * self.growth if previous > 0 else self.cold
 
     def observe(self, value: float, obs: Observation) -> None:

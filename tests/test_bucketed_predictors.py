@@ -138,9 +138,11 @@ def test_ladder_charge_climbs_and_grows_past_the_top():
     assert ladder_charge(ladder, prefix, 100.0, 2.0) == 100.0
     assert ladder_charge(ladder, prefix, 101.0, 2.0) == 1100.0
     assert ladder_charge(ladder, prefix, 1500.0, 2.0) == 1100.0 + 2000.0
-    # learnt escalation steps come first past the top, then growth from the last one
+    # learnt escalation steps come first past the top, then the top's doubling ladder
     assert ladder_charge(ladder, prefix, 1040.0, 2.0, steps=[1050.0, 1200.0]) == 1100.0 + 1050.0
-    assert ladder_charge(ladder, prefix, 1300.0, 2.0, steps=[1050.0, 1200.0]) == 1100.0 + 1050.0 + 1200.0 + 2400.0
+    assert ladder_charge(ladder, prefix, 1300.0, 2.0, steps=[1050.0, 1200.0]) == 1100.0 + 1050.0 + 1200.0 + 2000.0
+    assert ladder_charge(ladder, prefix, 2500.0, 2.0, steps=[1050.0, 1200.0]) == \
+        1100.0 + 1050.0 + 1200.0 + 2000.0 + 4000.0
     assert ladder_charge(ladder, prefix, 1300.0, 2.0, cap=1100.0, steps=[1050.0, 1200.0]) == 1100.0 + 1050.0 + 1100.0
 
 
@@ -155,8 +157,9 @@ def test_adaptive_learns_how_far_new_maxima_go():
     top = usage
     retry = p.predict("grow", previous={"memory": top}, exceeded={"memory"})["memory"]
     assert top < retry <= top * 1.03
-    # beyond the largest ratio seen: doubling
-    assert p.predict("grow", previous={"memory": top * 1.5}, exceeded={"memory"}) == {"memory": top * 3.0}
+    # beyond the learnt steps: back on the doubling ladder of the maximum, not twice the last step
+    assert p.predict("grow", previous={"memory": top * 1.5}, exceeded={"memory"}) == {"memory": top * 2.0}
+    assert p.predict("grow", previous={"memory": top * 2.0}, exceeded={"memory"}) == {"memory": top * 4.0}
     # a new category with no maximum of its own uses the pooled ratios
     p.observe("young", {"memory": 500.0, "wall_time": 10.0})
     assert 500.0 < p.predict("young", previous={"memory": 500.0}, exceeded={"memory"})["memory"] <= 515.0
