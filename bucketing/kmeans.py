@@ -17,15 +17,14 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .points import Bucket, as_points, bin_points
+from .points import Bucket, as_points, bin_points, check_n_buckets
 
 
 def kmeans(values: Iterable[float], significance: Iterable[float] | None = None, *,
            n_buckets: int = 4, seed: int = 0) -> list[Bucket]:
     """K-means buckets of ``values`` (>= 0) weighted by ``significance``
     (default: arrival index 1..n), at most ``n_buckets`` of them."""
-    if not isinstance(n_buckets, (int, np.integer)) or n_buckets < 1:
-        raise ValueError(f"n_buckets must be an integer >= 1, got {n_buckets!r}")
+    n_buckets = check_n_buckets(n_buckets)
     vals, sig = as_points(values, significance)
     return kmeans_binned(*bin_points(vals, sig), n_buckets=n_buckets, seed=seed)
 

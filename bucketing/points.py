@@ -57,6 +57,13 @@ def as_points(values: Iterable[float], significance: Iterable[float] | None = No
     return vals, sig
 
 
+def check_n_buckets(n_buckets: object) -> int:
+    """``n_buckets`` validated: an integer >= 1 (not a bool)."""
+    if not isinstance(n_buckets, (int, np.integer)) or isinstance(n_buckets, bool) or n_buckets < 1:
+        raise ValueError(f"n_buckets must be an integer >= 1, got {n_buckets!r}")
+    return int(n_buckets)
+
+
 def bin_points(values: np.ndarray, significance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Merge equal values: returns (ascending distinct values, summed significance)."""
     uniq, inverse = np.unique(values, return_inverse=True)

@@ -19,14 +19,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .points import Bucket, as_points, bin_points
-
-
-def check_n_buckets(n_buckets: object) -> int:
-    """``n_buckets`` validated: an integer >= 1."""
-    if not isinstance(n_buckets, (int, np.integer)) or isinstance(n_buckets, bool) or n_buckets < 1:
-        raise ValueError(f"n_buckets must be an integer >= 1, got {n_buckets!r}")
-    return int(n_buckets)
+from .points import Bucket, as_points, bin_points, check_n_buckets
 
 
 def quantized(values: Iterable[float], *, n_buckets: int = 10) -> list[Bucket]:

@@ -98,8 +98,6 @@ class BucketingState:
     def __init__(self, method: str, **params: Any) -> None:
         growth = params.pop("recompute_growth", 0.01)
         self._init({method: (method, params)}, growth)
-        self.method = method
-        self.params = self._views[method][1]
 
     @classmethod
     def views(cls, views: Mapping[str, tuple[str, Mapping[str, Any]]],
@@ -111,7 +109,6 @@ class BucketingState:
             raise ValueError("views is empty: name at least one (method, params)")
         self = cls.__new__(cls)
         self._init(views, recompute_growth)
-        self.method, self.params = next(iter(views.values()))
         return self
 
     def _init(self, views: Mapping[str, tuple[str, Mapping[str, Any]]], growth: Any) -> None:
@@ -119,6 +116,8 @@ class BucketingState:
             raise ValueError(f"recompute_growth must be a fraction in [0, 1), got {growth!r}")
         self._views = {name: _method(method, params) for name, (method, params) in views.items()}
         self._default = next(iter(self._views))
+        self.method = views[self._default][0]   # the default view's method and validated parameters
+        self.params = self._views[self._default][1]
         self.recompute_growth = float(growth)
         self._points = Points(channels=3)
         self._results: dict[str, list[Bucket]] | None = None

@@ -146,7 +146,7 @@ class _History:
                                      recompute_growth=recompute_growth)
         self.prior: _History | None = None  # whose ratios to use while this one has none
         self.steps: list[float] = []
-        self.steps_key: tuple[float, int] = (math.nan, -1)
+        self.steps_key: tuple[float, int, int] = (math.nan, -1, -1)  # (top, source, its computation)
         self.ladders: list[list[float]] | None = None
         self.prefixes: list[list[float]] = []
         self.scores = [0.0] * len(EXPERTS)
@@ -186,9 +186,10 @@ class _History:
         source = self.ratios if len(self.ratios) or self.prior is None else self.prior.ratios
         if not len(source):
             return []
-        key = (top, id(source.buckets()))
+        ratios = source.buckets()
+        key = (top, id(source), source.computed_at)
         if key != self.steps_key:
-            self.steps = [top * b.upper for b in source.buckets() if 1.0 < b.upper < self.growth]
+            self.steps = [top * b.upper for b in ratios if 1.0 < b.upper < self.growth]
             self.steps_key = key
         return self.steps
 

@@ -275,7 +275,7 @@ def ref_quantized(values, n_buckets):
     """Transcription of cctools' quantized update over unbinned sorted points."""
     pts = sorted(values)
     n = len(pts)
-    out, closed, j, count = [], 0, 0, 0
+    out, j, count = [], 0, 0
     cut = math.floor(1.0 * n / n_buckets)
     for i, v in enumerate(pts, 1):
         count += 1
@@ -357,6 +357,9 @@ def test_bad_parameters():
         bucketing.exhaustive([1.0], max_buckets=0)
     with pytest.raises(ValueError, match="n_buckets"):
         bucketing.kmeans([1.0], n_buckets=0)
+    for algo in (bucketing.kmeans, bucketing.quantile, bucketing.quantized):  # one check serves all three
+        with pytest.raises(ValueError, match="n_buckets must be an integer >= 1, got True"):
+            algo([1.0], n_buckets=True)
     with pytest.raises(ValueError, match="known methods: greedy, exhaustive"):
         BucketingState("nope")
     with pytest.raises(ValueError, match="accepted"):
