@@ -15,13 +15,16 @@ each rung's probability is the share of weight it is the first fit for.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .points import Bucket
 
 
 def optimal_ladder(values: np.ndarray, weights: np.ndarray, max_levels: int = 96,
-                   fail_weights: np.ndarray | None = None, retry_cost: float = 0.0) -> list[float]:
+                   fail_weights: np.ndarray | None = None, retry_cost: float = 0.0,
+                   tail: tuple[float, float, float] | None = None) -> list[float]:
     """The ladder (ascending allocations, the last one = the largest value)
     minimising ``sum_j a_j * (W(value > a_{j-1}) + retry_cost * F(value > a_j))``
     (with ``W(value > a_0)`` the total weight) over the binned history
@@ -29,7 +32,11 @@ def optimal_ladder(values: np.ndarray, weights: np.ndarray, max_levels: int = 96
     wall time); ``F`` sums ``fail_weights`` (e.g. significance alone): every
     failed attempt at a rung is charged ``retry_cost`` seconds at that rung.
     When there are more than ``max_levels`` distinct values the rungs are
-    chosen among ``max_levels`` weighted quantiles (always including the maximum)."""
+    chosen among ``max_levels`` weighted quantiles (always including the maximum).
+
+    ``tail``: ``(value, weight, fail_weight)`` of a point above every value
+    (what the next task may use past the largest one seen, see
+    :func:`optimal_binned`); the ladder then ends at ``value``."""
     k = values.size
     cum = np.cumsum(weights)
     total = float(cum[-1])
@@ -45,6 +52,13 @@ def optimal_ladder(values: np.ndarray, weights: np.ndarray, max_levels: int = 96
         levels = values.tolist()
         above = (total - cum).tolist()
         fail = None if fcum is None else ((fcum[-1] - fcum) * retry_cost).tolist()
+    if tail is not None:
+        t_value, t_weight, t_fail = tail
+        levels.append(float(t_value))
+        above = [a + t_weight for a in above] + [0.0]
+        total += t_weight
+        if fail is not None:
+            fail = [f + t_fail * retry_cost for f in fail] + [0.0]
     m = len(levels)
     # the retry charge of a rung (its failures) is part of the line's height
     extra = [0.0] * m if fail is None else [levels[j] * fail[j] for j in range(m)]
@@ -95,13 +109,34 @@ def optimal_ladder(values: np.ndarray, weights: np.ndarray, max_levels: int = 96
     return ladder
 
 
-def optimal_binned(values: np.ndarray, weights: np.ndarray, fail_weights: np.ndarray | None = None, *,
-                   max_levels: int = 96, retry_cost: float = 0.0) -> list[Bucket]:
+def optimal_binned(values: np.ndarray, weights: np.ndarray, fail_weights: np.ndarray | None = None,
+                   counts: np.ndarray | None = None, *, max_levels: int = 96, retry_cost: float = 0.0,
+                   tail_ratio: float = 0.0, cap: float = math.inf) -> list[Bucket]:
     """:func:`optimal_ladder` as buckets (upper = rung, probability = share of
-    ``weights`` whose first fitting rung it is)."""
-    ladder = optimal_ladder(values, weights, max_levels, fail_weights, retry_cost)
+    ``weights`` whose first fitting rung it is).
+
+    ``tail_ratio`` > 1 (with ``counts``, the tasks behind each value): the next
+    task exceeds every one of the n seen with probability 1 / (n + 1) whatever
+    the distribution (exchangeability), and then needs the retry past the
+    maximum, charged here at ``tail_ratio`` x the maximum, at most ``cap``
+    (the machine size).  That point, with 1 / n of the weights, is part of the
+    ladder's cost: when a failure past the maximum costs more than the slack
+    above it saves (few tasks seen, a maximum close to the machine size, a
+    high ``retry_cost``) the ladder starts above the maximum; its last rung is
+    then that point, with the tail's share as its probability."""
+    tail = None
+    top = float(values[-1])
+    if tail_ratio > 1 and counts is not None and min(top * tail_ratio, cap) > top:
+        n = float(counts.sum())
+        tail = (min(top * tail_ratio, cap), float(weights.sum()) / n,
+                0.0 if fail_weights is None else float(fail_weights.sum()) / n)
+    ladder = optimal_ladder(values, weights, max_levels, fail_weights, retry_cost, tail)
     cum = np.cumsum(weights)
-    total = float(cum[-1])
-    idx = np.searchsorted(values, ladder)
-    below = np.concatenate(([0.0], cum[idx[:-1]]))
-    return [Bucket(float(u), float(p)) for u, p in zip(ladder, (cum[idx] - below) / total)]
+    total = float(cum[-1]) + (0.0 if tail is None else tail[1])
+    real = ladder if tail is None else ladder[:-1]
+    idx = np.searchsorted(values, real)
+    below = np.concatenate(([0.0], cum[idx[:-1]])) if len(real) else np.zeros(0)
+    probs = ((cum[idx] - below) / total).tolist()
+    if tail is not None:
+        probs.append((total - (float(cum[idx[-1]]) if len(real) else 0.0)) / total)
+    return [Bucket(float(u), float(p)) for u, p in zip(ladder, probs)]

@@ -56,7 +56,7 @@ _METHODS: dict[str, tuple[Callable[..., list[Bucket]], set[str], tuple[int, ...]
     "kmeans": (kmeans_binned, {"n_buckets", "seed"}, (SIGNIFICANCE,)),
     "quantile": (quantile_binned, {"n_buckets"}, (SIGNIFICANCE,)),
     "quantized": (quantized_binned, {"n_buckets"}, (COUNT,)),
-    "optimal": (optimal_binned, {"max_levels", "retry_cost"}, (TIMED, SIGNIFICANCE)),
+    "optimal": (optimal_binned, {"max_levels", "retry_cost", "tail_ratio", "cap"}, (TIMED, SIGNIFICANCE, COUNT)),
 }
 
 

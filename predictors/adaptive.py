@@ -12,6 +12,15 @@ What it does differently from the published bucketing policies, and why:
   distinct values, capped at ``max_levels`` weighted quantiles.  A deterministic ladder is
   optimal here: drawing allocations at random cannot lower an expected cost
   below the best fixed ladder.
+* **The next task may exceed everything seen.**  Whatever the distribution,
+  the next of n exchangeable tasks is above all n with probability
+  1 / (n + 1), and above the k-th largest with probability k / (n + 1), not
+  the (k - 1) / n the history alone says.  The ladder's cost counts that: a
+  point at ``growth`` x the maximum (at most the machine size) with 1 / n of
+  the history's weight (``bucketing.optimal_binned``'s ``tail_ratio``).  So a
+  young category, or one whose maximum is close to the machine size, starts
+  above its maximum when a failure there would cost more than the slack
+  saves, and rungs fitted to a small sample's gaps are trusted less.
 * **Several ladders, the one that would have cost least wins.**  The history
   is turned into candidate ladders ("experts"): the optimal ladder with tasks
   weighted by recency x wall time (long tasks dominate allocated x time),
@@ -135,7 +144,8 @@ class _History:
 
     def __init__(self, recompute_growth: float, max_levels: int, growth: float, scored: bool,
                  cap: float = math.inf, retry_cost: float = 0.0) -> None:
-        views = {"optimal": ("optimal", {"max_levels": max_levels, "retry_cost": retry_cost})}
+        views = {"optimal": ("optimal", {"max_levels": max_levels, "retry_cost": retry_cost,
+                                         "tail_ratio": growth, "cap": cap})}
         if scored:
             views["greedy-det"] = ("greedy", {"deterministic": True})
         self.state = BucketingState.views(views, recompute_growth)
@@ -165,6 +175,9 @@ class _History:
             return None
         if self.ladders is None or state.stale():
             time_ladder = [b.upper for b in state.buckets("optimal")]
+            if len(time_ladder) > 1 and time_ladder[-2] == state.max:
+                # the tail's rung after the maximum is where the escalation goes anyway
+                time_ladder.pop()
             greedy_ladder = [b.upper for b in state.buckets("greedy-det")] if self.scored else time_ladder
             self.ladders = [time_ladder, greedy_ladder, [state.max]]
             self.prefixes = [np.cumsum(lad).tolist() for lad in self.ladders]

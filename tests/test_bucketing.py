@@ -269,6 +269,42 @@ def test_optimal_buckets_are_the_ladder_with_weight_shares():
     assert buckets[-1].upper == 1000.0 and buckets[-1].probability == pytest.approx(0.5)
 
 
+def test_the_exchangeable_tail_is_part_of_the_optimal_ladder():
+    # the tail point is the next task's chance (1 / (n + 1)) of exceeding all n seen,
+    # retried at tail_ratio x the maximum (at most cap): the ladder with it is the
+    # brute-force optimum over the history plus that point
+    rng = np.random.default_rng(8)
+    for _ in range(40):
+        k = int(rng.integers(1, 7))
+        values = np.sort(rng.choice(np.arange(1, 200), k, replace=False)).astype(float)
+        weights = rng.random(k) + 0.01
+        counts = rng.integers(1, 4, k).astype(float)
+        cap = float(values[-1] * rng.uniform(1.01, 3.0))
+        buckets = bucketing.optimal.optimal_binned(values, weights, None, counts, tail_ratio=2.0, cap=cap)
+        top = min(2 * values[-1], cap)
+        ladder = [b.upper for b in buckets]
+        assert ladder[-1] == top and ladder == sorted(ladder)
+        assert sum(b.probability for b in buckets) == pytest.approx(1.0)
+        tail_w = weights.sum() / counts.sum()
+        full_v, full_w = list(values) + [top], list(weights) + [tail_w]
+        cost = sum(w * sum(ladder[:next(i for i, a in enumerate(ladder) if a >= v) + 1])
+                   for v, w in zip(full_v, full_w)) / sum(full_w)
+        assert cost == pytest.approx(brute_force_ladder_cost(full_v, full_w))
+    # a maximum just below the machine size: after 3 tasks the ladder skips it (a failure
+    # there would cost it again for 48 MB of slack), after 100 it keeps it
+    values, weights = np.array([500.0, 2000.0]), np.array([1.0, 1.0])
+    few = bucketing.optimal.optimal_binned(values, weights, None, np.array([2.0, 1.0]), tail_ratio=2.0,
+                                           cap=2048.0)
+    many = bucketing.optimal.optimal_binned(values, weights, None, np.array([60.0, 40.0]), tail_ratio=2.0,
+                                            cap=2048.0)
+    assert [b.upper for b in few] == [500.0, 2048.0]
+    assert [b.upper for b in many] == [500.0, 2000.0, 2048.0]
+    assert many[-1].probability == pytest.approx(0.01 / 1.01)
+    # no tail without tail_ratio, or when the maximum is the machine size
+    assert [b.upper for b in bucketing.optimal.optimal_binned(values, weights, None, np.array([2.0, 1.0]),
+                                                              tail_ratio=2.0, cap=2000.0)] == [500.0, 2000.0]
+
+
 # ---- quantized ----------------------------------------------------------------------
 
 def ref_quantized(values, n_buckets):
