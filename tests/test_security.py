@@ -56,6 +56,12 @@ def stop(proc):
         proc.wait()
 
 
+def kill(proc):
+    """For a refused worker: it sleeps through SIGTERM while it backs off."""
+    proc.kill()
+    proc.wait(timeout=20)
+
+
 def wait_for(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -187,7 +193,7 @@ def test_workers_without_or_with_a_wrong_password_are_refused_and_run_nothing(tm
                 assert sandboxes(tmp_path / name) == [], f"the {name} worker received a task"
         finally:
             for proc in intruders:
-                stop(proc)
+                kill(proc)
     assert "presented the wrong password" in text(tmp_path / "manager.log")
 
 
