@@ -13,6 +13,7 @@ import pytest
 from lfm import ResourceExhaustion
 from lfm.executors import DEFAULT_CATEGORY, AutolabelExecutor, LocalBackend
 from doubling import Doubling
+from interrupt import interruptible, kill_and_reap
 
 MB = 2 ** 20
 SMALL = {"cores": 2, "memory": 2000, "disk": 2000}
@@ -231,18 +232,20 @@ def test_ctrl_c_leaves_no_orphan_processes():
     import subprocess
     import sys
     tests = os.path.dirname(os.path.abspath(__file__))
-    proc = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT.format(tests=tests)],
+    proc = subprocess.Popen([sys.executable, "-c", interruptible(CTRL_C_SCRIPT.format(tests=tests))],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
         assert proc.stdout.readline().strip() == "running"
-        time.sleep(1.5)  # the calls' processes are up
+        deadline, seen = time.time() + 30, -1  # until the calls' processes are up (and settled)
+        while time.time() < deadline and not (seen >= 3 and len(_session(proc.pid)) == seen):
+            seen = len(_session(proc.pid))
+            time.sleep(0.2)
         assert len(_session(proc.pid)) >= 3
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_and_reap(proc, group=True)
     assert "KeyboardInterrupt" in proc.stderr.read()
     deadline = time.time() + 10
     while _session(proc.pid) and time.time() < deadline:

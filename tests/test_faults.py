@@ -34,6 +34,7 @@ import pytest
 
 import fault_calls as calls
 from doubling import Doubling
+from interrupt import interruptible, kill_and_reap
 from lfm import CallAborted, CallExited, CallKilled, ResourceExhaustion
 from lfm.executors import AutolabelExecutor, work_queue_available
 from lfm.resources import SerializationError
@@ -541,7 +542,7 @@ def test_program_interrupted_or_exiting_leaves_nothing(backend, ending, tmp_path
                if backend == "workqueue" else {"capacity": CAPACITY})
     mark = str(tmp_path / "pids")
     source = PROGRAM.format(tests=TESTS, options=options, mark=mark, ending=ENDINGS[ending])
-    proc = subprocess.Popen([sys.executable, "-c", source], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", interruptible(source)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         first = proc.stdout.readline().split()
@@ -554,8 +555,7 @@ def test_program_interrupted_or_exiting_leaves_nothing(backend, ending, tmp_path
         status = proc.wait(timeout=60)
         out, err = proc.communicate(timeout=10)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_and_reap(proc, group=True)
     resolved = [line for line in out.splitlines() if line.startswith("resolved")]
     if ending == "ctrl-c":
         assert status != 0 and "KeyboardInterrupt" in err, err[-2000:]

@@ -15,6 +15,7 @@ from lfm import CallKilled, ResourceExhaustion
 from lfm.executors import AutolabelExecutor, WorkQueueTaskError, work_queue_available
 from lfm.executors.wqimport import INSTALL_HINT, _load_by_path
 from doubling import Doubling
+from interrupt import interruptible, kill_and_reap
 from test_workqueue_calls import boom, hold, site_view
 
 AVAILABLE, WHY = work_queue_available()
@@ -167,7 +168,7 @@ def test_ctrl_c_stops_manager_workers_and_tasks():
     import subprocess
     import sys
     tests = os.path.dirname(os.path.abspath(__file__))
-    proc = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT.format(tests=tests)],
+    proc = subprocess.Popen([sys.executable, "-c", interruptible(CTRL_C_SCRIPT.format(tests=tests))],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         *pids, staging = proc.stdout.readline().split()
@@ -179,8 +180,7 @@ def test_ctrl_c_stops_manager_workers_and_tasks():
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        kill_and_reap(proc)
     assert "KeyboardInterrupt" in proc.stderr.read()
     for pid in pids:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
