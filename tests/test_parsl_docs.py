@@ -129,10 +129,14 @@ def test_documented_project_name_configuration(catalog, doc_port, in_tmp):
     ex = parsl.dfk().executors["wq-parsl-app"]
     # the workers find the manager through the catalog, by name
     assert ex.worker_command.endswith("-M wq-parsl-app") and ex.manager_port == 9123
-    assert [square(i).result(timeout=120) for i in range(4)] == [0, 1, 4, 9]
-    cwd = shout(inputs=[File("in.txt")], outputs=[File("out.txt")]).result(timeout=60)
+    # all at once: each alone waits ~2 s on Work Queue
+    squares = [square(i) for i in range(4)]
+    shouted = shout(inputs=[File("in.txt")], outputs=[File("out.txt")])
+    echoed = echo("hi", stdout="echo.out")
+    assert [f.result(timeout=120) for f in squares] == [0, 1, 4, 9]
+    cwd = shouted.result(timeout=60)
     assert (in_tmp / "out.txt").read_text() == "STAGED" and cwd != str(in_tmp)
-    assert echo("hi", stdout="echo.out").result(timeout=60) == 0
+    assert echoed.result(timeout=60) == 0
     assert (in_tmp / "echo.out").read_text() == "hi\n"
     # full_debug=True: Work Queue's debug log in the run_dir, as Parsl writes it
     debug_log = next(in_tmp.glob("runinfo/*/wq-parsl-app/debug_log"))
@@ -148,7 +152,8 @@ def test_documented_autolabel_configuration(doc_port, in_tmp):
     parsl.load(config)
     ex = parsl.dfk().executors["WorkQueueExecutor"]
     assert ex.worker_command.endswith(f" {socket.gethostname()} 9123")
-    assert [square(i).result(timeout=120) for i in range(6)] == [0, 1, 4, 9, 16, 25]
+    squares = [square(i) for i in range(6)]  # at once: each alone waits ~2 s on Work Queue
+    assert [f.result(timeout=120) for f in squares] == [0, 1, 4, 9, 16, 25]
     stats = ex.stats()
     # autocategory: the app's name; autolabel: lfm's predictor labelled every task
     assert stats.loc["square", "ok"] == 6
