@@ -617,14 +617,14 @@ def test_a_guess_no_connected_worker_fits_fails_with_its_attempts(tmp_path):
         pytest.skip(f"real Work Queue is not installed: {WQ_WHY}")
     from test_workqueue_trust import remote_options, start_worker, stop_worker
     with AutolabelExecutor(backend="workqueue", predictor=_predictor(),
-                           **remote_options(fit_timeout=2.0)) as ex:
+                           **remote_options(fit_timeout=1.0)) as ex:
         too_big = ex.options(resources={"memory": 5000, "disk": 100}).submit(
             calls.returns, str(tmp_path / "big"), 1)
         worker = start_worker(ex.backend, {"cores": 1, "memory": 700, "disk": 1000}, tmp_path)
         try:
             error = too_big.exception(timeout=60)
             assert isinstance(error, ResourceExhaustion), repr(error)
-            assert "memory 700" in str(error) and "fit_timeout=2 s" in str(error)
+            assert "memory 700" in str(error) and "fit_timeout=1 s" in str(error)
             assert [a["label"]["memory"] for a in error.attempts] == [5000.0]
             assert not os.path.exists(tmp_path / "big")
             assert ex.options(resources={"memory": 300, "disk": 100}).submit(

@@ -120,10 +120,10 @@ def test_max_resources_is_the_largest_connected_worker(tmp_path):
 @pytest.mark.timeout(120)
 def test_a_call_no_connected_worker_fits_fails_after_fit_timeout(tmp_path):
     with AutolabelExecutor(backend="workqueue", predictor=predictor(), autolabel=False,
-                           **remote_options(fit_timeout=2.0)) as ex:
+                           **remote_options(fit_timeout=1.0)) as ex:
         # declared before any worker is known: nothing caps it
         too_big = ex.options(resources={"cores": 1, "memory": 5000, "disk": 100}).submit(hold, 10)
-        time.sleep(4.0)  # no worker connected: it waits, without limit
+        time.sleep(2.0)  # twice fit_timeout, no worker connected: it waits, without limit
         assert not too_big.done()
         worker = start_worker(ex.backend, {"cores": 1, "memory": 700, "disk": 1000}, tmp_path)
         try:
@@ -133,8 +133,8 @@ def test_a_call_no_connected_worker_fits_fails_after_fit_timeout(tmp_path):
             assert isinstance(error, ResourceExhaustion), error
             message = str(error)
             assert "memory 5000" in message and "memory 700" in message
-            assert "fit_timeout=2 s" in message and error.exceeded == {"memory": 5000}
-            assert 2.0 <= waited < 20
+            assert "fit_timeout=1 s" in message and error.exceeded == {"memory": 5000}
+            assert 1.0 <= waited < 20
             # a call that fits still runs on that worker
             fits = ex.options(resources={"cores": 1, "memory": 300, "disk": 100}).submit(hold, 5)
             assert fits.result(timeout=60) == 5
