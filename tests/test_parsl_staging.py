@@ -97,8 +97,11 @@ def test_file_arguments_stream_outputs_and_paths_above_the_submit_dir(load, subm
     load()
     (submit_dir / "a.txt").write_text("A")
     (submit_dir.parent / "up.txt").write_text("UP")  # ../up.txt cannot be a sandbox name
-    assert read_args(File("a.txt"), second=File("../up.txt")).result(timeout=90) == ["A", "UP"]
-    assert talk(stdout="talk.out", stderr=("talk.err", "w")).result(timeout=90) == 0
+    # both at once: each alone waits ~2 s on Work Queue
+    read = read_args(File("a.txt"), second=File("../up.txt"))
+    talked = talk(stdout="talk.out", stderr=("talk.err", "w"))
+    assert read.result(timeout=90) == ["A", "UP"]
+    assert talked.result(timeout=90) == 0
     assert (submit_dir / "talk.out").read_text().splitlines()[0] == "to-out"
     assert (submit_dir / "talk.err").read_text().strip().endswith("to-err")
 
