@@ -61,14 +61,14 @@ benchmarks replay``):
 ==============================  ==============  ===========  ===========
 trace                           grouping        adaptive     best ref.
 ==============================  ==============  ===========  ===========
-bioblast                        per category    0.8968       0.8933
+bioblast                        per category    0.8960       0.8933
 bioblast                        one group       0.8418       0.8120
-lobsterCMSsimulation            per category    0.8700       0.8584
-lobsterCMSsimulation            one group       0.8520       0.8412
-lobsterCMSsimulation[:4000]     per category    0.8917       0.8906
-lobsterCMSsimulation[:4000]     one group       0.8806       0.8783
-blast-medium-001                per category    0.8665       0.8564
-blast-medium-001                one group       0.8661       0.8580
+lobsterCMSsimulation            per category    0.8701       0.8584
+lobsterCMSsimulation            one group       0.8522       0.8412
+lobsterCMSsimulation[:4000]     per category    0.8923       0.8906
+lobsterCMSsimulation[:4000]     one group       0.8811       0.8783
+blast-medium-001                per category    0.8668       0.8564
+blast-medium-001                one group       0.8717       0.8580
 bwa-small-001                   per category    0.4138       0.1608
 bwa-small-001                   one group       0.4118       0.1785
 ==============================  ==============  ===========  ===========
