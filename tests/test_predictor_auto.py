@@ -89,6 +89,16 @@ def test_retry_cost_is_optimised_for() -> None:
     assert costly["AE_time"] > blind["AE_time"]
 
 
+def test_a_retry_cost_far_above_the_wall_times_is_survived() -> None:
+    # 1 s tasks, 30 s per failed attempt: every new maximum of a growing workload costs
+    # 31 tasks' worth. Only a policy that keeps the whole machine until the workload
+    # settles (Tovar's max mode) avoids that; auto must find it (it was 0.36-0.41 below)
+    df = predictors.synthetic("growth", 1000, seed=0).assign(wall_time=1.0)
+    got = ae(df, "auto", retry_cost=30.0, params={"retry_cost": 30.0})
+    assert got > ae(df, "tovar-max", retry_cost=30.0) - 0.05
+    assert got > ae(df, "max-seen", retry_cost=30.0) + 0.3
+
+
 def test_bad_parameters() -> None:
     for params, match in (({"candidates": ["oracle"]}, "candidate"), ({"candidates": ["nope"]}, "candidate"),
                           ({"halflife": 0}, "halflife"), ({"confidence": -1}, "confidence"),
