@@ -266,8 +266,8 @@ def assert_capacity_released(runner: Runner, tmp_path) -> None:
 
 #: The cases also run through lfm.parsl.WorkQueueExecutor: one of each kind
 #: of outcome (its Parsl layer only chains futures; the backend under it is the
-#: Work Queue one every case runs on). Each costs about 4 s there: Work Queue's
-#: wait() blocks a second when nothing is done, twice per case.
+#: Work Queue one every case runs on). Each costs about 3 s there: Work Queue's
+#: wait() rounds last a second when nothing is done.
 PARSL_WQ_CASES = {"returns", "sys.exit(3)", "KeyboardInterrupt inside", "os._exit(5)",
                   "SIGKILL itself", "exception class only the worker has", "unpicklable result",
                   "200 MB result, labels learnt", "double-forked daemon"}

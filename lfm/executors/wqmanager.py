@@ -30,7 +30,11 @@ keeps one task queued that no worker can take (it requires a feature that no
 worker has), so that ``wait()`` serves connections and statistics all along.
 Its price: while idle, ``wait()`` blocks about a second, so the first
 submission after an idle spell is read up to a second later (the parent asks
-for it only when no workers of known size are given: remote workers).
+for it only when no workers of known size are given: remote workers). And
+after an idle round, ``wait()`` first polls the workers' connections for up to
+a second before it dispatches anything; in this mode a timer signal every
+:data:`POLL_INTERRUPT` s cuts that poll short (Work Queue retries its reads
+and writes on EINTR), so a task is dispatched as soon as it is submitted.
 """
 from __future__ import annotations
 
@@ -66,6 +70,9 @@ def receive(stream: BinaryIO) -> Any:
         return None
     return pickle.loads(data)
 
+
+#: seconds between the timer signals that end wait()'s idle poll (--watch-workers)
+POLL_INTERRUPT = 0.05
 
 #: the feature the idle-watch task requires: no worker advertises it
 NEVER_FEATURE = "lfm-manager-idle-watch-never-dispatched"
@@ -106,6 +113,8 @@ def serve(port: int, name: str | None, wait_timeout: int, debug_log: str | None,
         for resource in ("cores", "memory", "disk"):
             getattr(watch, f"specify_{resource}")(1)
         queue.submit(watch)
+        signal.signal(signal.SIGALRM, lambda *_: None)
+        signal.setitimer(signal.ITIMER_REAL, POLL_INTERRUPT, POLL_INTERRUPT)
     workers: tuple = ()
     while True:
         # commands: block briefly only when Work Queue has nothing to serve
