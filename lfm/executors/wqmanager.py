@@ -30,11 +30,13 @@ keeps one task queued that no worker can take (it requires a feature that no
 worker has), so that ``wait()`` serves connections and statistics all along.
 Its price: while idle, ``wait()`` blocks about a second, so the first
 submission after an idle spell is read up to a second later (the parent asks
-for it only when no workers of known size are given: remote workers). And
-after an idle round, ``wait()`` first polls the workers' connections for up to
-a second before it dispatches anything; in this mode a timer signal every
-:data:`POLL_INTERRUPT` s cuts that poll short (Work Queue retries its reads
-and writes on EINTR), so a task is dispatched as soon as it is submitted.
+for it only when no workers of known size are given: remote workers).
+
+After a round with nothing to do (idle, or only tasks still running),
+``wait()`` first polls the workers' connections for up to a second before it
+dispatches anything. A timer signal every :data:`POLL_INTERRUPT` s cuts that
+poll short (Work Queue retries its reads and writes on EINTR), so a task is
+dispatched as soon as it reaches Work Queue.
 """
 from __future__ import annotations
 
@@ -71,7 +73,7 @@ def receive(stream: BinaryIO) -> Any:
     return pickle.loads(data)
 
 
-#: seconds between the timer signals that end wait()'s idle poll (--watch-workers)
+#: seconds between the timer signals that end wait()'s idle poll
 POLL_INTERRUPT = 0.05
 
 #: the feature the idle-watch task requires: no worker advertises it
@@ -113,8 +115,8 @@ def serve(port: int, name: str | None, wait_timeout: int, debug_log: str | None,
         for resource in ("cores", "memory", "disk"):
             getattr(watch, f"specify_{resource}")(1)
         queue.submit(watch)
-        signal.signal(signal.SIGALRM, lambda *_: None)
-        signal.setitimer(signal.ITIMER_REAL, POLL_INTERRUPT, POLL_INTERRUPT)
+    signal.signal(signal.SIGALRM, lambda *_: None)
+    signal.setitimer(signal.ITIMER_REAL, POLL_INTERRUPT, POLL_INTERRUPT)
     workers: tuple = ()
     while True:
         # commands: block briefly only when Work Queue has nothing to serve
