@@ -3,13 +3,16 @@
 Every category (and resource) runs all candidate policies side by side, in
 shadow: lfm's ``adaptive``, ``max-seen``, the feature-aware ``regression``,
 the bucketing modes (``greedy``, ``exhaustive`` and their deterministic
-variants) and Tovar's ``min-waste``/``max-throughput``/``tovar-max``.  Only
-the leader's allocations are given out; all candidates learn every task.
-(``tovar-max`` keeps the whole machine until a category settles: where a failed
-attempt costs many times a task's wall time, through ``retry_cost``, and the
-workload keeps setting new maxima, nothing else comes close: synthetic
-``growth`` with 1 s tasks and a 30 s retry cost, seeds 0-4, auto went from
-0.35-0.41 below the best reference to 0.006-0.048 below it by adding it.)
+variants) and Tovar's ``min-waste``/``max-throughput``, and with a
+``retry_cost`` also Tovar's ``tovar-max``.  Only the leader's allocations are
+given out; all candidates learn every task.  (``tovar-max`` keeps the whole
+machine until a category settles.  Where a failed attempt costs many times a
+task's wall time and the workload keeps setting new maxima, nothing else comes
+close: on synthetic ``growth`` with 1 s tasks and a 30 s retry cost, seeds 0-4,
+auto went from 0.29-0.42 below the best reference to 0.006-0.048 below it by
+adding it.  Without a retry cost it is never needed, and as one more
+near-duplicate of max-seen it cost 0.0005-0.002 of selection noise on
+stationary workloads.)
 
 Choosing the leader, and why:
 
@@ -78,7 +81,9 @@ from .registry import available, create, register
 
 #: Default candidates (the first leads where ``adaptive`` and ``max-seen`` are not candidates).
 CANDIDATES = ("adaptive", "max-seen", "regression", "greedy-det", "exhaustive-det", "greedy", "exhaustive",
-              "min-waste", "max-throughput", "tovar-max")
+              "min-waste", "max-throughput")
+#: Added to the default candidates when ``retry_cost`` > 0 (module docstring).
+RETRY_COST_CANDIDATES = ("tovar-max",)
 #: Age strata of the pooled prior: a category's task with 0, 1, 2-3, 4-7, ... 64+ earlier tasks.
 STRATA = 8
 
@@ -271,7 +276,8 @@ class AutoPredictor(Predictor):
     age-stratified pooled prior and hysteresis (module docstring).
 
     Parameters (keyword-only): ``resources``, ``max_resources``, ``seed`` (see
-    ``Predictor``); ``candidates`` (None = :data:`CANDIDATES`): registered
+    ``Predictor``); ``candidates`` (None = :data:`CANDIDATES`, plus
+    :data:`RETRY_COST_CANDIDATES` when ``retry_cost`` > 0): registered
     names of the policies to choose among; ``retry_cost`` (0.0): seconds each
     failed attempt costs on top of its wall time (dispatch, queueing), given
     to the candidates that take it and charged in every counterfactual cost;
@@ -299,7 +305,9 @@ class AutoPredictor(Predictor):
 
     def _setup(self) -> None:
         super()._setup()
-        names = tuple(CANDIDATES if self.candidates is None else self.candidates)
+        self._retry_cost = check_retry_cost(self.retry_cost)
+        names = tuple(self.candidates) if self.candidates is not None else \
+            CANDIDATES + (RETRY_COST_CANDIDATES if self._retry_cost > 0 else ())
         if isinstance(self.candidates, str):
             raise ValueError(f"candidates must be a collection of names, got the string {self.candidates!r}")
         known = available()
@@ -312,7 +320,6 @@ class AutoPredictor(Predictor):
             v = getattr(self, key)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > low or math.isinf(v):
                 raise ValueError(f"{key} must be a finite number {'> 0' if low == 0 else '>= 0'}, got {v!r}")
-        self._retry_cost = check_retry_cost(self.retry_cost)
         self._names = names
         self._candidates = []
         for i, name in enumerate(names):
@@ -357,4 +364,4 @@ class AutoPredictor(Predictor):
                 for c, states in (self._states.items() if self._ready else ())}
 
 
-__all__ = ["AutoPredictor", "CANDIDATES"]
+__all__ = ["AutoPredictor", "CANDIDATES", "RETRY_COST_CANDIDATES"]
