@@ -38,7 +38,11 @@ What it does differently from the published bucketing policies, and why:
   small first allocation (``cold_start``, by default 1/16 of the published
   default, e.g. 62.5 MB) doubling after each failure, which costs at most
   about 4x the usage instead of the fixed 1000 MB that wastes most of a small
-  task's allocation.
+  task's allocation.  Not so with a ``retry_cost``: every failed probe then
+  costs that many seconds more, which for short tasks is many times their run
+  (1 s tasks, 30 s per failure: a probe up to 1000 MB costs 29x the task), so
+  the very first task gets the machine size instead (``max_resources``), and
+  only the pooled ladders are climbed.
 * **Past the known range, learnt steps.**  Every time a task sets a new
   maximum, the ratio of its usage to the previous maximum is recorded (per
   category, and pooled for categories that have not set one yet).  A task
@@ -288,7 +292,10 @@ class AdaptivePredictor(Predictor):
     ``Predictor``; this predictor draws no random numbers);
     ``cold_start`` (None): first allocation per resource when nothing at all is
     known - a mapping resource -> value, by default 1/16 of
-    ``KNOWN_RESOURCES`` (1 core for cores);
+    ``KNOWN_RESOURCES`` (1 core for cores), and with a ``retry_cost`` > 0 the
+    machine size (``max_resources``; else ``KNOWN_RESOURCES``): a probe's
+    failures would each cost ``retry_cost`` s, which can be many times what a
+    short task runs, where one task at the machine size costs it once;
     ``growth`` (2.0): factor applied to a failed allocation past the ladder;
     ``time_weighted`` (True): use an observation's ``wall_time`` (seconds) for
     the time-weighted ladder and for scoring (False: every task counts 1 s);
@@ -329,7 +336,11 @@ class AdaptivePredictor(Predictor):
         own = _History(self.recompute_growth, self.max_levels, self.growth, scored=True,
                        cap=self._caps.get(resource, math.inf), retry_cost=self._retry_cost)
         own.prior = self._pool[resource]
-        return AdaptiveState(own, self._pool[resource], self._cold[resource], self.growth,
+        cold = self._cold[resource]
+        if self._retry_cost > 0 and resource not in (self.cold_start or {}):
+            # no probe: each of its failures would cost retry_cost s, many times a short task's run
+            cold = self._caps.get(resource, max(cold, KNOWN_RESOURCES[resource]))
+        return AdaptiveState(own, self._pool[resource], cold, self.growth,
                              bool(self.time_weighted))
 
 

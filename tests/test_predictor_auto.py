@@ -99,6 +99,19 @@ def test_a_retry_cost_far_above_the_wall_times_is_survived() -> None:
     assert got > ae(df, "max-seen", retry_cost=30.0) + 0.3
 
 
+def test_with_a_retry_cost_the_first_task_gets_the_machine_not_a_probe() -> None:
+    plain = predictors.create("adaptive", max_resources={"memory": 4096.0})
+    costly = predictors.create("adaptive", max_resources={"memory": 4096.0}, retry_cost=30.0)
+    assert plain.predict("a")["memory"] == 62.5
+    assert costly.predict("a")["memory"] == 4096.0
+    # a given cold start is kept; without a machine size, the published default
+    assert predictors.create("adaptive", retry_cost=30.0, cold_start={"memory": 100.0}).predict("a")["memory"] == 100.0
+    assert predictors.create("adaptive", retry_cost=30.0).predict("a")["memory"] == 1000.0
+    costly.observe("a", {"memory": 300.0, "wall_time": 1.0})
+    # a new category starts from the pooled ladder (300 MB seen, twice that past it)
+    assert costly.predict("b")["memory"] in (300.0, 600.0)
+
+
 def test_bad_parameters() -> None:
     for params, match in (({"candidates": ["oracle"]}, "candidate"), ({"candidates": ["nope"]}, "candidate"),
                           ({"halflife": 0}, "halflife"), ({"confidence": -1}, "confidence"),
