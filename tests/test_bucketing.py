@@ -240,16 +240,26 @@ def brute_force_ladder_cost(values, weights):
     return best / total
 
 
+def random_history(rng, max_values: int) -> tuple[np.ndarray, np.ndarray]:
+    """1 to max_values - 1 distinct ascending values in 1..199 with random weights."""
+    k = int(rng.integers(1, max_values))
+    values = np.sort(rng.choice(np.arange(1, 200), k, replace=False)).astype(float)
+    return values, rng.random(k) + 0.01
+
+
+def mean_charge(ladder, values, weights) -> float:
+    """The weighted mean of what climbing ``ladder`` charges each value."""
+    return sum(w * sum(ladder[:next(i for i, a in enumerate(ladder) if a >= v) + 1])
+               for v, w in zip(values, weights)) / sum(weights)
+
+
 def test_optimal_ladder_is_optimal():
     rng = np.random.default_rng(5)
     for _ in range(40):
-        k = int(rng.integers(1, 8))
-        values = np.sort(rng.choice(np.arange(1, 200), k, replace=False)).astype(float)
-        weights = rng.random(k) + 0.01
+        values, weights = random_history(rng, 8)
         ladder = optimal_ladder(values, weights)
         assert ladder[-1] == values[-1] and ladder == sorted(ladder)
-        cost = sum(w * sum(a for a in ladder[:next(i for i, a in enumerate(ladder) if a >= v) + 1])
-                   for v, w in zip(values, weights)) / weights.sum()
+        cost = mean_charge(ladder, values, weights)
         assert cost == pytest.approx(brute_force_ladder_cost(list(values), list(weights)))
 
 
@@ -275,10 +285,8 @@ def test_the_exchangeable_tail_is_part_of_the_optimal_ladder():
     # brute-force optimum over the history plus that point
     rng = np.random.default_rng(8)
     for _ in range(40):
-        k = int(rng.integers(1, 7))
-        values = np.sort(rng.choice(np.arange(1, 200), k, replace=False)).astype(float)
-        weights = rng.random(k) + 0.01
-        counts = rng.integers(1, 4, k).astype(float)
+        values, weights = random_history(rng, 7)
+        counts = rng.integers(1, 4, values.size).astype(float)
         cap = float(values[-1] * rng.uniform(1.01, 3.0))
         buckets = bucketing.optimal.optimal_binned(values, weights, None, counts, tail_ratio=2.0, cap=cap)
         top = min(2 * values[-1], cap)
@@ -287,9 +295,7 @@ def test_the_exchangeable_tail_is_part_of_the_optimal_ladder():
         assert sum(b.probability for b in buckets) == pytest.approx(1.0)
         tail_w = weights.sum() / counts.sum()
         full_v, full_w = list(values) + [top], list(weights) + [tail_w]
-        cost = sum(w * sum(ladder[:next(i for i, a in enumerate(ladder) if a >= v) + 1])
-                   for v, w in zip(full_v, full_w)) / sum(full_w)
-        assert cost == pytest.approx(brute_force_ladder_cost(full_v, full_w))
+        assert mean_charge(ladder, full_v, full_w) == pytest.approx(brute_force_ladder_cost(full_v, full_w))
     # a maximum just below the machine size: after 3 tasks the ladder skips it (a failure
     # there would cost it again for 48 MB of slack), after 100 it keeps it
     values, weights = np.array([500.0, 2000.0]), np.array([1.0, 1.0])
