@@ -53,7 +53,8 @@ TRACES = ["bioblast.csv", "lobsterCMSsimulation.csv", "lobsterCMSsimulation.csv[
 REFERENCE = {"greedy": "greedy", "exhaustive": "exhaust", "greedy-det": "det_greedy",
              "exhaustive-det": "det_exhaust", "min-waste": "tovar_min_waste",
              "max-throughput": "tovar_max_throughput", "tovar-max": "tovar_max",
-             "quantized": "quantized1", "quantized-10": "quantized10", "whole-machine": "whole_machine", "max-seen": "max_seen", "oracle": "oracle"}
+             "quantized": "quantized1", "quantized-10": "quantized10", "whole-machine": "whole_machine",
+             "max-seen": "max_seen", "oracle": "oracle"}
 #: lfm's implementations of the reference policies: the computed reference where no anchor is given
 REFERENCE_POLICIES = ("greedy", "exhaustive", "greedy-det", "exhaustive-det", "min-waste", "max-throughput",
                       "tovar-max", "quantized", "quantized-10", "whole-machine", "max-seen")

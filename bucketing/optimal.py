@@ -126,10 +126,10 @@ def optimal_binned(values: np.ndarray, weights: np.ndarray, fail_weights: np.nda
     then that point, with the tail's share as its probability."""
     tail = None
     top = float(values[-1])
-    if tail_ratio > 1 and counts is not None and min(top * tail_ratio, cap) > top:
+    above = min(top * tail_ratio, cap)
+    if tail_ratio > 1 and counts is not None and above > top:
         n = float(counts.sum())
-        tail = (min(top * tail_ratio, cap), float(weights.sum()) / n,
-                0.0 if fail_weights is None else float(fail_weights.sum()) / n)
+        tail = (above, float(weights.sum()) / n, 0.0 if fail_weights is None else float(fail_weights.sum()) / n)
     ladder = optimal_ladder(values, weights, max_levels, fail_weights, retry_cost, tail)
     cum = np.cumsum(weights)
     total = float(cum[-1]) + (0.0 if tail is None else tail[1])

@@ -339,7 +339,7 @@ class AdaptivePredictor(Predictor):
         cold = self._cold[resource]
         if self._retry_cost > 0 and resource not in (self.cold_start or {}):
             # no probe: each of its failures would cost retry_cost s, many times a short task's run
-            cold = self._caps.get(resource, max(cold, KNOWN_RESOURCES[resource]))
+            cold = self._caps.get(resource, KNOWN_RESOURCES[resource])
         return AdaptiveState(own, self._pool[resource], cold, self.growth,
                              bool(self.time_weighted))
 
