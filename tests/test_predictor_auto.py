@@ -142,6 +142,31 @@ def test_regression_is_robust_to_tasks_whose_usage_ignores_their_inputs() -> Non
         assert abs(coef @ [1, z, z * z] - np.log(30 * s ** 0.7)) < 0.1, s
 
 
+@pytest.mark.parametrize("retry_cost", [0.0, 30.0])
+def test_the_smoothed_offset_costs_less_on_the_next_tasks_than_the_step_function(retry_cost: float) -> None:
+    # residuals of a category's first 10-40 predictions, normal with sd 0.15 on the log
+    # scale; each offset is charged what it costs a *new* task, exactly, under that normal
+    from math import erf, exp, sqrt
+
+    from predictors.regression import calibrate_offset
+
+    sd, wall = 0.15, 20.0
+
+    def true_cost(d: float, rmax: float) -> float:
+        p_fail = 0.5 * (1 - erf(d / (sd * sqrt(2))))
+        return exp(d) * wall + p_fail * (exp(d) * retry_cost + max(2 * exp(d), exp(rmax) * 1.0001) * wall)
+
+    rng = np.random.default_rng(3)
+    costs = {True: [], False: []}
+    for _ in range(300):
+        r = rng.normal(0, sd, int(rng.integers(10, 41)))
+        ones = np.ones(r.size)
+        for smooth in (True, False):
+            d = calibrate_offset(r, ones, ones * wall, retry_cost, smooth=smooth)
+            costs[smooth].append(true_cost(d, float(r.max())))
+    assert np.mean(costs[True]) < np.mean(costs[False])
+
+
 def test_regression_features_per_task_set() -> None:
     # the first tasks carry no input_size, later ones do; a negative feature is a value, not a reason to ignore
     rng = np.random.default_rng(8)
