@@ -143,18 +143,26 @@ def test_regression_is_robust_to_tasks_whose_usage_ignores_their_inputs() -> Non
 
 
 @pytest.mark.parametrize("retry_cost", [0.0, 30.0])
-def test_the_smoothed_offset_costs_less_on_the_next_tasks_than_the_step_function(retry_cost: float) -> None:
+def test_the_smoothed_offset_ladder_costs_less_on_the_next_tasks_than_the_step_function(retry_cost: float) -> None:
     # residuals of a category's first 10-40 predictions, normal with sd 0.15 on the log
-    # scale; each offset is charged what it costs a *new* task, exactly, under that normal
-    from math import erf, exp, sqrt
+    # scale; each ladder is charged what it costs a *new* task, exactly, under that normal
+    from math import erf, exp, log, sqrt
 
-    from predictors.regression import calibrate_offset
+    from predictors.regression import calibrate_ladder
 
     sd, wall = 0.15, 20.0
 
-    def true_cost(d: float, rmax: float) -> float:
-        p_fail = 0.5 * (1 - erf(d / (sd * sqrt(2))))
-        return exp(d) * wall + p_fail * (exp(d) * retry_cost + max(2 * exp(d), exp(rmax) * 1.0001) * wall)
+    def above(offset: float) -> float:
+        return 0.5 * (1 - erf(offset / (sd * sqrt(2))))
+
+    def true_cost(ladder: list[float]) -> float:
+        rungs = list(ladder)
+        while above(rungs[-1]) > 1e-12:       # past the top rung: doubling
+            rungs.append(rungs[-1] + log(2))
+        cost = exp(rungs[0]) * wall
+        for lo, hi in zip(rungs, rungs[1:]):
+            cost += above(lo) * (exp(lo) * retry_cost + exp(hi) * wall)
+        return cost
 
     rng = np.random.default_rng(3)
     costs = {True: [], False: []}
@@ -162,9 +170,26 @@ def test_the_smoothed_offset_costs_less_on_the_next_tasks_than_the_step_function
         r = rng.normal(0, sd, int(rng.integers(10, 41)))
         ones = np.ones(r.size)
         for smooth in (True, False):
-            d = calibrate_offset(r, ones, ones * wall, retry_cost, smooth=smooth)
-            costs[smooth].append(true_cost(d, float(r.max())))
+            ladder = calibrate_ladder(r, ones, ones * wall, retry_cost, smooth=smooth)
+            assert ladder == sorted(ladder)
+            costs[smooth].append(true_cost(ladder))
     assert np.mean(costs[True]) < np.mean(costs[False])
+
+
+def test_regression_retries_climb_its_offset_ladder() -> None:
+    df = linear_in_size(300, seed=4, noise=0.2)
+    p = predictors.create("regression")
+    predictors.replay(df, p)
+    model = next(iter(p._states["align"]["memory"].models.values()))
+    x = model.row([float(np.log1p(100.0))])
+    first = model.allocation(x)
+    rungs = [first]
+    while len(rungs) < len(model.ladder) + 2:
+        rungs.append(model.retry(x, rungs[-1]))
+    pred = np.exp(model.raw(x))
+    assert rungs[:len(model.ladder)] == pytest.approx([pred * np.exp(o) for o in model.ladder])
+    assert rungs[-1] == pytest.approx(2 * rungs[-2])        # past the ladder: doubling
+    assert len(model.ladder) > 1 and first == pytest.approx(pred * np.exp(model.delta))
 
 
 def test_regression_features_per_task_set() -> None:
