@@ -45,7 +45,7 @@ Model, and why:
   workloads, retry cost 0 and 30 s) the regression's mean AE went from
   0.7656/0.7546 (one offset on the step function, retries at twice the
   allocation or at the largest residual seen, whichever larger: one outlier
-  among the residuals made every retry that far) to 0.7847/0.7717 (the ladder on
+  among the residuals made every retry that far) to 0.7861/0.7728 (the ladder on
   the smoothed residuals; 0.7701/0.7601 with one smoothed offset); on
   54-process Nextflow-like traces (about 27 tasks per process, ``rchar`` as
   ``input_size``) auto went from 0.73-0.84 to 0.74-0.88.
@@ -74,10 +74,11 @@ from typing import Any
 
 import numpy as np
 
-from bucketing import optimal_ladder, recompute_due
+from bucketing import recompute_due
 
 from .adaptive import check_retry_cost
 from .base import Observation, Predictor
+from .offsets import calibrate_ladder
 from .registry import create, register
 
 #: Featured tasks per feature before the quadratic terms are fitted.
@@ -104,59 +105,6 @@ def feature_row(features: Mapping[str, float]) -> tuple[tuple[str, ...], list[fl
         names.append(k)
         values.append(math.copysign(math.log1p(abs(v)), v))
     return (tuple(names), values) if names else None
-
-
-def logistic_bandwidth(r: np.ndarray) -> float:
-    """Scale of a logistic kernel for the sample ``r``: Silverman's rule of thumb
-    (0.9 min(sd, IQR / 1.349) n^-1/5, the IQR term dropped where it is 0) over
-    1.7, the logistic scale whose distribution is closest to a unit normal;
-    0 for fewer than 2 values or no spread."""
-    if r.size < 2:
-        return 0.0
-    q1, q3 = np.quantile(r, (0.25, 0.75))
-    sd = float(r.std())
-    spread = min(sd, float(q3 - q1) / 1.349) or sd
-    return 0.9 * spread * r.size ** -0.2 / 1.7
-
-
-#: Offsets on which the smoothed residuals are laid out for the ladder.
-LADDER_GRID = 96
-
-
-def calibrate_ladder(resid: np.ndarray, scale: np.ndarray, walls: np.ndarray, retry_cost: float, *,
-                     smooth: bool = True) -> list[float]:
-    """The ladder of log-scale offsets (ascending) that would have cost least
-    on the residuals ``resid`` (log usage - prediction) of tasks whose
-    predictions were ``scale`` (MB) and that ran ``walls`` seconds, later tasks
-    weighing more (weights 1, 2, ...): :func:`bucketing.optimal_ladder` with
-    each attempt charged its allocation (prediction x exp(offset)) x wall and
-    each failed one ``retry_cost`` seconds more.  With ``smooth`` the residuals
-    are first spread by a logistic kernel (:func:`logistic_bandwidth`) over
-    ``LADDER_GRID`` offsets from 2 bandwidths below the smallest to 3 above the
-    largest; without, or when the residuals do not spread, the ladder's rungs
-    are among the residuals themselves."""
-    recency = np.arange(1, resid.size + 1, dtype=float)
-    time_w = scale * walls * recency
-    fail_w = scale * recency
-    h = logistic_bandwidth(resid) if smooth else 0.0
-    if h > 0:
-        grid = np.linspace(float(resid.min()) - 2 * h, float(resid.max()) + 3 * h, LADDER_GRID)
-        below = 1.0 / (1.0 + np.exp(np.clip((resid[None, :] - grid[:, None]) / h, -50.0, 50.0)))
-
-        def mass(w: np.ndarray) -> np.ndarray:
-            cdf = below @ w
-            cdf[-1] = w.sum()
-            return np.diff(cdf, prepend=0.0)
-
-        time_m, fail_m = mass(time_w), mass(fail_w)
-        keep = time_m > time_w.sum() * 1e-9
-        keep[-1] = True
-        offsets, time_w, fail_w = grid[keep], time_m[keep], fail_m[keep]
-    else:
-        offsets, inverse = np.unique(resid, return_inverse=True)
-        time_w, fail_w = np.bincount(inverse, time_w), np.bincount(inverse, fail_w)
-    ladder = optimal_ladder(np.exp(offsets), time_w, LADDER_GRID, fail_w, retry_cost)
-    return [math.log(a) for a in ladder]
 
 
 class _Regression:

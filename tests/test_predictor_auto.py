@@ -148,7 +148,7 @@ def test_the_smoothed_offset_ladder_costs_less_on_the_next_tasks_than_the_step_f
     # scale; each ladder is charged what it costs a *new* task, exactly, under that normal
     from math import erf, exp, log, sqrt
 
-    from predictors.regression import calibrate_ladder
+    from predictors.offsets import calibrate_ladder
 
     sd, wall = 0.15, 20.0
 
