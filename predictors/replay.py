@@ -345,7 +345,12 @@ def replay(trace: pd.DataFrame, predictors: Any = "max-seen", *,
     machine = {r: machine_size(r, usage[r]) for r in resources}
     if max_resources is not None:
         machine.update(max_resources)
-    runs = _as_predictors(predictors, seeds, resources, machine, params or {})
+    params = dict(params or {})
+    taken = [k for k in ("resources", "max_resources", "seed") if k in params]
+    if taken:
+        raise ValueError(f"params must not set {taken[0]!r}: replay gives it to every named predictor; "
+                         f"pass replay's own {'seeds/seed' if taken[0] == 'seed' else taken[0]} argument instead")
+    runs = _as_predictors(predictors, seeds, resources, machine, params)
 
     n = len(cats)
     bar = _Progress(n * len(runs), f"replay {len(runs)} run(s) of {n} tasks", progress)

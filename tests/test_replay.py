@@ -115,6 +115,10 @@ def test_bad_input() -> None:
         replay(tiny(), "max-seen", retry_cost=-1)
     with pytest.raises(ValueError, match="feature column 'size'"):
         replay(tiny(), "max-seen", features=["size"])
+    with pytest.raises(ValueError, match="params must not set 'max_resources'.*max_resources argument"):
+        replay(tiny(), "auto", params={"max_resources": {"memory": 4096.0}})
+    with pytest.raises(ValueError, match="params must not set 'seed'.*seeds/seed"):
+        replay(tiny(), "auto", params={"seed": 3})
 
 
 def test_paths_are_read_by_the_caller(tmp_path) -> None:
