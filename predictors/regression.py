@@ -21,12 +21,12 @@ Model, and why:
   nothing to do with their inputs (a failed download, a cached result, a
   retried task that found half its work done), and under least squares each
   of them pulls the whole curve, so every other task's allocation and the
-  offset below.  The Huber fit bounds that pull and stays least squares on
+  offset ladder below.  The Huber fit bounds that pull and stays least squares on
   clean data.  It is refitted on a schedule (every featured task up to
   ``REFIT_EVERY_TASK``, then each time the category's featured tasks grew by
   ``recompute_growth``, 10 %), warm-started from the previous fit, on
   standardised columns: 5-10 ms a fit of 500 tasks here, about 60 fits over
-  10,000 tasks of a category (the offset, recalibrated at every fit, absorbs
+  10,000 tasks of a category (the offset ladder, recalibrated at every fit, absorbs
   what the curve has not caught up with).
 * **A ladder of safety offsets, calibrated online**: every prediction's
   residual ``log(usage) - prediction`` is recorded *before* the task is learnt
@@ -109,7 +109,7 @@ def feature_row(features: Mapping[str, float]) -> tuple[tuple[str, ...], list[fl
 
 class _Regression:
     """Robust log-log regression of one resource on one set of features, with a
-    calibrated offset (module docstring)."""
+    calibrated ladder of offsets (module docstring)."""
 
     __slots__ = ("width", "rows", "ys", "coef", "n", "fitted_at", "resid", "scale", "walls", "ladder",
                  "growth", "retry_cost", "window", "huber")
@@ -327,7 +327,7 @@ def counterfactual(state: Any, value: float, features: Mapping[str, float], wall
 @register("regression")
 class RegressionPredictor(Predictor):
     """Feature-aware labels: per category, log-log regression of usage on the
-    task's features with an online-calibrated safety offset, used only where it
+    task's features with an online-calibrated ladder of safety offsets, used only where it
     beats the feature-less ``fallback`` on the category's own history (module
     docstring).
 
@@ -338,7 +338,7 @@ class RegressionPredictor(Predictor):
     ``retry_cost`` (0.0): seconds charged per failed attempt (see ``adaptive``);
     ``halflife`` (200): tasks after which a past cost counts half when comparing
     the regression with the fallback; ``window`` (500): featured tasks the fit
-    uses and residuals the offset is calibrated on (the latest ones);
+    uses and residuals the offset ladder is calibrated on (the latest ones);
     ``recompute_growth`` (0.1): refit each time a model's tasks grew by this
     fraction (after every task up to 20; 0 = after every task).
     """
