@@ -53,10 +53,11 @@ Choosing the leader, and why:
   tasks never gathers that much own evidence, and the other categories' tasks
   of its age are what tell it that its young default was the wrong choice;
   with its own costs alone, 40 categories of 8 tasks stayed with max-seen
-  where the pooled tasks showed adaptive cheaper by a third.)  Near-ties keep the incumbent: between
-  policies of equal merit, switching on noise follows whichever was lucky
-  last, while a fixed amount of evidence, unlike a fraction of a growing sum,
-  still lets a real change in the workload through within a few tasks.  (A
+  where the pooled tasks showed adaptive cheaper by a third.)  Near-ties keep
+  the incumbent: between policies of equal merit, switching on noise follows
+  whichever was lucky last, while a fixed amount of evidence, unlike a
+  fraction of a growing sum, still lets a real change in the workload through
+  within a few tasks.  (A
   paired significance test was tried for this step too: at 2 standard errors,
   tested after every task, it made false switches between equal policies
   (uniform memory); at 3-4 it was too slow on growth, below exhaustive by
@@ -287,8 +288,8 @@ class AutoPredictor(Predictor):
     afterwards; ``confidence`` (2.0): standard errors by which the pooled
     tasks must show a candidate cheaper than a young category's default;
     ``switch_tasks`` (2.0): a challenger takes over only when its own
-    discounted cost plus the prior is below the leader's by more than this many times the
-    category's mean used resource.time per task.
+    discounted cost plus the prior is below the leader's by more than this
+    many times the category's mean used resource.time per task.
     """
 
     def __init__(self, *, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
@@ -306,10 +307,10 @@ class AutoPredictor(Predictor):
     def _setup(self) -> None:
         super()._setup()
         self._retry_cost = check_retry_cost(self.retry_cost)
-        names = tuple(self.candidates) if self.candidates is not None else \
-            CANDIDATES + (RETRY_COST_CANDIDATES if self._retry_cost > 0 else ())
         if isinstance(self.candidates, str):
             raise ValueError(f"candidates must be a collection of names, got the string {self.candidates!r}")
+        names = tuple(self.candidates) if self.candidates is not None else \
+            CANDIDATES + (RETRY_COST_CANDIDATES if self._retry_cost > 0 else ())
         known = available()
         bad = [n for n in names if n not in known or n in ("auto", "oracle")]
         if bad or not names:
