@@ -122,6 +122,7 @@ class BucketingState:
         self._points = Points(channels=3)
         self._results: dict[str, list[Bucket]] | None = None
         self._computed_at = 0
+        self._due = 1   # points at which the schedule next asks for a computation
 
     def add(self, value: float, wall: float = 1.0) -> None:
         """Add one task's ``value`` (>= 0) that ran ``wall`` seconds (> 0; only
@@ -132,8 +133,9 @@ class BucketingState:
             raise ValueError(f"bucketing value must be a finite number >= 0, got {value!r}")
         if not (wall > 0) or math.isinf(wall):
             raise ValueError(f"bucketing wall time must be a finite number > 0, got {wall!r}")
-        sig = float(len(self._points) + 1)
-        self._points.add(value, sig, sig * wall, 1.0)
+        points = self._points
+        sig = float(points._n + 1)
+        points.add(value, sig, sig * wall, 1.0)
 
     def __len__(self) -> int:
         return len(self._points)
@@ -150,10 +152,7 @@ class BucketingState:
 
     def stale(self) -> bool:
         """Would ``buckets()`` recompute now?"""
-        n = len(self._points)
-        if self._results is None:
-            return n > 0
-        return recompute_due(n, self._computed_at, self.recompute_growth)
+        return self._points._n >= self._due
 
     def buckets(self, view: str | None = None) -> list[Bucket]:
         """Current buckets of ``view`` (default: the first; ascending uppers,
@@ -163,7 +162,12 @@ class BucketingState:
             arrays = self._points.arrays()
             self._results = {name: func(arrays[0], *(arrays[1 + c] for c in channels), **params)
                              for name, (func, params, channels) in self._views.items()}
-            self._computed_at = len(self._points)
+            n = self._computed_at = len(self._points)
+            # recompute_due only turns true as points are added, and stays true
+            due, growth = n + 1, self.recompute_growth
+            while not recompute_due(due, n, growth):
+                due += 1
+            self._due = due
         if self._results is None:
             return []
         try:

@@ -77,7 +77,7 @@ from typing import Any
 
 from .adaptive import check_retry_cost
 from .base import Observation, Predictor
-from .regression import counterfactual
+from .regression import walk_cost
 from .registry import available, create, register
 
 #: Default candidates (the first leads where ``adaptive`` and ``max-seen`` are not candidates).
@@ -150,11 +150,13 @@ class AutoState:
     counterfactual costs and the leader."""
 
     __slots__ = ("states", "scores", "leader", "tasks", "evidence", "oracle", "pool", "cap", "owner", "switches",
-                 "mine")
+                 "mine", "_hooks")
 
     def __init__(self, owner: "AutoPredictor", resource: str) -> None:
         self.owner = owner
         self.states = [p._new_state(resource) for p in owner._candidates]
+        # per candidate, bound once: (state, its expected_cost or None, its warm or None)
+        self._hooks = [(st, getattr(st, "expected_cost", None), getattr(st, "warm", None)) for st in self.states]
         self.scores = [0.0] * len(self.states)   # discounted own costs (from the second task on)
         self.leader = -1          # -1: not chosen yet
         self.tasks = 0
@@ -223,9 +225,10 @@ class AutoState:
         cap, rc = self.cap, self.owner._retry_cost
         costs = []
         cold = None
-        for i, st in enumerate(self.states):
-            costs.append(counterfactual(st, value, feats, wall, cap, rc))
-            warm = getattr(st, "warm", None)
+        for i, (st, expected, warm) in enumerate(self._hooks):
+            # regression.counterfactual, inlined: this loop is most of auto's time
+            c = None if expected is None else expected(value, wall, cap, rc)
+            costs.append(walk_cost(st, value, feats, wall, cap, rc) if c is None else c)
             if warm is not None and not warm():
                 cold = [i] if cold is None else cold + [i]
             st.observe(value, obs)

@@ -63,7 +63,7 @@ class BucketState:
     """Per-(category, resource) state of a bucket predictor."""
 
     __slots__ = ("history", "default", "sampling", "rate", "deterministic", "rng", "_cache_src", "_uppers",
-                 "_cum")
+                 "_cum", "_cold")
 
     def __init__(self, history: BucketingState, default: float, sampling: int, rate: float,
                  deterministic: bool, rng: np.random.Generator) -> None:
@@ -76,6 +76,7 @@ class BucketState:
         self._cache_src: Any = None
         self._uppers: list[float] = []
         self._cum: list[float] = []
+        self._cold = len(history) < sampling   # in the fixed cold start (flips once, never back)
 
     def _ladder(self) -> tuple[list[float], list[float]]:
         buckets = self.history.buckets()
@@ -98,16 +99,16 @@ class BucketState:
 
     def warm(self) -> bool:
         """Past the fixed cold start (the default for the first ``sampling`` tasks)?"""
-        return len(self.history) >= self.sampling
+        return not self._cold
 
     def first(self, features: Mapping[str, float] | None = None) -> float:
-        if len(self.history) < self.sampling:
+        if self._cold:
             return self.default
         uppers, cum = self._ladder()
         return self._draw(uppers, cum, 0)
 
     def retry(self, previous: float, features: Mapping[str, float] | None = None) -> float:
-        if len(self.history) < self.sampling:
+        if self._cold:
             return next_step(previous, self.default, self.rate)
         uppers, cum = self._ladder()
         for i, u in enumerate(uppers):
@@ -120,7 +121,7 @@ class BucketState:
         state's draws (failed attempts at wall + ``retry_cost``, allocations
         capped at ``cap``), without drawing; None where the allocations are
         deterministic (then the caller walks them)."""
-        if self.deterministic or len(self.history) < self.sampling:
+        if self.deterministic or self._cold:
             return None
         uppers, cum = self._ladder()
         k = len(uppers)
@@ -149,6 +150,8 @@ class BucketState:
 
     def observe(self, value: float, obs: Any = None) -> None:
         self.history.add(value)
+        if self._cold:
+            self._cold = len(self.history) < self.sampling
 
     def describe(self) -> dict[str, Any]:
         return {"tasks": len(self.history),

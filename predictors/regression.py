@@ -313,6 +313,13 @@ def counterfactual(state: Any, value: float, features: Mapping[str, float], wall
         e = expected(value, wall, cap, retry_cost)
         if e is not None:
             return e
+    return walk_cost(state, value, features, wall, cap, retry_cost)
+
+
+def walk_cost(state: Any, value: float, features: Mapping[str, float], wall: float, cap: float,
+              retry_cost: float) -> float:
+    """:func:`counterfactual` by walking ``state``'s allocations (first, then
+    retries), ignoring any ``expected_cost``."""
     a = min(float(state.first(features)), cap)
     cost = 0.0
     for _ in range(64):
