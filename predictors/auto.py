@@ -34,17 +34,28 @@ Choosing the leader, and why:
   candidate's cost is pooled over all categories in age strata (a category's
   1st task, 2nd, 3rd-4th, 5th-8th, ... 65th and later), without the
   category's own tasks.  Until a category has ``prior_tasks`` tasks of own
-  evidence its leader is the *default* of its age - adaptive's cold start
-  (probing up from 1/16 of the published default: its failed attempts cost at
-  most about the usage again, where a fixed 1000 MB start wastes up to
-  1000 MB / usage; the reference algorithms' own cold start is such a fixed
-  start), then ``max-seen`` (one or a few observations say little more than
-  their maximum) - unless the pooled tasks of that age show another candidate
-  cheaper *beyond chance*: a one-sided paired test of the per-task cost
-  differences at ``confidence`` standard errors.  Without the test, the
-  cheapest pooled candidate early in a workload was noise (on the synthetic
-  many-categories member, seeds 0-4: a bucketing mode's fixed 1000 MB start
-  led 47 young categories and auto fell 0.005-0.013 below max-seen).
+  evidence its leader is the *default* of its age, unless the pooled tasks
+  of that age show another candidate cheaper *beyond chance*: a one-sided
+  paired test of the per-task cost differences at ``confidence`` standard
+  errors.  Without the test, the cheapest pooled candidate early in a
+  workload was noise (on the synthetic many-categories member, seeds 0-4: a
+  bucketing mode's fixed 1000 MB start led 47 young categories and auto fell
+  0.005-0.013 below max-seen).  The defaults:
+
+  - a category's first task: adaptive's cold start (probing up from 1/16 of
+    the published default: its failed attempts cost at most about the usage
+    again, where a fixed 1000 MB start wastes up to 1000 MB / usage; the
+    reference algorithms' own cold start is such a fixed start);
+  - later: ``regression`` over ``max-seen``, i.e. max-seen (one or a few
+    observations say little more than their maximum), except where the
+    category's tasks carry features that vary and, from its ``min_tasks``-th
+    task on, a fit on them has cost less than max-seen on the category's own
+    tasks; then the fit answers.  Where tasks carry no features this is
+    max-seen exactly.  (With max-seen as the default, a category of a
+    Nextflow-like trace whose memory follows its inputs waited for the
+    pooled evidence of its age, and auto trailed standalone ``regression`` on
+    2 of 10 such traces; now it is above it on all 10.)
+
 * **No thrashing.**  Afterwards the leader changes only when another
   candidate's own discounted cost plus the pooled prior (``prior_tasks``
   pseudo-tasks at the pooled cost of the category's age) is lowest, and below
@@ -343,9 +354,9 @@ class AutoPredictor(Predictor):
         self._prior_tasks = float(self.prior_tasks)
         self._min_evidence = max(1.0, self._prior_tasks)   # the own costs need one task
         self._switch = float(self.switch_tasks)
-        # the default of each age: adaptive's probing cold start, then max-seen
+        # the default of each age: adaptive's probing cold start, then regression over max-seen
         cold = names.index("adaptive") if "adaptive" in names else 0
-        warm = names.index("max-seen") if "max-seen" in names else cold
+        warm = next((names.index(n) for n in ("regression", "max-seen") if n in names), cold)
         self._defaults = [cold] + [warm] * (STRATA - 1)
         self._pools = {r: [_Pool(len(names), self._decay, self._defaults[s]) for s in range(STRATA)]
                        for r in self._resources}

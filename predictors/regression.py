@@ -58,9 +58,13 @@ Model, and why:
   have failed, is exact).  A task is answered by the model of its own set of
   features (the finite numeric ones it has: a category whose tasks carry
   ``input_size`` only sometimes keeps one model for the tasks with it, and one
-  per other set), once that model has ``min_tasks`` tasks, and while the
-  regression's discounted cost is below the fallback's; otherwise the
-  fallback answers.
+  per other set), once that model has ``min_tasks`` tasks, while some feature
+  has varied over the tasks it was fitted on, and while the regression's
+  discounted cost is below the fallback's; otherwise the fallback answers.
+  (A model whose features never varied - every task of ``blastall`` on
+  blast-medium reads the same 4,876 MB - is a mean and an offset ladder fitted
+  to a handful of tasks, which knows nothing the feature-less policies do
+  not; on that category it led after 6 tasks and failed on the 8th.)
 
 Where the fallback answers, its retries follow it.
 """
@@ -112,7 +116,7 @@ class _Regression:
     calibrated ladder of offsets (module docstring)."""
 
     __slots__ = ("width", "rows", "ys", "coef", "n", "fitted_at", "resid", "scale", "walls", "ladder",
-                 "growth", "retry_cost", "window", "huber")
+                 "growth", "retry_cost", "window", "huber", "informative")
 
     def __init__(self, width: int, growth: float, retry_cost: float, window: int) -> None:
         self.width = width                    # number of features
@@ -129,6 +133,7 @@ class _Regression:
         self.retry_cost = retry_cost
         self.window = window
         self.huber: Any = None  # made at the first robust fit (see _huber)
+        self.informative = False  # has any feature varied over the fitted tasks?
 
     def row(self, z: list[float]) -> np.ndarray:
         """The design row of transformed features ``z``: 1, z_k..., z_k^2..."""
@@ -196,6 +201,7 @@ class _Regression:
         cols = X.shape[1] if len(y) >= QUADRATIC_AFTER * w else w
         X = X[:, :cols]
         coef = np.zeros(1 + 2 * w)
+        self.informative = bool(np.ptp(X, axis=0).any())
         if len(y) < 3 + cols or np.ptp(y) == 0 or not np.ptp(X, axis=0).all():
             # too few tasks (or a constant column) for a robust fit: the mean, plus
             # least squares on the columns that vary
@@ -255,7 +261,7 @@ class RegressionState:
         if key is None:
             return None
         model = self.models.get(key[0])
-        if model is None or model.n < self.owner._min_tasks or model.coef is None:
+        if model is None or model.n < self.owner._min_tasks or model.coef is None or not model.informative:
             return None
         return model, model.row(key[1])
 

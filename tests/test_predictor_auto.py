@@ -192,6 +192,30 @@ def test_regression_retries_climb_its_offset_ladder() -> None:
     assert len(model.ladder) > 1 and first == pytest.approx(pred * np.exp(model.delta))
 
 
+def test_a_young_category_follows_features_that_vary() -> None:
+    # one category, memory twice the input size: from its min_tasks-th task the young default's
+    # fit answers, so a small input gets a small allocation, not the largest usage seen
+    p = predictors.create("auto")
+    rng = np.random.default_rng(3)
+    for size in (100.0, 1000.0, 150.0, 900.0, 120.0, 1100.0, 130.0, 950.0):
+        feats = {"input_size": size}
+        p.predict("a", features=feats)
+        p.observe("a", {"memory": 2 * size * rng.uniform(0.97, 1.03), "wall_time": 5.0}, features=feats)
+    assert p.leaders()["a"]["memory"] == "regression"
+    assert p.predict("a", features={"input_size": 110.0})["memory"] < 400.0     # max seen: ~2,200 MB
+
+
+def test_features_that_never_vary_leave_the_regression_to_its_fallback() -> None:
+    # every task reads the same input (blast-medium's blastall): a fit on it is a mean and an
+    # offset ladder over a handful of tasks, not information; the fallback answers every task
+    df = predictors.synthetic("normal", 400, seed=4).assign(input_size=4876.0)
+    assert ae(df, "regression") == ae(df, "adaptive")
+    p = predictors.create("regression")
+    for v in df["memory"][:50]:
+        p.observe("a", {"memory": float(v), "wall_time": 5.0}, features={"input_size": 4876.0})
+    assert p.describe("a")["memory"]["features"] == 1.0     # the model is fitted, it just does not answer
+
+
 def test_regression_features_per_task_set() -> None:
     # the first tasks carry no input_size, later ones do; a negative feature is a value, not a reason to ignore
     rng = np.random.default_rng(8)
@@ -211,11 +235,12 @@ def test_regression_features_per_task_set() -> None:
 
 
 def test_cold_start_probes_then_follows_max_seen() -> None:
-    # nothing known: adaptive's probe (1/16 of the published 1000 MB), not a fixed 1000 MB start
+    # nothing known: adaptive's probe (1/16 of the published 1000 MB), not a fixed 1000 MB start;
+    # then the young default, regression over max-seen, which without features is max-seen exactly
     p = predictors.create("auto")
     assert p.predict("a")["memory"] == pytest.approx(1000 / 16)
     p.observe("a", {"memory": 300.0, "wall_time": 5.0})
-    assert p.leaders()["a"]["memory"] == "max-seen" and p.predict("a")["memory"] == 300.0
+    assert p.leaders()["a"]["memory"] == "regression" and p.predict("a")["memory"] == 300.0
     # a workload of one category has no pooled prior: its own tasks are not counted twice
     for v in (280.0, 310.0, 290.0):
         p.observe("a", {"memory": v, "wall_time": 5.0})
