@@ -73,6 +73,14 @@ Choosing the leader, and why:
   tested after every task, it made false switches between equal policies
   (uniform memory); at 3-4 it was too slow on growth, below exhaustive by
   0.001-0.006.)
+* **A candidate in its fixed cold start does not take the lead.**  Its own
+  score there is the default's cost (how lucky the bucketing modes' fixed
+  1000 MB start was says nothing about their buckets), so its score says
+  nothing about what it would give out now: Tovar's modes give the whole
+  machine until a category settles.  (On a Nextflow-like mix of 54 processes
+  the pooled prior, where max-throughput had settled in other processes,
+  made it lead a process of 2 GB tasks that kept setting new maxima; auto
+  gave it the 256 GB machine for 4 tasks, and AE fell from 0.485 to 0.448.)
 
 Cost: each task is evaluated by every candidate (a handful of allocations
 each; a probabilistic bucketing's expectation in one pass over its buckets)
@@ -161,13 +169,14 @@ class AutoState:
     counterfactual costs and the leader."""
 
     __slots__ = ("states", "scores", "leader", "tasks", "evidence", "oracle", "pool", "cap", "owner", "switches",
-                 "mine", "_hooks")
+                 "mine", "_hooks", "_warms")
 
     def __init__(self, owner: "AutoPredictor", resource: str) -> None:
         self.owner = owner
         self.states = [p._new_state(resource) for p in owner._candidates]
         # per candidate, bound once: (state, its expected_cost or None, its warm or None)
         self._hooks = [(st, getattr(st, "expected_cost", None), getattr(st, "warm", None)) for st in self.states]
+        self._warms = [(i, warm) for i, (_, _, warm) in enumerate(self._hooks) if warm is not None]
         self.scores = [0.0] * len(self.states)   # discounted own costs (from the second task on)
         self.leader = -1          # -1: not chosen yet
         self.tasks = 0
@@ -213,8 +222,16 @@ class AutoState:
             else:
                 weight = owner._prior_tasks * per_task
                 totals = [c + weight * g for c, g in zip(scores, pooled)]
+            # a candidate in its fixed cold start is scored at the default's cost (see observe), not
+            # at what it would give out now (Tovar's whole machine until the category settles): it
+            # may not lead on that stand-in score
+            cold = [i for i, warm in self._warms if not warm()]
+            if cold:
+                totals = list(totals)
+                for i in cold:
+                    totals[i] = math.inf
             best = min(range(len(totals)), key=totals.__getitem__)
-            if best != lead and not totals[lead] - totals[best] > owner._switch * per_task:
+            if best != lead and lead not in cold and not totals[lead] - totals[best] > owner._switch * per_task:
                 best = lead
         if best != lead:
             if lead >= 0:

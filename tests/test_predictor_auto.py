@@ -266,3 +266,23 @@ def test_a_lucky_cold_start_does_not_take_the_lead() -> None:
         p.predict("a")
         p.observe("a", {"memory": float(rng.uniform(900, 1000)), "wall_time": 10.0})
         assert p.leaders()["a"]["memory"] not in ("greedy-det", "exhaustive-det", "greedy", "exhaustive"), i
+
+
+def test_a_candidate_in_its_cold_start_does_not_lead_on_its_stand_in_score() -> None:
+    # Tovar's modes give the whole machine until a category settles; their score meanwhile is the
+    # default's cost (a cold start says nothing about the policy). The other categories' tasks,
+    # where max-throughput settled far below max-seen, must not make it lead a category that
+    # never settles: the leader would give out the whole machine, which no score measured.
+    machine = 100_000.0
+    p = predictors.create("auto", max_resources={"memory": machine}, candidates=["max-seen", "max-throughput"])
+    rng = np.random.default_rng(2)
+    for _ in range(300):   # 90 % of tasks at ~100 MB, 10 % at ~1,000 MB: max-throughput settles low
+        v = float(rng.choice([100.0, 1000.0], p=[0.9, 0.1]))
+        p.predict("settled")
+        p.observe("settled", {"memory": v, "wall_time": 10.0})
+    assert p.leaders()["settled"]["memory"] == "max-throughput"
+    given = []
+    for i in range(150):   # a new 250 MB histogram bin every 17 tasks: Tovar never settles here
+        given.append(p.predict("growing")["memory"])
+        p.observe("growing", {"memory": 100.0 + 15.0 * i, "wall_time": 10.0})
+    assert max(given[1:]) < machine / 10
