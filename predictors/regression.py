@@ -89,6 +89,10 @@ from .registry import create, register
 QUADRATIC_AFTER = 30
 #: Featured tasks of a model up to which it is refitted after every task.
 REFIT_EVERY_TASK = 20
+#: How far (log scale) a prediction may go past the usages its fit saw: a factor of
+#: 100.  A fit on a few tasks whose inputs nearly coincide has a slope of any size,
+#: and the next task's input extrapolated it to 10^300 MB.
+EXTRAPOLATION = math.log(100.0)
 #: Huber's threshold between squared and absolute loss, in estimated scale units
 #: (scikit-learn's default: 95 % efficiency of least squares on Gaussian noise).
 HUBER_EPSILON = 1.35
@@ -116,7 +120,7 @@ class _Regression:
     calibrated ladder of offsets (module docstring)."""
 
     __slots__ = ("width", "rows", "ys", "coef", "n", "fitted_at", "resid", "scale", "walls", "ladder",
-                 "growth", "retry_cost", "window", "huber", "informative")
+                 "growth", "retry_cost", "window", "huber", "informative", "bounds")
 
     def __init__(self, width: int, growth: float, retry_cost: float, window: int) -> None:
         self.width = width                    # number of features
@@ -134,16 +138,19 @@ class _Regression:
         self.window = window
         self.huber: Any = None  # made at the first robust fit (see _huber)
         self.informative = False  # has any feature varied over the fitted tasks?
+        self.bounds = (-math.inf, math.inf)   # of a prediction (log usage), see EXTRAPOLATION
 
     def row(self, z: list[float]) -> np.ndarray:
         """The design row of transformed features ``z``: 1, z_k..., z_k^2..."""
         return np.array([1.0] + z + [v * v for v in z])
 
     def raw(self, x: np.ndarray) -> float | None:
-        """Predicted log usage (no offset), None before the first fit."""
+        """Predicted log usage (no offset), None before the first fit; within
+        ``EXTRAPOLATION`` of the log usages the fit saw."""
         if self.coef is None:
             return None
-        return float(x @ self.coef)
+        lo, hi = self.bounds
+        return min(max(float(x @ self.coef), lo), hi)
 
     @property
     def delta(self) -> float:
@@ -227,6 +234,7 @@ class _Regression:
             coef[0] = self.huber.intercept_ - mu @ b
             coef[1:1 + cols] = b
         self.coef = coef
+        self.bounds = (float(y.min()) - EXTRAPOLATION, float(y.max()) + EXTRAPOLATION)
         self.fitted_at = self.n
         if self.resid:
             self._calibrate()

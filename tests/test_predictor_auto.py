@@ -217,6 +217,17 @@ def test_features_that_never_vary_leave_the_regression_to_its_fallback() -> None
     assert p.describe("a")["memory"]["features"] == 1.0     # the model is fitted, it just does not answer
 
 
+def test_a_fit_on_nearly_equal_inputs_does_not_extrapolate_to_absurd_sizes() -> None:
+    # two tasks whose inputs nearly coincide give a line of any slope; the third task's input
+    # took it to 10^300 MB, and the offset ladder calibrated on that residual raised a math error
+    p = predictors.create("regression", min_tasks=2)
+    for size, mem in ((1.0, 44.0), (1.0001, 80.0), (3.0, 60.0), (2.0, 50.0)):
+        got = p.predict("a", features={"input_size": size})["memory"]
+        assert got <= 100 * 80.0
+        p.observe("a", {"memory": mem, "wall_time": 5.0}, features={"input_size": size})
+    assert p.predict("a", features={"input_size": 50.0})["memory"] <= 100 * 80.0
+
+
 def test_regression_features_per_task_set() -> None:
     # the first tasks carry no input_size, later ones do; a negative feature is a value, not a reason to ignore
     rng = np.random.default_rng(8)
