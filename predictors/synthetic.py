@@ -33,14 +33,24 @@ many-categories   categories ``p000``, ``p001``... of 3 to 30 tasks each
                   (median log-uniform in 50..8000 MB, σ 0.05-0.3)
 ================  ======================================================
 
-Feature-correlated kinds (one category; ``input_size`` log-normal, median 500 MB,
-σ 1, clipped to 1..20000 MB; known before a task runs):
+Feature-correlated kinds (``input_size`` in MB, known before a task runs; the
+first two are one category with ``input_size`` log-normal, median 500 MB, σ 1,
+clipped to 1..20000 MB):
 
 ================  ======================================================
 input-linear      memory = 200 + 1.5·input_size, times log-normal noise
                   (σ 0.1)
 input-loglinear   memory = 30·input_size^0.7, times log-normal noise
                   (σ 0.1): linear in log space
+pipeline          a Nextflow-like mix: processes ``s000``, ``s001``... of
+                  Geometric(mean 25) tasks (1 to 200), interleaved;
+                  each process's inputs log-normal (median log-uniform in
+                  10..20000 MB, σ 0.2-1, clipped to 1..20000 MB) and its
+                  memory, times log-normal noise (σ 0.05-0.3), one of:
+                  linear, a + k·input_size (40 % of processes); sub-linear,
+                  a·(input_size / median)^b, b in 0.2..0.8 (30 %);
+                  unrelated to the input, a (30 %); a log-uniform in
+                  30..2000 MB, k in 0.2..5
 ================  ======================================================
 
 Memory is clipped to at least 1 MB. Wall time is log-normal (median 60 s) and
@@ -114,6 +124,33 @@ def _many_categories(rng: np.random.Generator, n: int) -> Columns:
     return {"memory": memory, "category": names[which]}
 
 
+def _pipeline(rng: np.random.Generator, n: int) -> Columns:
+    sizes: list[int] = []
+    while sum(sizes) < n:
+        sizes.append(int(min(200, rng.geometric(1 / 25))))
+    if sizes:
+        sizes[-1] -= sum(sizes) - n
+    memory, inputs, names = np.empty(n), np.empty(n), np.empty(n, dtype=object)
+    at = 0
+    for j, count in enumerate(sizes):
+        median = np.exp(rng.uniform(np.log(10.0), np.log(20000.0)))
+        size = np.clip(median * rng.lognormal(0.0, rng.uniform(0.2, 1.0), count), 1.0, 20000.0)
+        base = np.exp(rng.uniform(np.log(30.0), np.log(2000.0)))
+        relation = rng.choice(3, p=[0.4, 0.3, 0.3])
+        if relation == 0:
+            mem = base + rng.uniform(0.2, 5.0) * size
+        elif relation == 1:
+            mem = base * (size / median) ** rng.uniform(0.2, 0.8)
+        else:
+            mem = np.full(count, base)
+        memory[at:at + count] = mem * rng.lognormal(0.0, rng.uniform(0.05, 0.3), count)
+        inputs[at:at + count] = size
+        names[at:at + count] = f"s{j:03d}"
+        at += count
+    order = rng.permutation(n)
+    return {"memory": memory[order], "category": names[order], "input_size": inputs[order]}
+
+
 def _input_size(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.clip(rng.lognormal(np.log(500.0), 1.0, n), 1.0, 20000.0)
 
@@ -144,10 +181,11 @@ KINDS: dict[str, Callable[[np.random.Generator, int], np.ndarray | Columns]] = {
     "many-categories": _many_categories,
     "input-linear": _input_linear,
     "input-loglinear": _input_loglinear,
+    "pipeline": _pipeline,
 }
 
 #: Kinds with an ``input_size`` feature column.
-FEATURE_KINDS: tuple[str, ...] = ("input-linear", "input-loglinear")
+FEATURE_KINDS: tuple[str, ...] = ("input-linear", "input-loglinear", "pipeline")
 
 #: The fixed development suite: (kind, tasks, seed) per member, replayed by
 #: ``benchmarks/bench_replay.py`` (seed 0 for the stationary kinds, 1 for the others,

@@ -14,7 +14,7 @@ def test_schema_and_determinism(kind: str) -> None:
     df = synthetic(kind, 500, seed=3)
     assert len(df) == 500
     assert {"category", "memory", "cores", "disk", "wall_time", "cpu_time", "status"} <= set(df.columns)
-    if kind != "many-categories":
+    if kind not in ("many-categories", "pipeline"):
         assert (df["category"] == kind).all()
     assert (df["status"] == "ok").all()
     for col in ("memory", "cores", "disk", "wall_time"):
@@ -85,7 +85,7 @@ def test_many_categories_of_few_tasks() -> None:
     assert synthetic("many-categories", 1)["category"].tolist() == ["p000"]
 
 
-@pytest.mark.parametrize("kind", FEATURE_KINDS)
+@pytest.mark.parametrize("kind", ["input-linear", "input-loglinear"])
 def test_memory_follows_input_size(kind: str) -> None:
     df = synthetic(kind, 5000, seed=2)
     size, memory = df["input_size"].to_numpy(), df["memory"].to_numpy()
@@ -95,6 +95,21 @@ def test_memory_follows_input_size(kind: str) -> None:
     assert abs(ratio.mean()) < 0.01 and ratio.std() == pytest.approx(0.1, rel=0.1)
     # the feature explains most of the variance in log memory
     assert np.corrcoef(np.log(size), np.log(memory))[0, 1] > 0.9
+
+
+def test_pipeline_mixes_processes_whose_memory_follows_the_input_or_not() -> None:
+    df = synthetic("pipeline", 5000, seed=2)
+    sizes = df["category"].value_counts()
+    assert sizes.max() <= 200 and 100 <= len(sizes) <= 400 and 15 <= sizes.median() <= 25
+    assert df["category"].str.fullmatch(r"s\d{3}").all()
+    assert (df["category"] != df["category"].shift()).mean() > 0.9     # interleaved
+    assert df["input_size"].between(1, 20000).all()
+    # per process, log memory against log input: some follow it closely, some not at all
+    big = sizes[sizes >= 30].index
+    corr = df[df["category"].isin(big)].groupby("category").apply(
+        lambda g: np.corrcoef(np.log(g["input_size"]), np.log(g["memory"]))[0, 1])
+    assert (corr > 0.8).mean() > 0.3 and (corr.abs() < 0.3).mean() > 0.15
+    assert len(synthetic("pipeline", 0)) == 0 and len(synthetic("pipeline", 1)) == 1
 
 
 def test_suite_is_fixed_and_covers_every_kind() -> None:
