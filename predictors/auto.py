@@ -103,7 +103,7 @@ from typing import Any
 
 from .adaptive import check_retry_cost
 from .base import Observation, Predictor
-from .regression import walk_cost
+from .counterfactual import walk_cost
 from .registry import available, create, register
 
 #: Default candidates (the first leads where ``adaptive`` and ``max-seen`` are not candidates).
@@ -261,7 +261,7 @@ class AutoState:
         costs = []
         cold = None
         for i, (st, expected, warm) in enumerate(self._hooks):
-            # regression.counterfactual, inlined: this loop is most of auto's time
+            # counterfactual.counterfactual, inlined: this loop is most of auto's time
             c = None if expected is None else expected(value, wall, cap, rc)
             costs.append(walk_cost(st, value, feats, wall, cap, rc) if c is None else c)
             if warm is not None and not warm():

@@ -82,6 +82,7 @@ from bucketing import recompute_due
 
 from .adaptive import check_retry_cost
 from .base import Observation, Predictor
+from .counterfactual import counterfactual
 from .offsets import calibrate_ladder
 from .registry import create, register
 
@@ -313,36 +314,6 @@ class RegressionState:
                 out["offset"] = model.delta
                 out["coef"] = [float(c) for c in model.coef]
         return out
-
-
-def counterfactual(state: Any, value: float, features: Mapping[str, float], wall: float, cap: float,
-                   retry_cost: float) -> float:
-    """What ``state``'s allocations would have cost a task using ``value`` for
-    ``wall`` s: every failed attempt at (wall + retry_cost), the successful one
-    at wall; allocations capped at ``cap``. A probabilistic state with an
-    ``expected_cost`` method gives its expectation over its draws (no draw is
-    made, so a lucky draw cannot make it look better than it is)."""
-    expected = getattr(state, "expected_cost", None)
-    if expected is not None:
-        e = expected(value, wall, cap, retry_cost)
-        if e is not None:
-            return e
-    return walk_cost(state, value, features, wall, cap, retry_cost)
-
-
-def walk_cost(state: Any, value: float, features: Mapping[str, float], wall: float, cap: float,
-              retry_cost: float) -> float:
-    """:func:`counterfactual` by walking ``state``'s allocations (first, then
-    retries), ignoring any ``expected_cost``."""
-    a = min(float(state.first(features)), cap)
-    cost = 0.0
-    for _ in range(64):
-        if a >= value or a >= cap:
-            break
-        cost += a * (wall + retry_cost)
-        nxt = float(state.retry(a, features))
-        a = min(nxt if nxt > a else (a * 2 if a > 0 else 1.0), cap)
-    return cost + a * wall
 
 
 @register("regression")
