@@ -26,7 +26,8 @@ reference's decimal MB (10**6 bytes; see ``load``).
   so the load average is printed with it).
 
 The synthetic suite is ``predictors.synthetic.SUITE`` (kind, tasks, seed): stationary,
-phase-changing, growing, heavy-tailed, many-category and input-size-correlated workloads.
+phase-changing, growing, heavy-tailed, many-category and input-size-correlated workloads,
+and a Nextflow-like pipeline mixing all of these per process.
 Without ``--quick`` (or with ``--no-data-seeds``) ``auto`` is also judged on
 :data:`DATA_SEEDS` independent draws of every member (:func:`data_seed_verdicts`), with
 which candidates it ends up following.
