@@ -27,7 +27,7 @@ reference's decimal MB (10**6 bytes; see ``load``).
 
 The synthetic suite is ``predictors.synthetic.SUITE`` (kind, tasks, seed): stationary,
 phase-changing, growing, heavy-tailed, many-category and input-size-correlated workloads,
-and a Nextflow-like pipeline mixing all of these per process.
+and a Nextflow-like pipeline of many processes whose memory follows their inputs or not.
 Without ``--quick`` (or with ``--no-data-seeds``) ``auto`` is also judged on
 :data:`DATA_SEEDS` independent draws of every member (:func:`data_seed_verdicts`), with
 which candidates it ends up following.
