@@ -99,11 +99,17 @@ def test_a_retry_cost_far_above_the_wall_times_is_survived() -> None:
     assert got > ae(df, "max-seen", retry_cost=30.0) + 0.3
 
 
-def test_with_a_retry_cost_the_first_task_gets_the_machine_not_a_probe() -> None:
+def test_with_a_retry_cost_the_first_task_probes_in_few_long_steps() -> None:
+    # each failed probe costs the retry cost: from 1/64 of the machine, times 4, so at most three
+    # failures on the way to the machine, where the plain probe doubles up from 62.5 MB
     plain = predictors.create("adaptive", max_resources={"memory": 4096.0})
     costly = predictors.create("adaptive", max_resources={"memory": 4096.0}, retry_cost=30.0)
     assert plain.predict("a")["memory"] == 62.5
-    assert costly.predict("a")["memory"] == 4096.0
+    assert plain.predict("a", previous={"memory": 62.5}, exceeded=["memory"])["memory"] == 125.0
+    steps = [costly.predict("a")["memory"]]
+    while steps[-1] < 4096.0:
+        steps.append(costly.predict("a", previous={"memory": steps[-1]}, exceeded=["memory"])["memory"])
+    assert steps == [64.0, 256.0, 1024.0, 4096.0]
     # a given cold start is kept; without a machine size, the published default
     assert predictors.create("adaptive", retry_cost=30.0, cold_start={"memory": 100.0}).predict("a")["memory"] == 100.0
     assert predictors.create("adaptive", retry_cost=30.0).predict("a")["memory"] == 1000.0
