@@ -209,13 +209,13 @@ class _Regression:
         cols = X.shape[1] if len(y) >= QUADRATIC_AFTER * w else w
         X = X[:, :cols]
         coef = np.zeros(1 + 2 * w)
-        self.informative = bool(np.ptp(X, axis=0).any())
-        if len(y) < 3 + cols or np.ptp(y) == 0 or not np.ptp(X, axis=0).all():
+        vary = np.ptp(X, axis=0) > 0
+        self.informative = bool(vary.any())
+        if len(y) < 3 + cols or np.ptp(y) == 0 or not vary.all():
             # too few tasks (or a constant column) for a robust fit: the mean, plus
             # least squares on the columns that vary
             coef[0] = y.mean()
-            vary = np.ptp(X, axis=0) > 0
-            if vary.any() and len(y) > 1:
+            if self.informative and len(y) > 1:
                 Xv = X[:, vary] - X[:, vary].mean(axis=0)
                 b = np.linalg.lstsq(Xv, y - y.mean(), rcond=None)[0]
                 coef[1:1 + cols][vary] = b
