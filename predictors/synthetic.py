@@ -108,13 +108,23 @@ def _heavy_tail(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.minimum(100.0 + 300.0 * rng.pareto(1.3, n), 32768.0)
 
 
-def _many_categories(rng: np.random.Generator, n: int) -> Columns:
+def _category_sizes(n: int, draw: Callable[[], int]) -> list[int]:
+    """Task counts of categories, ``draw()`` each, until they hold ``n`` tasks;
+    the last one cut short to make exactly ``n``."""
     sizes: list[int] = []
+    total = 0
+    while total < n:
+        sizes.append(draw())
+        total += sizes[-1]
+    if sizes:
+        sizes[-1] -= total - n
+    return sizes
+
+
+def _many_categories(rng: np.random.Generator, n: int) -> Columns:
     if n == 0:
         return {"memory": np.empty(0), "category": np.empty(0, dtype=object)}
-    while sum(sizes) < n:
-        sizes.append(int(min(30, 3 + rng.geometric(1 / 9) - 1)))
-    sizes[-1] -= sum(sizes) - n
+    sizes = _category_sizes(n, lambda: int(min(30, 3 + rng.geometric(1 / 9) - 1)))
     k = len(sizes)
     medians = np.exp(rng.uniform(np.log(50.0), np.log(8000.0), k))
     sigmas = rng.uniform(0.05, 0.3, k)
@@ -125,11 +135,7 @@ def _many_categories(rng: np.random.Generator, n: int) -> Columns:
 
 
 def _pipeline(rng: np.random.Generator, n: int) -> Columns:
-    sizes: list[int] = []
-    while sum(sizes) < n:
-        sizes.append(int(min(200, rng.geometric(1 / 25))))
-    if sizes:
-        sizes[-1] -= sum(sizes) - n
+    sizes = _category_sizes(n, lambda: int(min(200, rng.geometric(1 / 25))))
     memory, inputs, names = np.empty(n), np.empty(n), np.empty(n, dtype=object)
     at = 0
     for j, count in enumerate(sizes):
