@@ -118,6 +118,29 @@ def test_with_a_retry_cost_the_first_task_probes_in_few_long_steps() -> None:
     assert costly.predict("b")["memory"] in (300.0, 600.0)
 
 
+def test_a_retry_up_the_pooled_ladder_does_not_jump_to_another_categorys_outlier() -> None:
+    # category a: ~100 MB tasks and one 1.3 TB outlier; the pooled ladder a new category starts
+    # from goes from 110 MB straight to the outlier, but the new category may lie anywhere above
+    # the rung it exceeded: its retries step at most POOLED_JUMP times the failed allocation
+    from predictors.adaptive import POOLED_JUMP
+    machine = 2.0 ** 21
+    p = predictors.create("adaptive", max_resources={"memory": machine})
+    for v in (100.0, 110.0, 105.0, 1.3e6, 102.0, 108.0):
+        p.observe("a", {"memory": v, "wall_time": 10.0})
+
+    def ladder(category: str) -> list[float]:
+        steps = [p.predict(category)["memory"]]
+        while steps[-1] < machine:
+            steps.append(p.predict(category, previous={"memory": steps[-1]}, exceeded=["memory"])["memory"])
+        return steps
+
+    new = ladder("b")
+    assert new[0] == 110.0 and new[1] == 110.0 * POOLED_JUMP
+    assert all(b <= a * POOLED_JUMP for a, b in zip(new, new[1:]))
+    # the category's own ladder is its own evidence: not capped
+    assert ladder("a") == [110.0, machine]
+
+
 def test_bad_parameters() -> None:
     for params, match in (({"candidates": ["oracle"]}, "candidate"), ({"candidates": ["nope"]}, "candidate"),
                           ({"halflife": 0}, "halflife"), ({"confidence": -1}, "confidence"),
