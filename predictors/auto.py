@@ -104,6 +104,7 @@ from typing import Any
 from .adaptive import check_retry_cost
 from .base import Observation, Predictor
 from .counterfactual import walk_cost
+from .pooled import STRATA, Pool, stratum
 from .registry import available, create, register
 
 #: Default candidates (the first leads where ``adaptive`` and ``max-seen`` are not candidates).
@@ -111,66 +112,6 @@ CANDIDATES = ("adaptive", "max-seen", "regression", "greedy-det", "exhaustive-de
               "min-waste", "max-throughput")
 #: Added to the default candidates when ``retry_cost`` > 0 (module docstring).
 RETRY_COST_CANDIDATES = ("tovar-max",)
-#: Age strata of the pooled prior: a category's task with 0, 1, 2-3, 4-7, ... 64+ earlier tasks.
-STRATA = 8
-
-
-def stratum(age: int) -> int:
-    """Age stratum of a category's task that has ``age`` earlier tasks."""
-    return min(age.bit_length(), STRATA - 1)
-
-
-def paired_better(diff: float, diff2: float, w: float, w2: float, z: float, min_tasks: float) -> bool:
-    """A one-sided paired test: with ``diff`` and ``diff2`` the weighted sums of
-    per-task cost differences (challenger - incumbent) and of their squares, and
-    ``w``, ``w2`` the sums of the weights and of their squares, is the weighted
-    mean difference below 0 by more than ``z`` standard errors? Never with fewer
-    than ``min_tasks`` effective tasks ((sum w)^2 / sum w^2)."""
-    if diff >= 0 or w * w < min_tasks * w2:
-        return False
-    mean = diff / w
-    var = max(diff2 / w - mean * mean, 0.0)
-    return -diff > z * math.sqrt(var * w2)
-
-
-class _Pool:
-    """One age stratum of one resource, across categories: each candidate's
-    discounted cost, the discounted oracle cost (used resource.time), and the
-    paired differences to the stratum's default candidate ``base``; the clock
-    ticks at every task added, whatever its category."""
-
-    __slots__ = ("base", "cost", "weight", "decay", "clock", "diff", "diff2", "w", "w2")
-
-    def __init__(self, k: int, decay: float, base: int) -> None:
-        self.base = base
-        self.cost = [0.0] * k
-        self.weight = 0.0
-        self.decay = decay
-        self.clock = 0
-        self.diff = [0.0] * k
-        self.diff2 = [0.0] * k
-        self.w = 0.0
-        self.w2 = 0.0
-
-    def add(self, costs: list[float], oracle: float) -> None:
-        d = self.decay
-        self.weight = self.weight * d + oracle
-        r, diff, diff2 = self.cost, self.diff, self.diff2
-        base = costs[self.base]
-        for i, c in enumerate(costs):
-            r[i] = r[i] * d + c
-            x = c - base
-            diff[i] = diff[i] * d + x
-            diff2[i] = diff2[i] * d + x * x
-        self.w = self.w * d + 1.0
-        self.w2 = self.w2 * d * d + 1.0
-        self.clock += 1
-
-    def better(self, i: int, z: float, min_tasks: float) -> bool:
-        """Is candidate ``i`` cheaper than ``base`` on these tasks beyond chance?"""
-        return paired_better(self.diff[i], self.diff2[i], self.w, self.w2, z, min_tasks)
-
-
 class AutoState:
     """Per-(category, resource) state: the candidates' states, their discounted
     counterfactual costs and the leader."""
@@ -189,7 +130,7 @@ class AutoState:
         self.tasks = 0
         self.evidence = 0         # tasks in the category's own evidence (all but its first)
         self.oracle = 0.0         # discounted used resource.time of those tasks
-        self.pool = owner._pools[resource]    # one _Pool per age stratum
+        self.pool = owner._pools[resource]    # one Pool per age stratum
         self.cap = owner._caps.get(resource, math.inf)
         self.switches = 0         # leader changes after the first choice
         # this category's share of each stratum's pool: [costs, oracle, the pool's clock then]
@@ -383,7 +324,7 @@ class AutoPredictor(Predictor):
         cold = names.index("adaptive") if "adaptive" in names else 0
         warm = next((names.index(n) for n in ("regression", "max-seen") if n in names), cold)
         self._defaults = [cold] + [warm] * (STRATA - 1)
-        self._pools = {r: [_Pool(len(names), self._decay, self._defaults[s]) for s in range(STRATA)]
+        self._pools = {r: [Pool(len(names), self._decay, self._defaults[s]) for s in range(STRATA)]
                        for r in self._resources}
 
     def _discounted_count(self, n: int) -> float:
