@@ -2,6 +2,7 @@
 
 - ``whole-machine``: every task gets the whole machine (``max_resources``).
 - ``max-seen``: the largest usage seen so far in the category.
+- ``hedged-max-seen``: max-seen, or a lower usage seen where its failures cost less than the slack.
 - ``quantile``: a percentile of the category's history.
 - ``oracle``: the task's own usage (replay only: the physical limit, AE = 1).
 
@@ -59,6 +60,129 @@ class MaxSeen(Predictor):
 
     def _new_state(self, resource: str) -> _MaxSeenState:
         return _MaxSeenState(KNOWN_RESOURCES[resource])
+
+
+#: Width of the value bins of ``hedged-max-seen`` (values within 1 % are one candidate).
+HEDGE_BIN = math.log(1.01)
+
+
+class _HedgedMaxSeenState(_MaxSeenState):
+    """max-seen whose first allocation may be a lower value seen, when that is
+    cheaper in expectation (see :class:`HedgedMaxSeen`)."""
+
+    __slots__ = ("retry_cost", "bins", "n", "wall", "features", "varied", "choice", "due")
+
+    def __init__(self, cold: float, retry_cost: float) -> None:
+        super().__init__(cold)
+        self.retry_cost = retry_cost
+        # per 1 % bin of usage: [tasks, their summed wall time (s), the largest usage in it]
+        self.bins: dict[int, list[float]] = {}
+        self.n = 0
+        self.wall = 0.0
+        self.features: tuple[tuple[str, float], ...] | None = None   # the first task's
+        self.varied = False    # have the tasks' features differed?
+        self.choice: float | None = None   # a lower first allocation, or None for the maximum
+        self.due = 0           # tasks at which the choice is recomputed next
+
+    def first(self, features: Mapping[str, float]) -> float:
+        top = self.max_seen
+        if top is None:
+            return self.cold
+        return top if self.choice is None else self.choice
+
+    def _recompute(self) -> None:
+        top, n = self.max_seen, self.n
+        self.choice = None
+        if top is None or n < 2 or self.varied or len(self.bins) < 2:
+            return
+        rc, total = self.retry_cost, self.wall
+        mean = total / n
+        # expected charge x (n + 1) of the next task, the n seen plus one "record" task at the mean
+        # wall time above them all: allocating a, a task above a fails there (its wall time plus
+        # the retry cost, at a) and then runs at the maximum
+        cost = top * (total + mean)
+        above_wall, above = 0.0, 0.0
+        keys = sorted(self.bins, reverse=True)
+        for hi, lo in zip(keys, keys[1:]):
+            count, wall, _ = self.bins[hi]
+            above += count
+            above_wall += wall
+            a = self.bins[lo][2]
+            c = a * (total + mean) + (above + 1) * a * rc + top * (above_wall + mean)
+            if c < cost:
+                self.choice, cost = a, c
+
+    def retry(self, previous: float, features: Mapping[str, float]) -> float:
+        top = self.max_seen
+        if top is not None and previous < top:
+            return top
+        return super().retry(previous, features)
+
+    def observe(self, value: float, obs: Any) -> None:
+        new_max = self.max_seen is None or value > self.max_seen
+        super().observe(value, obs)
+        feats = tuple(sorted(obs.features.items())) if obs.features else ()
+        if self.features is None:
+            self.features = feats
+        elif feats != self.features:
+            self.varied = True
+        key = math.floor(math.log(value) / HEDGE_BIN) if value > 0 else -(2 ** 62)
+        b = self.bins.get(key)
+        if b is None:
+            self.bins[key] = [1.0, obs.wall_time, value]
+        else:
+            b[0] += 1.0
+            b[1] += obs.wall_time
+            if value > b[2]:
+                b[2] = value
+        self.n += 1
+        self.wall += obs.wall_time
+        # every task below 100, then every 1 % more (bucketing's schedule), and at a new maximum
+        if new_max or self.n >= self.due:
+            self._recompute()
+            self.due = self.n + max(1, self.n // 100)
+
+
+@register("hedged-max-seen")
+class HedgedMaxSeen(Predictor):
+    """max-seen that does not bet a category on one outlier.
+
+    The first allocation is whichever usage seen - the maximum or a lower one
+    - has the lowest expected charge on the next task (allocation x wall time,
+    each failed attempt also ``retry_cost`` s), with the tasks seen equally
+    likely, each at its own wall time, plus one more above them all (the
+    chance that the next of k exchangeable tasks exceeds all k is 1 / (k + 1),
+    whatever the distribution).  A lower first allocation is retried at the
+    maximum; past the maximum an allocation doubles, as in max-seen.  Usages
+    within 1 % of one another are one candidate; the choice is recomputed after
+    every task below 100, then after every 1 % more tasks, and at every new
+    maximum.  Where the tasks' features (if any) differ, it is max-seen: the
+    spread may be theirs to explain (``regression``), not chance.
+
+    Where a category's tasks are alike this is max-seen (a lower value is
+    chosen only when the slack it saves exceeds what its failures cost), and
+    after a 50x outlier among a category's first tasks it does not give the
+    outlier's size to every task that follows, as max-seen does: so it is
+    ``auto``'s young-category default.
+
+    Parameters (keyword-only): ``resources``, ``max_resources``, ``seed`` (see
+    :class:`predictors.base.Predictor`); ``retry_cost`` (0.0): seconds each
+    failed attempt costs on top of its wall time.
+    """
+
+    def __init__(self, *, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
+                 seed: int = 0, retry_cost: float = 0.0) -> None:
+        super().__init__(resources=resources, max_resources=max_resources, seed=seed)
+        self.retry_cost = retry_cost
+
+    def _setup(self) -> None:
+        super()._setup()
+        rc = self.retry_cost
+        if not isinstance(rc, (int, float)) or isinstance(rc, bool) or not 0 <= rc < math.inf:
+            raise ValueError(f"retry_cost must be a number of seconds >= 0, got {rc!r}")
+
+    def _new_state(self, resource: str) -> _HedgedMaxSeenState:
+        return _HedgedMaxSeenState(KNOWN_RESOURCES[resource], float(self.retry_cost))
 
 
 class _WholeMachineState(_MaxSeenState):

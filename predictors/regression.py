@@ -361,7 +361,7 @@ class RegressionPredictor(Predictor):
             raise ValueError(f"fallback must name a feature-less registered predictor, got {self.fallback!r}")
         self._retry_cost = check_retry_cost(self.retry_cost)
         params = {"resources": self._resources, "max_resources": self.max_resources, "seed": self.seed}
-        if self.fallback == "adaptive":
+        if self.fallback in ("adaptive", "hedged-max-seen"):
             params["retry_cost"] = self._retry_cost
         self._fallback = create(self.fallback, **params)
         self._fallback._setup()

@@ -60,7 +60,9 @@ def test_auto_follows_a_phase_change_without_thrashing() -> None:
     got = ae(df, p)
     for name in ("greedy", "greedy-det", "exhaustive", "exhaustive-det", "max-seen", "min-waste"):
         assert got >= ae(df, name) - 0.005, name
-    assert p.switches()["sim"]["memory"] <= 10
+    # a switch is a change of leader; thrashing would be hundreds (11 with max-seen hedged as the
+    # young default: near-equal candidates trade the lead a few times in the first 100 tasks)
+    assert p.switches()["sim"]["memory"] <= 12
 
 
 def test_pooled_prior_for_many_small_categories() -> None:
@@ -139,6 +141,44 @@ def test_a_retry_up_the_pooled_ladder_does_not_jump_to_another_categorys_outlier
     assert all(b <= a * POOLED_JUMP for a, b in zip(new, new[1:]))
     # the category's own ladder is its own evidence: not capped
     assert ladder("a") == [110.0, machine]
+
+
+def test_hedged_max_seen_does_not_bet_a_young_category_on_one_outlier() -> None:
+    p = predictors.create("hedged-max-seen")
+    for v in (50_000.0, 1_000.0, 1_050.0):
+        p.observe("a", {"memory": v, "wall_time": 100.0})
+    # max-seen would give every task 50,000 MB; here the charge of a failure at 1,050 MB is small
+    assert p.predict("a")["memory"] == 1_050.0
+    assert p.predict("a", previous={"memory": 1_050.0}, exceeded=["memory"])["memory"] == 50_000.0
+    assert p.predict("a", previous={"memory": 50_000.0}, exceeded=["memory"])["memory"] == 100_000.0
+    # tasks alike: the maximum, as max-seen
+    for v in (1_000.0, 1_100.0, 1_050.0):
+        p.observe("b", {"memory": v, "wall_time": 100.0})
+    assert p.predict("b")["memory"] == 1_100.0
+    # a costly retry tips the balance back to the maximum
+    costly = predictors.create("hedged-max-seen", retry_cost=3_000.0)
+    for v in (4_000.0, 1_000.0, 1_050.0):
+        costly.observe("a", {"memory": v, "wall_time": 100.0})
+    assert costly.predict("a")["memory"] == 4_000.0
+    # where the features differ, the spread may be theirs to explain: max-seen
+    for v, size in ((50_000.0, 900.0), (1_000.0, 10.0), (1_050.0, 11.0)):
+        p.observe("c", {"memory": v, "wall_time": 100.0}, features={"input_size": size})
+    assert p.predict("c", features={"input_size": 12.0})["memory"] == 50_000.0
+    # a long history: the same choice, where a lower value's failures cost less than the slack
+    many = predictors.create("hedged-max-seen")
+    rng = np.random.default_rng(0)
+    for v in np.where(rng.random(2000) < 0.03, 50_000.0, rng.uniform(900.0, 1_000.0, 2000)):
+        many.observe("a", {"memory": float(v), "wall_time": 100.0})
+    assert 990.0 < many.predict("a")["memory"] <= 1_000.0
+    with pytest.raises(ValueError, match="retry_cost"):
+        predictors.create("hedged-max-seen", retry_cost=-1).predict("a")
+
+
+def test_auto_does_not_give_a_young_category_its_early_outlier() -> None:
+    p = predictors.create("auto", max_resources={"memory": 65_536.0})
+    for v in (50_000.0, 1_000.0, 1_050.0):
+        p.observe("a", {"memory": v, "wall_time": 100.0})
+    assert p.predict("a")["memory"] == 1_050.0
 
 
 def test_bad_parameters() -> None:
