@@ -47,8 +47,9 @@ What it does differently from the published bucketing policies, and why:
   0.005 on the synthetic many-categories member, whose pooled gaps are real.
   With no history at all, a geometric probe from a small first allocation
   (``cold_start``, by default 1/16 of the published default, e.g. 62.5 MB)
-  doubling after each failure, which costs at most about 4x the usage instead of the fixed 1000 MB that wastes most of a small
-  task's allocation.  With a ``retry_cost`` every failed probe also costs that
+  doubling after each failure, which costs at most about 4x the usage
+  instead of the fixed 1000 MB that wastes most of a small task's
+  allocation.  With a ``retry_cost`` every failed probe also costs that
   many seconds, which for short tasks is many times their run (1 s tasks, 30 s
   per failure: a doubling probe up to 1000 MB costs 29x the task), so the probe
   is shorter: from 1/64 of the machine size (``max_resources``), times 4 after
@@ -111,7 +112,7 @@ import numpy as np
 
 from bucketing import BucketingState
 
-from .base import KNOWN_RESOURCES, Observation, Predictor
+from .base import KNOWN_RESOURCES, Observation, Predictor, check_retry_cost
 from .bucketed import next_step
 from .registry import register
 
@@ -375,13 +376,6 @@ class AdaptivePredictor(Predictor):
                 cold = KNOWN_RESOURCES[resource] if machine is None else machine * COSTLY_PROBE[0]
         return AdaptiveState(own, self._pool[resource], cold, self.growth,
                              bool(self.time_weighted), probe)
-
-
-def check_retry_cost(value: Any) -> float:
-    """``retry_cost`` validated: seconds >= 0 charged per failed attempt."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < math.inf:
-        raise ValueError(f"retry_cost must be a number of seconds >= 0, got {value!r}")
-    return float(value)
 
 
 def cold_start_values(cold_start: Mapping[str, float] | None) -> dict[str, float]:

@@ -60,9 +60,9 @@ Choosing the leader, and why:
     auto from +0.0197 to +0.0317 above the best reference (seeds 0-79) and
     from +0.0184 to +0.0268 (80-199), the worst losses from -0.09 to -0.05;
     on the 93 synthetic cases (rc 0 and 30) from +0.0719 to +0.0728, 30
-    below instead of 31.  (With max-seen
-    as the default, a category of a Nextflow-like trace whose memory follows
-    its inputs waited for the pooled evidence of its age, and auto trailed
+    below instead of 31.  (With max-seen as the default, a category of a
+    Nextflow-like trace whose memory follows its inputs waited for the
+    pooled evidence of its age, and auto trailed
     standalone ``regression`` on 2 of 10 such traces; now it is above it on
     all 10.  ``min_tasks`` 3 instead of regression's own 5 added 0.015-0.034
     on those 10, and 0.017 on average over 8 draws of a mix of 54 processes
@@ -109,8 +109,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .adaptive import check_retry_cost
-from .base import Observation, Predictor
+from .base import Observation, Predictor, check_retry_cost
 from .counterfactual import walk_cost
 from .pooled import STRATA, Pool, stratum
 from .registry import available, create, register

@@ -283,6 +283,13 @@ def _check_resource(resource: str) -> None:
         raise ValueError(f"unknown resource {resource!r}; known resources: {', '.join(KNOWN_RESOURCES)}")
 
 
+def check_retry_cost(value: Any) -> float:
+    """``retry_cost`` validated: seconds >= 0 charged per failed attempt."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < math.inf:
+        raise ValueError(f"retry_cost must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
 def _check_value(resource: str, value: Any, *, what: str) -> float:
     try:
         value = float(value)

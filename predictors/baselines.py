@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from predictors.base import KNOWN_RESOURCES, Predictor, _check_value
+from predictors.base import KNOWN_RESOURCES, Predictor, _check_value, check_retry_cost
 
 _NONE: dict[str, float] = {}
 from predictors.registry import register
@@ -177,12 +177,10 @@ class HedgedMaxSeen(Predictor):
 
     def _setup(self) -> None:
         super()._setup()
-        rc = self.retry_cost
-        if not isinstance(rc, (int, float)) or isinstance(rc, bool) or not 0 <= rc < math.inf:
-            raise ValueError(f"retry_cost must be a number of seconds >= 0, got {rc!r}")
+        self._retry_cost = check_retry_cost(self.retry_cost)
 
     def _new_state(self, resource: str) -> _HedgedMaxSeenState:
-        return _HedgedMaxSeenState(KNOWN_RESOURCES[resource], float(self.retry_cost))
+        return _HedgedMaxSeenState(KNOWN_RESOURCES[resource], self._retry_cost)
 
 
 class _WholeMachineState(_MaxSeenState):

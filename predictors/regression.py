@@ -80,8 +80,7 @@ import numpy as np
 
 from bucketing import recompute_due
 
-from .adaptive import check_retry_cost
-from .base import Observation, Predictor
+from .base import Observation, Predictor, check_retry_cost
 from .counterfactual import counterfactual
 from .offsets import calibrate_ladder
 from .registry import create, register
