@@ -62,24 +62,27 @@ def next_step(previous: float, default: float, rate: float) -> float:
 class BucketState:
     """Per-(category, resource) state of a bucket predictor."""
 
-    __slots__ = ("history", "default", "sampling", "rate", "deterministic", "rng", "_cache_src", "_uppers",
-                 "_cum", "_cold")
+    __slots__ = ("history", "default", "sampling", "rate", "deterministic", "rng", "view", "shared", "_cache_src",
+                 "_uppers", "_cum", "_cold")
 
     def __init__(self, history: BucketingState, default: float, sampling: int, rate: float,
-                 deterministic: bool, rng: np.random.Generator) -> None:
+                 deterministic: bool, rng: np.random.Generator, view: str | None = None,
+                 shared: bool = False) -> None:
         self.history = history
         self.default = default
         self.sampling = sampling
         self.rate = rate
         self.deterministic = deterministic
         self.rng = rng
+        self.view = view          # which of the history's bucketings (None: its first)
+        self.shared = shared      # the history is fed by its owner, not by observe()
         self._cache_src: Any = None
         self._uppers: list[float] = []
         self._cum: list[float] = []
         self._cold = len(history) < sampling   # in the fixed cold start (flips once, never back)
 
     def _ladder(self) -> tuple[list[float], list[float]]:
-        buckets = self.history.buckets()
+        buckets = self.history.buckets(self.view)
         if buckets is not self._cache_src:
             self._cache_src = buckets
             self._uppers = [b.upper for b in buckets]
@@ -119,11 +122,15 @@ class BucketState:
     def expected_cost(self, value: float, wall: float, cap: float, retry_cost: float) -> float | None:
         """Expected charge of a task using ``value`` for ``wall`` s under this
         state's draws (failed attempts at wall + ``retry_cost``, allocations
-        capped at ``cap``), without drawing; None where the allocations are
-        deterministic (then the caller walks them)."""
-        if self.deterministic or self._cold:
+        capped at ``cap``), without drawing; deterministic buckets give the
+        exact charge of their walk (``counterfactual.walk_cost``, the same
+        float operations in the same order); None in the cold start (then the
+        caller walks it)."""
+        if self._cold:
             return None
         uppers, cum = self._ladder()
+        if self.deterministic:
+            return self._walked_cost(uppers, value, wall, cap, retry_cost)
         k = len(uppers)
         # past the top bucket: the escalation ladder, deterministic
         a, tail = uppers[-1], 0.0
@@ -148,19 +155,37 @@ class BucketState:
             f_next = acc / mass if mass > 0 else g
         return f_next
 
+    def _walked_cost(self, uppers: list[float], value: float, wall: float, cap: float, retry_cost: float) -> float:
+        # walk_cost over first() and retry(), inlined: auto charges every deterministic
+        # candidate this way after every task
+        a = uppers[0] if uppers[0] <= cap else cap
+        cost = 0.0
+        i, k = 0, len(uppers)
+        for _ in range(64):
+            if a >= value or a >= cap:
+                break
+            cost += a * (wall + retry_cost)
+            while i < k and not uppers[i] > a:
+                i += 1
+            nxt = uppers[i] if i < k else next_step(a, self.default, self.rate)
+            a = min(nxt if nxt > a else (a * 2 if a > 0 else 1.0), cap)
+        return cost + a * wall
+
     def observe(self, value: float, obs: Any = None) -> None:
-        self.history.add(value)
+        if not self.shared:
+            self.history.add(value)
         if self._cold:
             self._cold = len(self.history) < self.sampling
 
     def describe(self) -> dict[str, Any]:
         return {"tasks": len(self.history),
-                "buckets": [(b.upper, b.probability) for b in self.history.buckets()]
+                "buckets": [(b.upper, b.probability) for b in self.history.buckets(self.view)]
                 if len(self.history) >= self.sampling else []}
 
 
-class _BucketPredictor(Predictor):
-    """Shared machinery; subclasses fix the algorithm and list their parameters."""
+class BucketPredictor(Predictor):
+    """The bucketing predictors' shared machinery; subclasses fix the
+    algorithm and list their parameters."""
 
     method = "greedy"
     deterministic = False
@@ -194,9 +219,23 @@ class _BucketPredictor(Predictor):
         return BucketState(history, KNOWN_RESOURCES[resource], int(self.num_sampling_points),
                            float(self.increase_rate), self.deterministic, self._rng)
 
+    def bucketing(self) -> tuple[str, dict[str, Any]]:
+        """The bucketing this predictor's states compute: ``(method, params)``
+        as ``bucketing.BucketingState.views`` takes them (the recompute
+        schedule, ``recompute_growth``, is the predictor's parameter)."""
+        return self.method, self._algorithm_params()
+
+    def _shared_state(self, resource: str, history: BucketingState, view: str) -> BucketState:
+        """A state reading ``view`` of ``history``, a ``BucketingState.views``
+        that holds :meth:`bucketing` under that name on this predictor's
+        schedule.  The caller adds every observed value to ``history`` once,
+        before passing it to the states' ``observe``."""
+        return BucketState(history, KNOWN_RESOURCES[resource], int(self.num_sampling_points),
+                           float(self.increase_rate), self.deterministic, self._rng, view=view, shared=True)
+
 
 @register("greedy")
-class GreedyPredictor(_BucketPredictor):
+class GreedyPredictor(BucketPredictor):
     """Greedy bucketing, probabilistic allocation (see the module docstring).
 
     Parameters: ``resources``, ``max_resources``, ``seed`` (see ``Predictor``);
@@ -232,7 +271,7 @@ class DeterministicGreedyPredictor(GreedyPredictor):
 
 
 @register("exhaustive")
-class ExhaustivePredictor(_BucketPredictor):
+class ExhaustivePredictor(BucketPredictor):
     """Exhaustive bucketing, probabilistic allocation.  Parameters as
     :class:`GreedyPredictor`, plus ``max_buckets`` (10): bucket counts tried."""
 
@@ -259,7 +298,7 @@ class DeterministicExhaustivePredictor(ExhaustivePredictor):
 
 
 @register("kmeans")
-class KMeansPredictor(_BucketPredictor):
+class KMeansPredictor(BucketPredictor):
     """K-means buckets (``n_buckets`` clusters, default 4), probabilistic
     allocation.  Other parameters as :class:`GreedyPredictor`."""
 
@@ -278,7 +317,7 @@ class KMeansPredictor(_BucketPredictor):
 
 
 @register("quantile-buckets")
-class QuantileBucketsPredictor(_BucketPredictor):
+class QuantileBucketsPredictor(BucketPredictor):
     """Buckets at equal-significance quantiles (``n_buckets``, default 4),
     probabilistic allocation.  Other parameters as :class:`GreedyPredictor`."""
 

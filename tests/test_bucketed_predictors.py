@@ -230,3 +230,20 @@ def test_expected_cost_is_the_mean_over_draws(name):
                 a = min(state.retry(a, {}), 8192.0)
             draws.append(cost + a * 2.0)
         assert expected == pytest.approx(np.mean(draws), rel=0.03), usage
+
+
+@pytest.mark.parametrize("name", ["greedy-det", "exhaustive-det"])
+def test_deterministic_expected_cost_is_the_walk_exactly(name):
+    from predictors.base import Observation
+    from predictors.counterfactual import walk_cost
+    p = predictors.create(name, seed=1)
+    p.predict("c")
+    state = p._category("c")["memory"]
+    assert state.expected_cost(500.0, 1.0, 8192.0, 0.0) is None          # cold start: the caller walks it
+    rng = np.random.default_rng(3)
+    for v in rng.choice([300.0, 700.0, 1500.0, 3000.0], 120) * rng.lognormal(0, 0.05, 120):
+        state.observe(float(v), Observation({}, 1.0, {}))
+    for usage in (0.0, 250.0, 700.0, 1400.0, 2999.0, 5000.0, 70000.0):
+        for cap in (2000.0, 8192.0, float("inf")):
+            for wall, rc in ((2.0, 0.0), (0.5, 30.0)):
+                assert state.expected_cost(usage, wall, cap, rc) == walk_cost(state, usage, {}, wall, cap, rc)

@@ -367,3 +367,26 @@ def test_a_candidate_in_its_cold_start_does_not_lead_on_its_stand_in_score() -> 
         given.append(p.predict("growing")["memory"])
         p.observe("growing", {"memory": 100.0 + 15.0 * i, "wall_time": 10.0})
     assert max(given[1:]) < machine / 10
+
+
+def test_bucketing_candidates_sharing_one_history_allocate_as_on_their_own() -> None:
+    # auto's bucketing candidates read one history (one set of points, recomputed together);
+    # each must allocate exactly as the same predictor fed the same tasks on its own
+    df = predictors.synthetic("trimodal", 400, seed=4)
+    p = predictors.create("auto")
+    p.observe("c", {"memory": 1.0})
+    states = p._category("c")["memory"].states
+    names = ("greedy-det", "exhaustive-det", "greedy", "exhaustive")
+    assert len({id(states[p._names.index(n)].history) for n in names}) == 1
+    alone = {n: predictors.create(n, recompute_growth=0.01, seed=p._names.index(n)) for n in names}
+    for q in alone.values():
+        q.observe("c", {"memory": 1.0})
+    for i, (mem, wall) in enumerate(zip(df["memory"], df["wall_time"])):
+        for n in names:
+            mine, theirs = states[p._names.index(n)], alone[n]._category("c")["memory"]
+            if n.endswith("-det"):
+                assert mine.first({}) == theirs.first({}), (n, i)
+            assert mine.expected_cost(mem, wall, float("inf"), 0.0) == theirs.expected_cost(mem, wall, float("inf"), 0.0), (n, i)
+        p.observe("c", {"memory": mem, "wall_time": wall})
+        for q in alone.values():
+            q.observe("c", {"memory": mem, "wall_time": wall})
