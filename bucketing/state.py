@@ -35,6 +35,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from .exhaustive import exhaustive_binned
 from .greedy import greedy_binned
 from .kmeans import kmeans_binned
@@ -144,6 +146,24 @@ class BucketingState:
     def max(self) -> float:
         """Largest value seen (``-inf`` when empty)."""
         return self._points.max
+
+    def above(self, value: float) -> tuple[int, float]:
+        """How many values added are above ``value``, and the smallest of them
+        (``inf`` when none)."""
+        if not len(self._points):
+            return 0, math.inf
+        vals, *weights = self._points.arrays()
+        i = int(np.searchsorted(vals, value, side="right"))
+        if i == len(vals):
+            return 0, math.inf
+        return int(round(float(weights[COUNT][i:].sum()))), float(vals[i])
+
+    def mean_wall(self) -> float:
+        """Significance-weighted mean of the wall times given to :meth:`add` (s; 1 when empty)."""
+        if not len(self._points):
+            return 1.0
+        _, sig, timed, _ = self._points.arrays()
+        return float(timed.sum() / sig.sum())
 
     @property
     def computed_at(self) -> int:

@@ -21,6 +21,22 @@ What it does differently from the published bucketing policies, and why:
   young category, or one whose maximum is close to the machine size, starts
   above its maximum when a failure there would cost more than the slack
   saves, and rungs fitted to a small sample's gaps are trusted less.
+* **A task that fails a rung is most likely just above it.**  Exchangeability
+  again: a new task falls into each gap between consecutive values seen
+  alike, whatever the gap's width.  So after a failure at a rung with only a
+  few values above it (say the category's one 50x outlier), the task lies in
+  the gap just above the rung with probability 1 / (values above + 1), and a
+  ladder fitted to the history alone, whose next rung is the outlier, would
+  give a task 1 % above the bulk 50x its use.  The retry is then ``growth``
+  x the failed rung instead of the next rung when that costs less in
+  expectation (:meth:`_History.into_gap`: the task placed log-uniformly
+  within that gap; each extra failure also costs ``retry_cost``), and the
+  next rung only once values seen lie within that step or enough of them lie
+  above.  On 200 random workloads of 1-40 categories (lognormal, bimodal,
+  growth, phase change, 3 % outliers) it raised ``adaptive`` by 0.009-0.015
+  AE on average (105 better, 24 worse) and ``auto`` by 0.003-0.009 (76
+  better, 24 worse, the worst -0.011); allocations on the public traces
+  moved on one row only (bwa-small as one group, +0.0019).
 * **Several ladders, the one that would have cost least wins.**  The history
   is turned into candidate ladders ("experts"): the optimal ladder with tasks
   weighted by recency x wall time (long tasks dominate allocated x time),
@@ -233,6 +249,23 @@ class _History:
             self.steps_key = key
         return self.steps
 
+    def into_gap(self, previous: float, rung: float) -> float:
+        """The retry after ``previous`` (a rung) failed, where the ladder's next
+        rung is ``rung``: ``previous`` x growth instead when the task is likely
+        enough to lie just above ``previous``, in the gap below the next value
+        seen, for the smaller step to cost less in expectation."""
+        step = previous * self.growth
+        if not (previous > 0 and rung > step):
+            return rung
+        above, nearest = self.state.above(previous)
+        if not nearest > step:
+            return rung
+        # a new value falls in each of the gaps between the values above `previous` alike
+        # (exchangeability); within the first one, log-uniformly
+        p = math.log(step / previous) / math.log(nearest / previous) / (above + 1)
+        penalty = 1.0 + (self.retry_cost / self.state.mean_wall() if self.retry_cost else 0.0)
+        return step if p * (rung - step) > (1 - p) * step * penalty else rung
+
     def learn_ratio(self, ratio: float, wall: float) -> None:
         self.ratios.add(ratio, wall)
 
@@ -289,9 +322,9 @@ class AdaptiveState:
             ladder = self.pool.ladder()
         for rung in ladder or ():
             if rung > previous:
-                if pooled and previous > 0 and rung > previous * POOLED_JUMP:
-                    return previous * POOLED_JUMP
-                return rung
+                if pooled:
+                    return previous * POOLED_JUMP if previous > 0 and rung > previous * POOLED_JUMP else rung
+                return self.own.into_gap(previous, rung)
         if ladder:
             for step in self.own.escalation(ladder[-1]):
                 if step > previous:

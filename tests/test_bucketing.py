@@ -426,3 +426,14 @@ def test_ladder_costs_of_several_lists_equal_one_by_one():
     for det in (False, True):
         together = bucketing.ladder_costs(*(np.concatenate(x) for x in zip(*lists)), starts, lengths, det)
         assert together == pytest.approx([ladder_cost(u, p, e, det) for u, p, e in lists], rel=1e-12)
+
+
+def test_bucketing_state_counts_values_above_and_averages_wall_times():
+    state = BucketingState("greedy")
+    assert state.above(0.0) == (0, math.inf) and state.mean_wall() == 1.0
+    for v, w in ((5.0, 10.0), (3.0, 10.0), (5.0, 40.0), (9.0, 10.0)):
+        state.add(v, w)
+    assert state.above(3.0) == (3, 5.0) and state.above(4.0) == (3, 5.0)
+    assert state.above(5.0) == (1, 9.0) and state.above(9.0) == (0, math.inf)
+    # significance-weighted (arrival index 1..4): (10 + 20 + 120 + 40) / 10
+    assert state.mean_wall() == pytest.approx(19.0)

@@ -139,8 +139,34 @@ def test_a_retry_up_the_pooled_ladder_does_not_jump_to_another_categorys_outlier
     new = ladder("b")
     assert new[0] == 110.0 and new[1] == 110.0 * POOLED_JUMP
     assert all(b <= a * POOLED_JUMP for a, b in zip(new, new[1:]))
-    # the category's own ladder is its own evidence: not capped
-    assert ladder("a") == [110.0, machine]
+    # its own ladder: one value above 110 MB, so a task that fails there is as likely just above
+    # as near the outlier; it doubles (test_a_failure_just_above_a_rung_steps_into_the_gap)
+    assert ladder("a")[:3] == [110.0, 220.0, 440.0]
+
+
+def test_a_failure_just_above_a_rung_steps_into_the_gap() -> None:
+    # 8 tasks near 1 GB and one 50 GB outlier: a task failing 1 GB lies in the gap just above it
+    # with probability 1/2 (one value above); doubling costs less than jumping to 50 GB
+    p = predictors.create("adaptive")
+    for v in (900.0, 1000.0, 950.0, 50_000.0, 980.0, 920.0, 990.0, 940.0, 960.0):
+        p.observe("a", {"memory": v, "wall_time": 100.0})
+    first = p.predict("a")["memory"]
+    assert first == 1000.0
+    assert p.predict("a", previous={"memory": first}, exceeded=["memory"])["memory"] == 2000.0
+    # a real upper mode (as many tasks at 20 GB as near 1 GB): the next rung is where they are
+    for v in (20_000.0, 20_500.0, 19_800.0, 20_200.0) * 4:
+        p.observe("b", {"memory": v, "wall_time": 100.0})
+    for v in (900.0, 1000.0, 950.0, 980.0) * 4:
+        p.observe("b", {"memory": v, "wall_time": 100.0})
+    first = p.predict("b")["memory"]
+    assert first == 1000.0
+    assert p.predict("b", previous={"memory": first}, exceeded=["memory"])["memory"] == 20_500.0
+    # a failed attempt that costs 50x the typical task's wall time makes the extra step not worth it
+    q = predictors.create("adaptive", retry_cost=5000.0)
+    for v in (900.0, 1000.0, 950.0, 50_000.0, 980.0, 920.0, 990.0, 940.0, 960.0):
+        q.observe("a", {"memory": v, "wall_time": 100.0})
+    first = q.predict("a")["memory"]
+    assert q.predict("a", previous={"memory": first}, exceeded=["memory"])["memory"] > 2 * first
 
 
 def test_hedged_max_seen_does_not_bet_a_young_category_on_one_outlier() -> None:
