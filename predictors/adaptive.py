@@ -29,7 +29,7 @@ What it does differently from the published bucketing policies, and why:
   ladder fitted to the history alone, whose next rung is the outlier, would
   give a task 1 % above the bulk 50x its use.  The retry is then ``growth``
   x the failed rung instead of the next rung when that costs less in
-  expectation (:meth:`_History.into_gap`: the task placed log-uniformly
+  expectation (:func:`predictors.gaps.gap_step`: the task placed log-uniformly
   within that gap; each extra failure also costs ``retry_cost``), and the
   next rung only once values seen lie within that step or enough of them lie
   above.  On 200 random workloads of 1-40 categories (lognormal, bimodal,
@@ -130,6 +130,7 @@ from bucketing import BucketingState
 
 from .base import KNOWN_RESOURCES, Observation, Predictor, check_retry_cost
 from .bucketed import next_step
+from .gaps import gap_step
 from .registry import register
 
 #: With a retry cost, the very first task's probe: (start as a fraction of the machine
@@ -254,17 +255,11 @@ class _History:
         rung is ``rung``: ``previous`` x growth instead when the task is likely
         enough to lie just above ``previous``, in the gap below the next value
         seen, for the smaller step to cost less in expectation."""
-        step = previous * self.growth
-        if not (previous > 0 and rung > step):
+        if not (previous > 0 and rung > previous * self.growth):
             return rung
         above, nearest = self.state.above(previous)
-        if not nearest > step:
-            return rung
-        # a new value falls in each of the gaps between the values above `previous` alike
-        # (exchangeability); within the first one, log-uniformly
-        p = math.log(step / previous) / math.log(nearest / previous) / (above + 1)
         penalty = 1.0 + (self.retry_cost / self.state.mean_wall() if self.retry_cost else 0.0)
-        return step if p * (rung - step) > (1 - p) * step * penalty else rung
+        return gap_step(previous, rung, above, nearest, self.growth, penalty)
 
     def learn_ratio(self, ratio: float, wall: float) -> None:
         self.ratios.add(ratio, wall)

@@ -20,6 +20,7 @@ from typing import Any
 from predictors.base import KNOWN_RESOURCES, Predictor, _check_value, check_retry_cost
 
 _NONE: dict[str, float] = {}
+from predictors.gaps import gap_step
 from predictors.registry import register
 
 
@@ -115,7 +116,16 @@ class _HedgedMaxSeenState(_MaxSeenState):
     def retry(self, previous: float, features: Mapping[str, float]) -> float:
         top = self.max_seen
         if top is not None and previous < top:
-            return top
+            if not previous * 2 < top:
+                return top
+            # the usages above `previous` (bin maxima: within 1 % of the smallest)
+            above, nearest = 0.0, math.inf
+            for count, _, high in self.bins.values():
+                if high > previous:
+                    above += count
+                    nearest = min(nearest, high)
+            penalty = 1.0 + self.retry_cost * self.n / self.wall if self.retry_cost else 1.0
+            return gap_step(previous, top, int(above), nearest, 2.0, penalty)
         return super().retry(previous, features)
 
     def observe(self, value: float, obs: Any) -> None:
@@ -153,7 +163,12 @@ class HedgedMaxSeen(Predictor):
     likely, each at its own wall time, plus one more above them all (the
     chance that the next of k exchangeable tasks exceeds all k is 1 / (k + 1),
     whatever the distribution).  A lower first allocation is retried at the
-    maximum; past the maximum an allocation doubles, as in max-seen.  Usages
+    maximum, or first at twice the failed allocation where few usages seen lie
+    above it and that costs less in expectation (:func:`predictors.gaps.gap_step`:
+    after a 50x outlier, a task that fails the bulk's allocation is as likely
+    just above it as near the outlier; the choice's charge still counts the
+    retry at the maximum); past the maximum an allocation doubles, as in
+    max-seen.  Usages
     within 1 % of one another are one candidate; the choice is recomputed after
     every task below 100, then after every 1 % more tasks, and at every new
     maximum.  Where the tasks' features (if any) differ, it is max-seen: the

@@ -175,8 +175,20 @@ def test_hedged_max_seen_does_not_bet_a_young_category_on_one_outlier() -> None:
         p.observe("a", {"memory": v, "wall_time": 100.0})
     # max-seen would give every task 50,000 MB; here the charge of a failure at 1,050 MB is small
     assert p.predict("a")["memory"] == 1_050.0
-    assert p.predict("a", previous={"memory": 1_050.0}, exceeded=["memory"])["memory"] == 50_000.0
-    assert p.predict("a", previous={"memory": 50_000.0}, exceeded=["memory"])["memory"] == 100_000.0
+
+    def retries(q, a: float) -> list[float]:
+        steps = [a]
+        while steps[-1] <= 50_000.0:
+            steps.append(q.predict("a", previous={"memory": steps[-1]}, exceeded=["memory"])["memory"])
+        return steps
+
+    # a task that fails 1,050 MB is as likely just above it as near the outlier (one value above):
+    # it doubles into that gap while the gap is wide, then goes to the maximum, then past it
+    assert retries(p, 1_050.0) == [1_050.0, 2_100.0, 4_200.0, 50_000.0, 100_000.0]
+    # many tasks up there: the outlier is no longer alone, the retry goes to the maximum
+    for _ in range(20):
+        p.observe("a", {"memory": 50_000.0, "wall_time": 100.0})
+    assert retries(p, 1_050.0)[:2] == [1_050.0, 50_000.0]
     # tasks alike: the maximum, as max-seen
     for v in (1_000.0, 1_100.0, 1_050.0):
         p.observe("b", {"memory": v, "wall_time": 100.0})
