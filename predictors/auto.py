@@ -320,14 +320,14 @@ class AutoPredictor(Predictor):
         for i, name in enumerate(names):
             params: dict[str, Any] = {"resources": self._resources, "max_resources": self.max_resources,
                                       "seed": int(self.seed) + i}
-            if name in ("adaptive", "regression"):
-                params["retry_cost"] = self._retry_cost
             if name == "regression":
                 params["fallback"] = "hedged-max-seen"   # the young default (module docstring)
                 params["min_tasks"] = 3           # young categories (module docstring)
             if name in ("greedy", "greedy-det"):
                 params["recompute_growth"] = 0.01  # the other bucketings' schedule: half the time, same answers
             p = create(name, **params)
+            if "retry_cost" in p.get_params():   # the candidates that optimise for it
+                p.set_params(retry_cost=self._retry_cost)
             p._setup()
             self._candidates.append(p)
         self._group_bucketings()

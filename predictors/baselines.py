@@ -134,8 +134,9 @@ class _HedgedMaxSeenState(_MaxSeenState):
         feats = tuple(sorted(obs.features.items())) if obs.features else ()
         if self.features is None:
             self.features = feats
-        elif feats != self.features:
+        elif feats != self.features and not self.varied:
             self.varied = True
+            self.choice = None   # max-seen from now on (class docstring), not at the next recompute
         key = math.floor(math.log(value) / HEDGE_BIN) if value > 0 else -(2 ** 62)
         b = self.bins.get(key)
         if b is None:

@@ -359,10 +359,10 @@ class RegressionPredictor(Predictor):
         if self.fallback == "regression" or not isinstance(self.fallback, str):
             raise ValueError(f"fallback must name a feature-less registered predictor, got {self.fallback!r}")
         self._retry_cost = check_retry_cost(self.retry_cost)
-        params = {"resources": self._resources, "max_resources": self.max_resources, "seed": self.seed}
-        if self.fallback in ("adaptive", "hedged-max-seen"):
-            params["retry_cost"] = self._retry_cost
-        self._fallback = create(self.fallback, **params)
+        self._fallback = create(self.fallback, resources=self._resources, max_resources=self.max_resources,
+                                seed=self.seed)
+        if "retry_cost" in self._fallback.get_params():
+            self._fallback.set_params(retry_cost=self._retry_cost)
         self._fallback._setup()
         self._fallback._rng = self._rng
         self._min_tasks = int(self.min_tasks)

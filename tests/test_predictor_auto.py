@@ -428,3 +428,22 @@ def test_bucketing_candidates_sharing_one_history_allocate_as_on_their_own() -> 
         p.observe("c", {"memory": mem, "wall_time": wall})
         for q in alone.values():
             q.observe("c", {"memory": mem, "wall_time": wall})
+
+
+def test_retry_cost_reaches_every_candidate_and_fallback_that_takes_it() -> None:
+    auto = predictors.create("auto", candidates=["hedged-max-seen", "max-seen", "regression"], retry_cost=7.0)
+    auto.predict("a")
+    assert [c.get_params().get("retry_cost") for c in auto._candidates] == [7.0, None, 7.0]
+    assert auto._candidates[2]._fallback.get_params()["retry_cost"] == 7.0
+    reg = predictors.create("regression", fallback="max-seen", retry_cost=7.0)
+    reg.predict("a")
+    assert "retry_cost" not in reg._fallback.get_params()
+
+
+def test_hedged_max_seen_is_max_seen_as_soon_as_features_differ() -> None:
+    p = predictors.create("hedged-max-seen")
+    for v in [50_000.0] + [1_000.0] * 1000:       # the choice is recomputed every 10 tasks by now
+        p.observe("a", {"memory": v, "wall_time": 100.0}, features={"input_size": 5.0})
+    assert p.predict("a")["memory"] == 1_000.0      # features alike: the hedge
+    p.observe("a", {"memory": 1_000.0, "wall_time": 100.0}, features={"input_size": 6.0})
+    assert p.predict("a")["memory"] == 50_000.0     # not at the next scheduled recompute
