@@ -447,3 +447,19 @@ def test_hedged_max_seen_is_max_seen_as_soon_as_features_differ() -> None:
     assert p.predict("a")["memory"] == 1_000.0      # features alike: the hedge
     p.observe("a", {"memory": 1_000.0, "wall_time": 100.0}, features={"input_size": 6.0})
     assert p.predict("a")["memory"] == 50_000.0     # not at the next scheduled recompute
+
+
+@pytest.mark.parametrize("candidates", [("greedy-det",), ("greedy-det", "exhaustive-det", "max-seen")])
+def test_auto_retries_into_the_gap_whichever_candidate_leads(candidates) -> None:
+    # a reference bucketing's next bucket after the bulk is the lone outlier; auto following it
+    # still steps into the gap just above the failed allocation first (gaps.gap_step)
+    usages = [900.0, 1000.0, 950.0, 50_000.0, 980.0, 920.0, 990.0, 940.0, 960.0, 970.0, 930.0, 910.0]
+    auto, alone = predictors.create("auto", candidates=candidates), predictors.create("greedy-det")
+    for v in usages:
+        for q in (auto, alone):
+            q.observe("a", {"memory": v, "wall_time": 100.0})
+    assert auto.leaders()["a"]["memory"] == "greedy-det"
+    first = alone.predict("a")["memory"]
+    assert auto.predict("a")["memory"] == first == 1000.0
+    assert alone.predict("a", previous={"memory": first}, exceeded=["memory"])["memory"] == 50_000.0
+    assert auto.predict("a", previous={"memory": first}, exceeded=["memory"])["memory"] == 2_000.0
