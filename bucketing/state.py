@@ -125,6 +125,7 @@ class BucketingState:
         self._results: dict[str, list[Bucket]] | None = None
         self._computed_at = 0
         self._due = 1   # points at which the schedule next asks for a computation
+        self._above: dict[float, list[float]] = {}   # above()'s answers, kept up to date by add()
 
     def add(self, value: float, wall: float = 1.0) -> None:
         """Add one task's ``value`` (>= 0) that ran ``wall`` seconds (> 0; only
@@ -138,6 +139,11 @@ class BucketingState:
         points = self._points
         sig = float(points._n + 1)
         points.add(value, sig, sig * wall, 1.0)
+        for key, hit in self._above.items():
+            if value > key:
+                hit[0] += 1
+                if value < hit[1]:
+                    hit[1] = value
 
     def __len__(self) -> int:
         return len(self._points)
@@ -149,14 +155,21 @@ class BucketingState:
 
     def above(self, value: float) -> tuple[int, float]:
         """How many values added are above ``value``, and the smallest of them
-        (``inf`` when none)."""
-        if not len(self._points):
-            return 0, math.inf
-        vals, *weights = self._points.arrays()
-        i = int(np.searchsorted(vals, value, side="right"))
-        if i == len(vals):
-            return 0, math.inf
-        return int(round(float(weights[COUNT][i:].sum()))), float(vals[i])
+        (``inf`` when none).  The answer for a ``value`` asked before is kept
+        up to date by :meth:`add` (retries ask at the same few rungs after
+        every task)."""
+        hit = self._above.get(value)
+        if hit is None:
+            count, nearest = 0, math.inf
+            if len(self._points):
+                vals, *weights = self._points.arrays()
+                i = int(np.searchsorted(vals, value, side="right"))
+                if i < len(vals):
+                    count, nearest = int(round(float(weights[COUNT][i:].sum()))), float(vals[i])
+            if len(self._above) >= 16:
+                self._above.clear()
+            hit = self._above[value] = [count, nearest]
+        return int(hit[0]), hit[1]
 
     def mean_wall(self) -> float:
         """Significance-weighted mean of the wall times given to :meth:`add` (s; 1 when empty)."""

@@ -437,3 +437,17 @@ def test_bucketing_state_counts_values_above_and_averages_wall_times():
     assert state.above(5.0) == (1, 9.0) and state.above(9.0) == (0, math.inf)
     # significance-weighted (arrival index 1..4): (10 + 20 + 120 + 40) / 10
     assert state.mean_wall() == pytest.approx(19.0)
+    # answers asked before follow later additions
+    for v in (4.0, 3.5, 2.0, 9.0):
+        state.add(v)
+    assert state.above(3.0) == (6, 3.5) and state.above(5.0) == (2, 9.0) and state.above(9.0) == (0, math.inf)
+    assert state.above(3.0) == BucketingState.above(fresh_copy(state), 3.0)
+
+
+def fresh_copy(state: BucketingState) -> BucketingState:
+    copy = BucketingState("greedy")
+    vals, _, timed_sig, count = state._points.arrays()
+    for v, c in zip(vals, count):
+        for _ in range(int(c)):
+            copy.add(float(v))
+    return copy
