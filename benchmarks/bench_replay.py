@@ -224,35 +224,41 @@ def _leaders(p: predictors.Predictor) -> str:
     return ", ".join(f"{n} {c}" for n, c in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
+def judge_auto(df: pd.DataFrame, retry_cost: float) -> dict:
+    """``auto`` against the best reference policy on one trace (per category, memory):
+    the reference policies as in the main tables (the probabilistic ones median over
+    seeds 1-3), ``auto`` with seed 1; both with ``retry_cost`` (s per failed attempt)
+    charged, and given to ``auto`` to optimise. Returns auto's AE_time, the best
+    reference and its AE_time, their difference, the verdict and which candidates
+    ``auto`` ends up following."""
+    from predictors.replay import machine_size
+    refs = {}
+    for name in REFERENCE_POLICIES:
+        runs = [1, 2, 3] if name in ("greedy", "exhaustive") else [1]
+        refs[name] = float(np.median([predictors.replay(df, name, seed=s, retry_cost=retry_cost)
+                                      .summary.iloc[0]["AE_time"] for s in runs]))
+    best = max(refs, key=refs.get)
+    machine = {"memory": machine_size("memory", np.ceil(df["memory"].to_numpy(float)))}
+    auto = predictors.create("auto", seed=1, max_resources=machine, retry_cost=retry_cost)
+    got = float(predictors.replay(df, auto, retry_cost=retry_cost).summary.iloc[0]["AE_time"])
+    d = got - refs[best]
+    return {"auto": round(got, 4), "best_ref": best, "best_ref_AE": round(refs[best], 4), "diff": round(d, 4),
+            "verdict": "ok" if d >= -TOLERANCE else "MISS", "auto_leads": _leaders(auto)}
+
+
 def data_seed_verdicts(n: int, data_seeds: list[int], retry_cost: float,
                        wall: float | None = None) -> pd.DataFrame:
-    """``auto`` against the best reference policy on several independently drawn
-    instances (data seeds) of every suite member, so that no verdict rests on one draw:
-    the reference policies as in the main tables (the probabilistic ones median over
-    seeds 1-3), ``auto`` with seed 1; both with ``retry_cost`` charged, and given to
-    ``auto`` to optimise. Also which candidates ``auto`` ends up following. ``wall``:
-    every task's wall time in s instead of the drawn one (short tasks, where a retry
-    cost is many times what a task runs)."""
-    from predictors.replay import machine_size
+    """:func:`judge_auto` on several independently drawn instances (data seeds) of
+    every suite member, so that no verdict rests on one draw. ``wall``: every task's
+    wall time in s instead of the drawn one (short tasks, where a retry cost is many
+    times what a task runs)."""
     rows = []
     for kind, _, _ in SUITE:
         for data_seed in data_seeds:
             df = predictors.synthetic(kind, n, seed=data_seed)
             if wall is not None:
                 df = df.assign(wall_time=wall)
-            refs = {}
-            for name in REFERENCE_POLICIES:
-                runs = [1, 2, 3] if name in ("greedy", "exhaustive") else [1]
-                refs[name] = float(np.median([predictors.replay(df, name, seed=s, retry_cost=retry_cost)
-                                              .summary.iloc[0]["AE_time"] for s in runs]))
-            best = max(refs, key=refs.get)
-            machine = {"memory": machine_size("memory", np.ceil(df["memory"].to_numpy(float)))}
-            auto = predictors.create("auto", seed=1, max_resources=machine, retry_cost=retry_cost)
-            got = float(predictors.replay(df, auto, retry_cost=retry_cost).summary.iloc[0]["AE_time"])
-            d = got - refs[best]
-            rows.append({"kind": kind, "data_seed": data_seed, "auto": round(got, 4), "best_ref": best,
-                         "best_ref_AE": round(refs[best], 4), "diff": round(d, 4),
-                         "verdict": "ok" if d >= -TOLERANCE else "MISS", "auto_leads": _leaders(auto)})
+            rows.append({"kind": kind, "data_seed": data_seed, **judge_auto(df, retry_cost)})
     return pd.DataFrame(rows)
 
 
