@@ -18,6 +18,7 @@ unseen traces would see.
 """
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -126,5 +127,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    import sys
     main(sys.argv[1:])
