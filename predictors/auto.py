@@ -372,8 +372,15 @@ class AutoPredictor(Predictor):
         return AutoState(self, resource)
 
     def leaders(self) -> dict[Any, dict[str, str]]:
-        """Per category seen, per resource: the name of the candidate leading now."""
-        return {c: {r: self._names[max(s.leader, 0)] for r, s in states.items()}
+        """Per category seen, per resource: the name of the policy that answers now:
+        the leading candidate's, or where the leader is ``regression`` and its fit
+        does not answer (no features that vary, or the fit has not yet cost less),
+        its fallback's (``hedged-max-seen`` inside auto)."""
+        def name(s: AutoState) -> str:
+            lead = max(s.leader, 0)
+            answering = getattr(s.states[lead], "answering", None)
+            return (answering() if answering is not None else None) or self._names[lead]
+        return {c: {r: name(s) for r, s in states.items()}
                 for c, states in (self._states.items() if self._ready else ())}
 
     def switches(self) -> dict[Any, dict[str, int]]:

@@ -273,6 +273,16 @@ class RegressionState:
             return None
         return model, model.row(key[1])
 
+    def answering(self) -> str | None:
+        """``None`` when the fit may answer (some feature set has a fit that has cost
+        less than the fallback), else the registered name of the fallback, which then
+        answers every task."""
+        if self.reg_cost < self.fb_cost:
+            need = self.owner._min_tasks
+            if any(m.n >= need and m.coef is not None and m.informative for m in self.models.values()):
+                return None
+        return self.owner.fallback
+
     def first(self, features: Mapping[str, float]) -> float:
         ready = self._ready(features) if self.reg_cost < self.fb_cost else None
         if ready is not None:
