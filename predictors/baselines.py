@@ -2,7 +2,8 @@
 
 - ``whole-machine``: every task gets the whole machine (``max_resources``).
 - ``max-seen``: the largest usage seen so far in the category.
-- ``hedged-max-seen``: max-seen, or a lower usage seen where its failures cost less than the slack.
+- ``hedged-max-seen``: max-seen, or a lower usage seen where its failures cost less than the slack
+  (or, behind a costly retry, the whole machine).
 - ``quantile``: a percentile of the category's history.
 - ``oracle``: the task's own usage (replay only: the physical limit, AE = 1).
 
@@ -71,18 +72,19 @@ class _HedgedMaxSeenState(_MaxSeenState):
     """max-seen whose first allocation may be a lower value seen, when that is
     cheaper in expectation (see :class:`HedgedMaxSeen`)."""
 
-    __slots__ = ("retry_cost", "bins", "n", "wall", "features", "varied", "choice", "due")
+    __slots__ = ("retry_cost", "machine", "bins", "n", "wall", "features", "varied", "choice", "due")
 
-    def __init__(self, cold: float, retry_cost: float) -> None:
+    def __init__(self, cold: float, retry_cost: float, machine: float | None) -> None:
         super().__init__(cold)
         self.retry_cost = retry_cost
+        self.machine = machine     # the whole machine, when known
         # per 1 % bin of usage: [tasks, their summed wall time (s), the largest usage in it]
         self.bins: dict[int, list[float]] = {}
         self.n = 0
         self.wall = 0.0
         self.features: tuple[tuple[str, float], ...] | None = None   # the first task's
         self.varied = False    # have the tasks' features differed?
-        self.choice: float | None = None   # a lower first allocation, or None for the maximum
+        self.choice: float | None = None   # another first allocation (lower, or the machine), or None for the maximum
         self.due = 0           # tasks at which the choice is recomputed next
 
     def first(self, features: Mapping[str, float]) -> float:
@@ -94,13 +96,15 @@ class _HedgedMaxSeenState(_MaxSeenState):
     def _recompute(self) -> None:
         top, n = self.max_seen, self.n
         self.choice = None
-        if top is None or n < 2 or self.varied or len(self.bins) < 2:
+        if top is None or n < 1 or self.varied:
             return
         rc, total = self.retry_cost, self.wall
         mean = total / n
         # expected charge x (n + 1) of the next task, the n seen plus one "record" task at the mean
         # wall time above them all: allocating a, a task above a fails there (its wall time plus
-        # the retry cost, at a) and then runs at the maximum
+        # the retry cost, at a) and then runs at the maximum, where the record fails again (the
+        # retry cost at the maximum) and runs at the next step (twice the maximum, at most the
+        # machine), each option alike
         cost = top * (total + mean)
         above_wall, above = 0.0, 0.0
         keys = sorted(self.bins, reverse=True)
@@ -112,6 +116,11 @@ class _HedgedMaxSeenState(_MaxSeenState):
             c = a * (total + mean) + (above + 1) * a * rc + top * (above_wall + mean)
             if c < cost:
                 self.choice, cost = a, c
+        whole = self.machine
+        if whole is not None and whole > top and rc >= mean:
+            # the machine (a failure costs two runs or more; class docstring): no task fails, not even the record
+            if whole * (total + mean) < cost + top * rc + min(2 * top, whole) * mean:
+                self.choice = whole
 
     def retry(self, previous: float, features: Mapping[str, float]) -> float:
         top = self.max_seen
@@ -175,15 +184,35 @@ class HedgedMaxSeen(Predictor):
     maximum.  Where the tasks' features (if any) differ, it is max-seen: the
     spread may be theirs to explain (``regression``), not chance.
 
+    **The whole machine, where a failure costs two runs.**  When the machine
+    size is known (``max_resources``) and ``retry_cost`` is at least the
+    category's mean wall time, the machine is a further option: no task fails
+    there, not even the one above all seen, which at the maximum fails (its
+    wall time plus the retry cost) and runs again at twice the maximum.  Early
+    in a category, where that chance 1 / (k + 1) is high, this is Tovar's
+    whole-machine start, taken only while it is the cheaper bet.  (With short
+    tasks behind a 30 s retry cost, 10 synthetic kinds x 3 draws of 1,000
+    tasks of 1 s: ``auto``, which starts young categories here, went from
+    0.0147 to 0.0057 below the best reference on average, and gained on each
+    of the 10 kinds; on ``bench_replay``'s 70 such draws it is at or above the
+    best reference on 33 instead of 28, mean margin +0.077 instead of +0.068,
+    worst -0.042 instead of -0.050, single draws moving either way by up to
+    0.02; with the drawn wall times nothing changed.  With cheaper retries the option was worse: there the bet hinges
+    on the 1 / (k + 1) alone, and in a replay the machine is derived from the
+    trace's own largest usage, so a category whose maximum is close to it is
+    likely to have seen its own largest tasks already; on many-categories
+    draws it cost ``auto`` 0.003-0.004.)
+
     Where a category's tasks are alike this is max-seen (a lower value is
     chosen only when the slack it saves exceeds what its failures cost), and
     after a 50x outlier among a category's first tasks it does not give the
     outlier's size to every task that follows, as max-seen does: so it is
     ``auto``'s young-category default.
 
-    Parameters (keyword-only): ``resources``, ``max_resources``, ``seed`` (see
-    :class:`predictors.base.Predictor`); ``retry_cost`` (0.0): seconds each
-    failed attempt costs on top of its wall time.
+    Parameters (keyword-only): ``resources``, ``max_resources`` (the machine
+    size, see above), ``seed`` (see :class:`predictors.base.Predictor`);
+    ``retry_cost`` (0.0): seconds each failed attempt costs on top of its
+    wall time.
     """
 
     def __init__(self, *, resources: Iterable[str] = ("memory",), max_resources: Mapping[str, float] | None = None,
@@ -196,7 +225,7 @@ class HedgedMaxSeen(Predictor):
         self._retry_cost = check_retry_cost(self.retry_cost)
 
     def _new_state(self, resource: str) -> _HedgedMaxSeenState:
-        return _HedgedMaxSeenState(KNOWN_RESOURCES[resource], self._retry_cost)
+        return _HedgedMaxSeenState(KNOWN_RESOURCES[resource], self._retry_cost, self._caps.get(resource))
 
 
 class _WholeMachineState(_MaxSeenState):

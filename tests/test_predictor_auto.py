@@ -212,6 +212,25 @@ def test_hedged_max_seen_does_not_bet_a_young_category_on_one_outlier() -> None:
         predictors.create("hedged-max-seen", retry_cost=-1).predict("a")
 
 
+def test_hedged_max_seen_gives_the_machine_while_a_costly_failure_is_likely() -> None:
+    def allocations(**params) -> list[float]:
+        p = predictors.create("hedged-max-seen", **params)
+        out = []
+        for k in range(200):
+            if k:
+                out.append(p.predict("a")["memory"])
+            p.observe("a", {"memory": 1_500.0 + (k % 7), "wall_time": 1.0})
+        return out
+    # a failure costs 31 runs: while a new maximum is likely, the 2,048 MB machine is cheaper
+    costly = allocations(max_resources={"memory": 2_048.0}, retry_cost=30.0)
+    assert costly[:20] == [2_048.0] * 20 and costly[-1] == 1_506.0
+    # without the machine's size, or where a failure costs less than two runs: max-seen
+    assert set(allocations(retry_cost=30.0)[10:]) == {1_506.0}
+    assert set(allocations(max_resources={"memory": 2_048.0}, retry_cost=0.5)[10:]) == {1_506.0}
+    # a machine far above the usage is never the cheaper bet
+    assert 64_000.0 not in allocations(max_resources={"memory": 64_000.0}, retry_cost=30.0)
+
+
 def test_auto_does_not_give_a_young_category_its_early_outlier() -> None:
     p = predictors.create("auto", max_resources={"memory": 65_536.0})
     for v in (50_000.0, 1_000.0, 1_050.0):
