@@ -96,6 +96,17 @@ Choosing the leader, and why:
   the pooled prior, where max-throughput had settled in other processes,
   made it lead a process of 2 GB tasks that kept setting new maxima; auto
   gave it the 256 GB machine for 4 tasks, and AE fell from 0.485 to 0.448.)
+  Nor does it lead right after: like a young category, it needs
+  ``prior_tasks`` tasks of its own evidence past its cold start first, as
+  its score until then is mostly the stand-in.  (A bucketing mode just out of
+  its first 10 tasks, giving less than the default, led after two lucky tasks
+  and then failed; with 1 s tasks behind a 30 s retry cost, 10 synthetic
+  kinds x 3 draws: 0.0057 -> 0.0052 below the best reference on average, and
+  ``bench_replay``'s 70 such draws: 33 -> 35 at or above it; 30
+  workloads of 5-40 small categories with 3 % outliers: +0.0300 -> +0.0320
+  (rc 0) and +0.0297 -> +0.0317 (rc 30); 40 held-out-family workloads and the
+  uniform, normal, beta, many-categories, pipeline and heavy-tail draws
+  within 0.0002.)
 
 * **A failed task is likely just above its allocation.**  Whichever candidate
   leads, a retry that would more than double the failed allocation goes to
@@ -140,7 +151,7 @@ class AutoState:
     counterfactual costs and the leader."""
 
     __slots__ = ("states", "scores", "leader", "tasks", "evidence", "oracle", "pool", "cap", "owner", "switches",
-                 "mine", "_hooks", "_warms", "_hubs")
+                 "mine", "_hooks", "_warms", "_hubs", "warm_tasks")
 
     def __init__(self, owner: "AutoPredictor", resource: str) -> None:
         self.owner = owner
@@ -150,6 +161,7 @@ class AutoState:
         # per candidate, bound once: (state, its expected_cost or None, its warm or None)
         self._hooks = [(st, getattr(st, "expected_cost", None), getattr(st, "warm", None)) for st in self.states]
         self._warms = [(i, warm) for i, (_, _, warm) in enumerate(self._hooks) if warm is not None]
+        self.warm_tasks = [0] * len(self.states)   # tasks seen warm, for the candidates with a cold start
         self.scores = [0.0] * len(self.states)   # discounted own costs (from the second task on)
         self.leader = -1          # -1: not chosen yet
         self.tasks = 0
@@ -197,8 +209,9 @@ class AutoState:
                 totals = [c + weight * g for c, g in zip(scores, pooled)]
             # a candidate in its fixed cold start is scored at the default's cost (see observe), not
             # at what it would give out now (Tovar's whole machine until the category settles): it
-            # may not lead on that stand-in score
-            cold = [i for i, warm in self._warms if not warm()]
+            # may not lead on that stand-in score, nor before prior_tasks tasks of its own past it
+            need = owner._min_evidence
+            cold = [i for i, warm in self._warms if self.warm_tasks[i] < need]
             if cold:
                 totals = list(totals)
                 for i in cold:
@@ -238,8 +251,11 @@ class AutoState:
             # counterfactual.counterfactual, inlined: this loop is most of auto's time
             c = None if expected is None else expected(value, wall, cap, rc)
             costs.append(walk_cost(st, value, feats, wall, cap, rc) if c is None else c)
-            if warm is not None and not warm():
-                cold = [i] if cold is None else cold + [i]
+            if warm is not None:
+                if not warm():
+                    cold = [i] if cold is None else cold + [i]
+                else:
+                    self.warm_tasks[i] += 1
         for hub in self._hubs:   # once all costs are known: the shared histories change here
             hub.add(value, wall)
         for st in self.states:

@@ -407,6 +407,19 @@ def test_a_lucky_cold_start_does_not_take_the_lead() -> None:
         assert p.leaders()["a"]["memory"] not in ("greedy-det", "exhaustive-det", "greedy", "exhaustive"), i
 
 
+def test_a_candidate_just_out_of_its_cold_start_needs_evidence_of_its_own() -> None:
+    # one large task, then small ones: from its 11th task exhaustive-det's buckets give the small
+    # tasks far less than max-seen's maximum, but two lucky tasks are not evidence enough
+    p = predictors.create("auto", candidates=["max-seen", "exhaustive-det"])
+    leaders = []
+    for i in range(40):
+        p.predict("a")
+        p.observe("a", {"memory": 2_000.0 if i == 0 else 540.0 - i, "wall_time": 10.0})
+        leaders.append(p.leaders()["a"]["memory"])
+    # tasks 0-9 are its cold start, 10-14 its own evidence: it may lead from the 16th task on
+    assert leaders[:14] == ["max-seen"] * 14 and leaders[14:] == ["exhaustive-det"] * 26
+
+
 def test_a_candidate_in_its_cold_start_does_not_lead_on_its_stand_in_score() -> None:
     # Tovar's modes give the whole machine until a category settles; their score meanwhile is the
     # default's cost (a cold start says nothing about the policy). The other categories' tasks,
@@ -473,7 +486,8 @@ def test_hedged_max_seen_is_max_seen_as_soon_as_features_differ() -> None:
 def test_auto_retries_into_the_gap_whichever_candidate_leads(candidates) -> None:
     # a reference bucketing's next bucket after the bulk is the lone outlier; auto following it
     # still steps into the gap just above the failed allocation first (gaps.gap_step)
-    usages = [900.0, 1000.0, 950.0, 50_000.0, 980.0, 920.0, 990.0, 940.0, 960.0, 970.0, 930.0, 910.0]
+    usages = [900.0, 1000.0, 950.0, 50_000.0, 980.0, 920.0, 990.0, 940.0, 960.0, 970.0, 930.0, 910.0, 925.0,
+              985.0, 945.0]   # 10 tasks of the bucketings' cold start, 5 of their own
     auto, alone = predictors.create("auto", candidates=candidates), predictors.create("greedy-det")
     for v in usages:
         for q in (auto, alone):
