@@ -120,6 +120,7 @@ Speed: lobsterCMSsimulation replays at ~50,000 tasks/s per category and
 from __future__ import annotations
 
 import math
+from itertools import accumulate
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -224,7 +225,7 @@ class _History:
                 time_ladder.pop()
             greedy_ladder = [b.upper for b in state.buckets("greedy-det")] if self.scored else time_ladder
             self.ladders = [time_ladder, greedy_ladder, [state.max]]
-            self.prefixes = [np.cumsum(lad).tolist() for lad in self.ladders]
+            self.prefixes = [list(accumulate(lad)) for lad in self.ladders]
         elif self.ladders[2][0] != state.max:  # the "max" ladder follows every new maximum
             self.ladders[2] = self.prefixes[2] = [state.max]
         return self.ladders

@@ -36,6 +36,7 @@ reference's 127 s (exhaustive) and ~29 h (greedy).
 from __future__ import annotations
 
 import math
+from itertools import accumulate
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -86,7 +87,7 @@ class BucketState:
         if buckets is not self._cache_src:
             self._cache_src = buckets
             self._uppers = [b.upper for b in buckets]
-            self._cum = list(np.cumsum([b.probability for b in buckets]))
+            self._cum = list(accumulate(b.probability for b in buckets))
         return self._uppers, self._cum
 
     def _draw(self, uppers: list[float], cum: list[float], start: int) -> float:
