@@ -117,7 +117,7 @@ class _HedgedMaxSeenState(_MaxSeenState):
             if c < cost:
                 self.choice, cost = a, c
         whole = self.machine
-        if whole is not None and whole > top and rc >= mean:
+        if whole is not None and whole > top and rc > 0 and rc >= mean:
             # the machine (a failure costs two runs or more; class docstring): no task fails, not even the record
             if whole * (total + mean) < cost + top * rc + min(2 * top, whole) * mean:
                 self.choice = whole
