@@ -120,9 +120,9 @@ Speed: lobsterCMSsimulation replays at ~50,000 tasks/s per category and
 from __future__ import annotations
 
 import math
-from itertools import accumulate
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
+from itertools import accumulate
 from typing import Any
 
 import numpy as np

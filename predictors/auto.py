@@ -160,7 +160,7 @@ class AutoState:
             self._hubs.append(BucketingState("quantized", n_buckets=1))
         # per candidate, bound once: (state, its expected_cost or None, its warm or None)
         self._hooks = [(st, getattr(st, "expected_cost", None), getattr(st, "warm", None)) for st in self.states]
-        self._warms = [(i, warm) for i, (_, _, warm) in enumerate(self._hooks) if warm is not None]
+        self._warms = [i for i, (_, _, warm) in enumerate(self._hooks) if warm is not None]   # with a cold start
         self.warm_tasks = [0] * len(self.states)   # tasks seen warm, for the candidates with a cold start
         self.scores = [0.0] * len(self.states)   # discounted own costs (from the second task on)
         self.leader = -1          # -1: not chosen yet
@@ -211,7 +211,7 @@ class AutoState:
             # at what it would give out now (Tovar's whole machine until the category settles): it
             # may not lead on that stand-in score, nor before prior_tasks tasks of its own past it
             need = owner._min_evidence
-            cold = [i for i, warm in self._warms if self.warm_tasks[i] < need]
+            cold = [i for i in self._warms if self.warm_tasks[i] < need]
             if cold:
                 totals = list(totals)
                 for i in cold:

@@ -197,11 +197,12 @@ class HedgedMaxSeen(Predictor):
     of the 10 kinds; on ``bench_replay``'s 70 such draws it is at or above the
     best reference on 33 instead of 28, mean margin +0.077 instead of +0.068,
     worst -0.042 instead of -0.050, single draws moving either way by up to
-    0.02; with the drawn wall times nothing changed.  With cheaper retries the option was worse: there the bet hinges
-    on the 1 / (k + 1) alone, and in a replay the machine is derived from the
-    trace's own largest usage, so a category whose maximum is close to it is
-    likely to have seen its own largest tasks already; on many-categories
-    draws it cost ``auto`` 0.003-0.004.)
+    0.02; with the drawn wall times nothing changed.  With cheaper retries
+    the option was worse: there the bet hinges on the 1 / (k + 1) alone, and
+    in a replay the machine is derived from the trace's own largest usage, so
+    a category whose maximum is close to it is likely to have seen its own
+    largest tasks already; on many-categories draws it cost ``auto``
+    0.003-0.004.)
 
     Where a category's tasks are alike this is max-seen (a lower value is
     chosen only when the slack it saves exceeds what its failures cost), and

@@ -36,8 +36,8 @@ reference's 127 s (exhaustive) and ~29 h (greedy).
 from __future__ import annotations
 
 import math
-from itertools import accumulate
 from collections.abc import Iterable, Mapping
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
