@@ -140,6 +140,10 @@ class _Regression:
         self.informative = False  # has any feature varied over the fitted tasks?
         self.bounds = (-math.inf, math.inf)   # of a prediction (log usage), see EXTRAPOLATION
 
+    def answers(self, min_tasks: int) -> bool:
+        """May this fit answer: fitted on at least ``min_tasks`` tasks whose features varied?"""
+        return self.n >= min_tasks and self.coef is not None and self.informative
+
     def row(self, z: list[float]) -> np.ndarray:
         """The design row of transformed features ``z``: 1, z_k..., z_k^2..."""
         return np.array([1.0] + z + [v * v for v in z])
@@ -269,7 +273,7 @@ class RegressionState:
         if key is None:
             return None
         model = self.models.get(key[0])
-        if model is None or model.n < self.owner._min_tasks or model.coef is None or not model.informative:
+        if model is None or not model.answers(self.owner._min_tasks):
             return None
         return model, model.row(key[1])
 
@@ -277,10 +281,8 @@ class RegressionState:
         """``None`` when the fit may answer (some feature set has a fit that has cost
         less than the fallback), else the registered name of the fallback, which then
         answers every task."""
-        if self.reg_cost < self.fb_cost:
-            need = self.owner._min_tasks
-            if any(m.n >= need and m.coef is not None and m.informative for m in self.models.values()):
-                return None
+        if self.reg_cost < self.fb_cost and any(m.answers(self.owner._min_tasks) for m in self.models.values()):
+            return None
         return self.owner.fallback
 
     def first(self, features: Mapping[str, float]) -> float:
