@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 import predictors
+from predictors.replay import machine_size
 from predictors.synthetic import SUITE
 
 SHARED = Path(os.environ.get("LFM_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
@@ -231,7 +232,6 @@ def judge_auto(df: pd.DataFrame, retry_cost: float) -> dict:
     charged, and given to ``auto`` to optimise. Returns auto's AE_time, the best
     reference and its AE_time, their difference, the verdict and which candidates
     ``auto`` ends up following."""
-    from predictors.replay import machine_size
     refs = {}
     for name in REFERENCE_POLICIES:
         runs = [1, 2, 3] if name in ("greedy", "exhaustive") else [1]

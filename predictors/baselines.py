@@ -117,8 +117,9 @@ class _HedgedMaxSeenState(_MaxSeenState):
             if c < cost:
                 self.choice, cost = a, c
         whole = self.machine
-        if whole is not None and whole > top and rc > 0 and rc >= mean:
-            # the machine (a failure costs two runs or more; class docstring): no task fails, not even the record
+        if whole is not None and whole > top and rc >= mean:
+            # the machine (a failure costs two runs or more; class docstring): no task fails, not even the record.
+            # rc 0 never qualifies: observed wall times are > 0 (Predictor.observe), so mean > 0
             if whole * (total + mean) < cost + top * rc + min(2 * top, whole) * mean:
                 self.choice = whole
 
