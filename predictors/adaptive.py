@@ -120,9 +120,7 @@ Speed: lobsterCMSsimulation replays at ~50,000 tasks/s per category and
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping
-from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -131,7 +129,7 @@ from bucketing import BucketingState
 
 from .base import KNOWN_RESOURCES, Observation, Predictor, check_retry_cost
 from .bucketed import next_step
-from .gaps import gap_step
+from .ladders import EXPERTS, LadderHistory, history_views
 from .registry import register
 
 #: With a retry cost, the very first task's probe: (start as a fraction of the machine
@@ -140,153 +138,6 @@ COSTLY_PROBE = (1.0 / 64.0, 4.0)
 #: The largest factor a retry up the pooled ladder (a category's first task) steps
 #: over the failed allocation (module docstring).
 POOLED_JUMP = 16.0
-#: The candidate ladders, in order of preference on ties.
-EXPERTS = ("optimal", "greedy-det", "max")
-
-
-def ladder_charge(ladder: list[float], prefix: list[float], usage: float, growth: float,
-                  cap: float = math.inf, wall: float = 1.0, retry_cost: float = 0.0,
-                  steps: list[float] = ()) -> float:
-    """What a task using ``usage`` for ``wall`` s is charged climbing ``ladder``
-    (``prefix``: its running sums): every rung up to the first that fits; past
-    the top rung the escalation ``steps`` (ascending, between the top and
-    ``growth`` x the top), then the top times ``growth``, ``growth``^2, ...;
-    each at most ``cap`` (the machine size); each rung times ``wall``, plus
-    ``retry_cost`` s at every failed rung."""
-    i = bisect_left(ladder, usage)
-    if i < len(ladder):
-        return prefix[i] * wall + (prefix[i - 1] * retry_cost if i > 0 and retry_cost else 0.0)
-    total, a = prefix[-1], ladder[-1]
-    top = a
-    failed = total
-    if a <= 0:
-        return (total + usage) * wall + total * retry_cost
-    for step in steps:
-        if a >= usage:
-            break
-        if a >= cap:
-            return total * wall
-        failed = total
-        a = min(step, cap)
-        total += a
-    while a < usage:
-        if a >= cap:
-            return total * wall  # cannot run anywhere; every policy pays the same
-        failed = total
-        a = min(next_step(a, top, growth), cap)
-        total += a
-    return total * wall + failed * retry_cost
-
-
-class _History:
-    """The candidate ladders of one resource and their scores.  The history is
-    a ``bucketing.BucketingState`` computing the ``optimal`` ladder (and, when
-    scored, deterministic greedy buckets) on one recompute schedule; the
-    "max" ladder follows every new maximum."""
-
-    __slots__ = ("state", "ladders", "prefixes", "scores", "best", "growth", "scored", "cap", "retry_cost",
-                 "ratios", "prior", "steps", "steps_key")
-
-    def __init__(self, recompute_growth: float, max_levels: int, growth: float, scored: bool,
-                 cap: float = math.inf, retry_cost: float = 0.0) -> None:
-        views = {"optimal": ("optimal", {"max_levels": max_levels, "retry_cost": retry_cost,
-                                         "tail_ratio": growth, "cap": cap})}
-        if scored:
-            views["greedy-det"] = ("greedy", {"deterministic": True})
-        self.state = BucketingState.views(views, recompute_growth)
-        # how far past the largest value seen a new maximum went (its ratio to the old
-        # maximum), for the escalation past the top rung: a ladder of ratios, optimal
-        # for the same cost, learnt from the category's own new maxima
-        self.ratios = BucketingState("optimal", max_levels=32, retry_cost=retry_cost,
-                                     recompute_growth=recompute_growth)
-        self.prior: _History | None = None  # whose ratios to use while this one has none
-        self.steps: list[float] = []
-        self.steps_key: tuple[float, int, int] = (math.nan, -1, -1)  # (top, source, its computation)
-        self.ladders: list[list[float]] | None = None
-        self.prefixes: list[list[float]] = []
-        self.scores = [0.0] * len(EXPERTS)
-        self.best = 0  # index of the expert with the lowest score
-        self.growth = growth
-        self.scored = scored  # False for the pooled prior: only the first ladder is used
-        self.cap = cap
-        self.retry_cost = retry_cost
-
-    def __len__(self) -> int:
-        return len(self.state)
-
-    def _refresh(self) -> list[list[float]] | None:
-        state = self.state
-        if len(state) == 0:
-            return None
-        if self.ladders is None or state.stale():
-            time_ladder = [b.upper for b in state.buckets("optimal")]
-            if len(time_ladder) > 1 and time_ladder[-2] == state.max:
-                # the tail's rung after the maximum is where the escalation goes anyway
-                time_ladder.pop()
-            greedy_ladder = [b.upper for b in state.buckets("greedy-det")] if self.scored else time_ladder
-            self.ladders = [time_ladder, greedy_ladder, [state.max]]
-            self.prefixes = [list(accumulate(lad)) for lad in self.ladders]
-        elif self.ladders[2][0] != state.max:  # the "max" ladder follows every new maximum
-            self.ladders[2] = self.prefixes[2] = [state.max]
-        return self.ladders
-
-    def leader(self) -> int:
-        """Index in :data:`EXPERTS` of the ladder predictions come from."""
-        return self.best
-
-    def escalation(self, top: float) -> list[float]:
-        """Allocations to try past ``top`` (the largest value seen), ascending:
-        ``top`` times the rungs below ``growth`` of the learnt ratio ladder
-        (this history's new maxima, else the prior's); empty when neither has
-        seen a new maximum.  Only rungs below ``growth`` refine the doubling:
-        one early jump (a category's second task 10x its first) must not
-        turn every later retry into a 10x one."""
-        source = self.ratios if len(self.ratios) or self.prior is None else self.prior.ratios
-        if not len(source):
-            return []
-        ratios = source.buckets()
-        key = (top, id(source), source.computed_at)
-        if key != self.steps_key:
-            self.steps = [top * b.upper for b in ratios if 1.0 < b.upper < self.growth]
-            self.steps_key = key
-        return self.steps
-
-    def into_gap(self, previous: float, rung: float) -> float:
-        """The retry after ``previous`` (a rung) failed, where the ladder's next
-        rung is ``rung``: ``previous`` x growth instead when the task is likely
-        enough to lie just above ``previous``, in the gap below the next value
-        seen, for the smaller step to cost less in expectation."""
-        if not (previous > 0 and rung > previous * self.growth):
-            return rung
-        above, nearest = self.state.above(previous)
-        penalty = 1.0 + (self.retry_cost / self.state.mean_wall() if self.retry_cost else 0.0)
-        return gap_step(previous, rung, above, nearest, self.growth, penalty)
-
-    def learn_ratio(self, ratio: float, wall: float) -> None:
-        self.ratios.add(ratio, wall)
-
-    def ladder(self) -> list[float] | None:
-        ladders = self._refresh()
-        return None if ladders is None else ladders[self.best]
-
-    def add(self, value: float, wall: float) -> float | None:
-        """Learn ``value`` of a task that ran ``wall`` s (> 0); returns its ratio
-        to the previous maximum when it is a new maximum (learnt here too)."""
-        if self.scored and self._refresh() is not None:
-            sig = float(len(self.state) + 1)
-            scores = self.scores
-            steps = self.escalation(self.state.max)
-            for e, (lad, pre) in enumerate(zip(self.ladders, self.prefixes)):
-                scores[e] += sig * ladder_charge(lad, pre, value, self.growth, self.cap, wall, self.retry_cost,
-                                                 steps if lad[-1] == self.state.max else ())
-            self.best = min(range(len(scores)), key=scores.__getitem__)
-        top = self.state.max
-        self.state.add(value, wall)
-        if self.scored and top > 0 and value > top:
-            ratio = value / top
-            self.ratios.add(ratio, wall)
-            return ratio
-        return None
 
 
 class AdaptiveState:
@@ -294,7 +145,7 @@ class AdaptiveState:
 
     __slots__ = ("own", "pool", "cold", "growth", "time_weighted", "probe")
 
-    def __init__(self, own: _History, pool: _History, cold: float, growth: float, time_weighted: bool,
+    def __init__(self, own: LadderHistory, pool: LadderHistory, cold: float, growth: float, time_weighted: bool,
                  probe: float = 2.0) -> None:
         self.own = own
         self.pool = pool
@@ -340,6 +191,17 @@ class AdaptiveState:
         own = len(self.own) > 0
         return {"tasks": len(self.own), "buckets": self._ladder() or [self.cold],
                 "expert": EXPERTS[self.own.leader()] if own else ("pooled" if len(self.pool) else "probe")}
+
+
+class _SharedAdaptiveState(AdaptiveState):
+    """An :class:`AdaptiveState` whose own history is shared with other
+    predictors (``predictors.shared_histories``)."""
+
+    __slots__ = ()
+
+    def before_add(self, value: float, obs: Observation) -> None:
+        """Score the ladders on the task before the shared history learns it."""
+        self.own.score(value, obs.wall_time)
 
 
 @register("adaptive")
@@ -388,12 +250,28 @@ class AdaptivePredictor(Predictor):
             raise ValueError(f"recompute_growth must be a fraction in [0, 1), got {rg!r}")
         self._retry_cost = check_retry_cost(self.retry_cost)
         self._cold = cold_start_values(self.cold_start)
-        self._pool = {r: _History(rg, levels, growth, scored=False, retry_cost=self._retry_cost)
+        self._pool = {r: LadderHistory(rg, levels, growth, scored=False, retry_cost=self._retry_cost)
                       for r in self._resources}
+        # a history weighted by wall time, as the bucketing predictors' shared ones are
+        self._shareable = bool(self.time_weighted)
 
-    def _new_state(self, resource: str) -> AdaptiveState:
-        own = _History(self.recompute_growth, self.max_levels, self.growth, scored=True,
-                       cap=self._caps.get(resource, math.inf), retry_cost=self._retry_cost)
+    def _shared_views(self, resource: str) -> dict[str, tuple[str, dict[str, Any]]]:
+        """The bucketings a state of ``resource`` reads, by name (``predictors.shared_histories``)."""
+        return history_views(self.max_levels, self.growth, True, self._caps.get(resource, math.inf),
+                             self._retry_cost)
+
+    def _shared_state(self, resource: str, history: BucketingState, views: Mapping[str, str]) -> AdaptiveState:
+        """A state whose own history is ``history``, which holds :meth:`_shared_views`
+        under the names ``views`` gives on this predictor's schedule.  The
+        caller calls the state's ``before_add``, then adds every observed value
+        to ``history`` once, then passes it to the state's ``observe``."""
+        return self._new_state(resource, history, views)
+
+    def _new_state(self, resource: str, shared: BucketingState | None = None,
+                   views: Mapping[str, str] | None = None) -> AdaptiveState:
+        own = LadderHistory(self.recompute_growth, self.max_levels, self.growth, scored=True,
+                       cap=self._caps.get(resource, math.inf), retry_cost=self._retry_cost, shared=shared,
+                       views=views)
         own.prior = self._pool[resource]
         cold = self._cold[resource]
         probe = self.growth
@@ -403,8 +281,8 @@ class AdaptivePredictor(Predictor):
             if resource not in (self.cold_start or {}):
                 machine = self._caps.get(resource)
                 cold = KNOWN_RESOURCES[resource] if machine is None else machine * COSTLY_PROBE[0]
-        return AdaptiveState(own, self._pool[resource], cold, self.growth,
-                             bool(self.time_weighted), probe)
+        kind = AdaptiveState if shared is None else _SharedAdaptiveState
+        return kind(own, self._pool[resource], cold, self.growth, bool(self.time_weighted), probe)
 
 
 def cold_start_values(cold_start: Mapping[str, float] | None) -> dict[str, float]:

@@ -226,13 +226,22 @@ class BucketPredictor(Predictor):
         schedule, ``recompute_growth``, is the predictor's parameter)."""
         return self.method, self._algorithm_params()
 
-    def _shared_state(self, resource: str, history: BucketingState, view: str) -> BucketState:
-        """A state reading ``view`` of ``history``, a ``BucketingState.views``
-        that holds :meth:`bucketing` under that name on this predictor's
-        schedule.  The caller adds every observed value to ``history`` once,
-        before passing it to the states' ``observe``."""
+    #: its states can read a history shared with other predictors (``predictors.shared_histories``)
+    _shareable = True
+
+    def _shared_views(self, resource: str) -> dict[str, tuple[str, dict[str, Any]]]:
+        """The bucketings a state of ``resource`` reads, by this predictor's
+        name for each: ``{"buckets": self.bucketing()}``."""
+        return {"buckets": self.bucketing()}
+
+    def _shared_state(self, resource: str, history: BucketingState, views: Mapping[str, str]) -> BucketState:
+        """A state reading ``history``, a ``BucketingState.views`` that holds
+        :meth:`_shared_views` under the names ``views`` gives on this
+        predictor's schedule.  The caller adds every observed value to
+        ``history`` once, before passing it to the states' ``observe``."""
         return BucketState(history, KNOWN_RESOURCES[resource], int(self.num_sampling_points),
-                           float(self.increase_rate), self.deterministic, self._rng, view=view, shared=True)
+                           float(self.increase_rate), self.deterministic, self._rng, view=views["buckets"],
+                           shared=True)
 
 
 @register("greedy")

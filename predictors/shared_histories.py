@@ -1,28 +1,33 @@
-"""Several predictors' per-category states, the bucketing ones sharing one history.
+"""Several predictors' per-category states, those built on bucketing sharing one history.
 
-``auto`` runs four bucketing candidates side by side; each kept its own copy
-of the same history and recomputed it on the same schedule.  Reading one
-history instead (``bucketing.BucketingState.views``) gives exactly the same
-allocations for a quarter of the adds and one recompute pass.
+``auto`` runs four bucketing candidates and ``adaptive`` side by side; each
+kept its own copy of the same history and recomputed it on the same schedule
+(``adaptive``'s deterministic greedy ladder is the ``greedy-det`` candidate's
+buckets).  Reading one history instead (``bucketing.BucketingState.views``)
+gives exactly the same allocations for one add per task and one recompute
+pass of each distinct bucketing.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bucketing import BucketingState
 
 from .base import Predictor
-from .bucketed import BucketPredictor
 
 
 class SharedHistories:
-    """Per-category states of several predictors, where the bucketing ones on
-    one schedule (``recompute_growth``, ``num_sampling_points``) read one
-    history: one set of points, every bucketing recomputed at the same point
-    counts as it would be on its own, so their allocations are exactly those of
-    each on its own.  Whoever holds the states adds every observed value to
-    each shared history once, before passing it to the states' ``observe``.
+    """Per-category states of several predictors, where those that can
+    (``_shareable``: the bucketing predictors, and ``adaptive`` when it weighs
+    by wall time) on one recompute schedule (``recompute_growth``) read one
+    history: one set of points, every distinct bucketing recomputed at the
+    same point counts as it would be on its own, so their allocations are
+    exactly those of each on its own.
+
+    Protocol for whoever holds the states, after each task: call every hook
+    (:meth:`states`) with the task's value and observation, then add the value
+    to each shared history once, then pass it to the states' ``observe``.
 
     ``predictors``: set-up predictor objects; ``names``: a name for each (the
     views of a shared history are named after the first predictor computing
@@ -31,35 +36,50 @@ class SharedHistories:
 
     def __init__(self, predictors: Sequence[Predictor], names: Sequence[str]) -> None:
         self.predictors = list(predictors)
-        groups: dict[tuple[float, int], list[int]] = {}
+        self.names = list(names)
+        groups: dict[float, list[int]] = {}
         for i, p in enumerate(self.predictors):
-            if isinstance(p, BucketPredictor):
-                groups.setdefault((float(p.recompute_growth), int(p.num_sampling_points)), []).append(i)
-        #: (recompute_growth, views, [(index of a predictor, its view)]) per shared history
-        self.groups: list[tuple[float, dict[str, Any], list[tuple[int, str]]]] = []
-        for (growth, _), members in groups.items():
-            if len(members) < 2:
-                continue
-            views: dict[str, Any] = {}
-            named = []
-            for i in members:
-                spec = self.predictors[i].bucketing()
-                view = next((n for n, v in views.items() if v == spec), names[i])
-                views[view] = spec
-                named.append((i, view))
-            self.groups.append((growth, views, named))
-        self.shared = {i for _, _, named in self.groups for i, _ in named}
+            if getattr(p, "_shareable", False):
+                groups.setdefault(float(p.recompute_growth), []).append(i)
+        #: (recompute_growth, indices of the predictors reading it) per shared history
+        self.groups = [(growth, members) for growth, members in groups.items() if len(members) >= 2]
+        self.shared = {i for _, members in self.groups for i in members}
+        self._layouts: dict[str, list[tuple[float, dict[str, Any], list[tuple[int, dict[str, str]]]]]] = {}
 
-    def states(self, resource: str) -> tuple[list[Any], list[BucketingState]]:
-        """Every predictor's state for a new category, and the shared histories."""
+    def _layout(self, resource: str) -> list[tuple[float, dict[str, Any], list[tuple[int, dict[str, str]]]]]:
+        """Per shared history of ``resource``: its schedule, its views (name ->
+        (method, params)) and, per member, its own names -> the views'."""
+        layout = self._layouts.get(resource)
+        if layout is None:
+            layout = []
+            for growth, members in self.groups:
+                views: dict[str, Any] = {}
+                named = []
+                for i in members:
+                    mine = {}
+                    for key, spec in self.predictors[i]._shared_views(resource).items():
+                        view = next((n for n, v in views.items() if v == spec), f"{self.names[i]}:{key}")
+                        views[view] = spec
+                        mine[key] = view
+                    named.append((i, mine))
+                layout.append((growth, views, named))
+            self._layouts[resource] = layout
+        return layout
+
+    def states(self, resource: str) -> tuple[list[Any], list[BucketingState], list[Callable[[float, Any], None]]]:
+        """Every predictor's state for a new category, the shared histories,
+        and the hooks to call before a value is added to them (see the class)."""
         states = [None if i in self.shared else p._new_state(resource) for i, p in enumerate(self.predictors)]
-        hubs = []
-        for growth, views, members in self.groups:
+        hubs, hooks = [], []
+        for growth, views, members in self._layout(resource):
             hub = BucketingState.views(views, growth)
             hubs.append(hub)
-            for i, view in members:
-                states[i] = self.predictors[i]._shared_state(resource, hub, view)
-        return states, hubs
+            for i, mine in members:
+                state = states[i] = self.predictors[i]._shared_state(resource, hub, mine)
+                hook = getattr(state, "before_add", None)
+                if hook is not None:
+                    hooks.append(hook)
+        return states, hubs, hooks
 
 
 __all__ = ["SharedHistories"]

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import predictors
-from predictors.adaptive import EXPERTS, ladder_charge
 from predictors.bucketed import next_step
+from predictors.ladders import EXPERTS, ladder_charge
 
 BUCKET_NAMES = ["greedy", "exhaustive", "greedy-det", "exhaustive-det", "kmeans", "quantile-buckets", "quantized",
                 "quantized-10"]

@@ -497,3 +497,32 @@ def test_auto_retries_into_the_gap_whichever_candidate_leads(candidates) -> None
     assert auto.predict("a")["memory"] == first == 1000.0
     assert alone.predict("a", previous={"memory": first}, exceeded=["memory"])["memory"] == 50_000.0
     assert auto.predict("a", previous={"memory": first}, exceeded=["memory"])["memory"] == 2_000.0
+
+
+@pytest.mark.parametrize("retry_cost", [0.0, 30.0])
+def test_candidates_reading_one_shared_history_allocate_as_each_on_its_own(retry_cost: float) -> None:
+    # auto's adaptive and deterministic bucketing candidates read one history per category
+    # (predictors.shared_histories); each must allocate exactly as the predictor on its own
+    machine = {"memory": 8_192.0}
+    auto = predictors.create("auto", seed=3, max_resources=machine, retry_cost=retry_cost)
+    auto.predict("warm-up")
+    names = auto._names
+    alone = {name: predictors.create(name, seed=3 + i, max_resources=machine,
+                                     **({"recompute_growth": 0.01} if name == "greedy-det" else {}),
+                                     **({"retry_cost": retry_cost} if name == "adaptive" else {}))
+             for i, name in enumerate(names) if name in ("adaptive", "greedy-det", "exhaustive-det")}
+    rng = np.random.default_rng(5)
+    for k in range(600):
+        category = "ab"[int(rng.integers(2))]
+        usage = float(rng.choice([300.0, 900.0, 2_500.0]) * rng.uniform(0.8, 1.0) * (1 + k / 600))
+        obs = {"memory": usage, "wall_time": float(rng.uniform(1, 100))}
+        auto.predict(category)   # the leader reads the shared history after every task
+        states = auto._states[category]["memory"].states if category in auto._states else None
+        for name, p in alone.items():
+            want = p.predict(category)["memory"]
+            if states is not None:
+                assert states[names.index(name)].first({}) == want, (k, name)
+                retry = min(states[names.index(name)].retry(want, {}), machine["memory"])   # predict() caps
+                assert retry == p.predict(category, previous={"memory": want}, exceeded=["memory"])["memory"]
+            p.observe(category, obs)
+        auto.observe(category, obs)
