@@ -270,8 +270,8 @@ class AdaptivePredictor(Predictor):
     def _new_state(self, resource: str, shared: BucketingState | None = None,
                    views: Mapping[str, str] | None = None) -> AdaptiveState:
         own = LadderHistory(self.recompute_growth, self.max_levels, self.growth, scored=True,
-                       cap=self._caps.get(resource, math.inf), retry_cost=self._retry_cost, shared=shared,
-                       views=views)
+                            cap=self._caps.get(resource, math.inf), retry_cost=self._retry_cost, shared=shared,
+                            views=views)
         own.prior = self._pool[resource]
         cold = self._cold[resource]
         probe = self.growth
