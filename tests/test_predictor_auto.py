@@ -241,7 +241,8 @@ def test_auto_does_not_give_a_young_category_its_early_outlier() -> None:
 def test_bad_parameters() -> None:
     for params, match in (({"candidates": ["oracle"]}, "candidate"), ({"candidates": ["nope"]}, "candidate"),
                           ({"halflife": 0}, "halflife"), ({"confidence": -1}, "confidence"),
-                          ({"retry_cost": -1}, "retry_cost")):
+                          ({"retry_cost": -1}, "retry_cost"), ({"wall_halflife": -1}, "wall_halflife"),
+                          ({"wall_halflife": float("inf")}, "wall_halflife")):
         with pytest.raises(ValueError, match=match):
             predictors.create("auto", **params).predict("a")
     with pytest.raises(ValueError, match="min_tasks"):
@@ -526,3 +527,21 @@ def test_candidates_reading_one_shared_history_allocate_as_each_on_its_own(retry
                 assert retry == p.predict(category, previous={"memory": want}, exceeded=["memory"])["memory"]
             p.observe(category, obs)
         auto.observe(category, obs)
+
+
+@pytest.mark.parametrize("wall_halflife, leader", [(20.0, "max-seen"), (0.0, "whole-machine")])
+def test_one_long_failed_task_does_not_hand_over_the_lead(wall_halflife: float, leader: str) -> None:
+    # 200 tasks of 900-1000 MB, ~100 s each: max-seen leads the whole machine (2,048 MB). Then a new
+    # maximum that happened to run 30,000 s fails under max-seen. At its own wall time (wall_halflife=0)
+    # that one failure outweighs everything max-seen saved; at what the recent tasks say a task of its
+    # usage runs it does not, and the next tasks are no likelier to be long (walls module)
+    p = predictors.create("auto", max_resources={"memory": 2048.0}, candidates=["max-seen", "whole-machine"],
+                          wall_halflife=wall_halflife)
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        p.predict("a")
+        p.observe("a", {"memory": float(rng.uniform(900, 1000)), "wall_time": float(rng.lognormal(np.log(100), 0.2))})
+    assert p.leaders()["a"]["memory"] == "max-seen"
+    p.predict("a")
+    p.observe("a", {"memory": 1010.0, "wall_time": 30_000.0})
+    assert p.leaders()["a"]["memory"] == leader
