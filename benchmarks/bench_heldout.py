@@ -14,7 +14,12 @@ A margin below zero on one workload is not a failure of this benchmark: it repor
 distribution (mean margin, how many below, the worst), which is what an outside check on
 unseen traces would see.
 
-    python -m benchmarks heldout [--quick]      (--quick: 10 workloads instead of 30)
+    python -m benchmarks heldout [--quick] [--seeds=A-B] [--auto=NAME=VALUE ...]
+
+``--quick``: 10 workloads instead of 30; ``--seeds=A-B``: workloads A to B instead
+(e.g. ``--seeds=1040-1139``, 100 workloads none of which was looked at while
+developing); ``--auto=NAME=VALUE``: a parameter of ``auto`` (a number), to compare
+a setting side by side with the default (e.g. ``--auto=wall_halflife=0``).
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ import time
 import numpy as np
 import pandas as pd
 
+import predictors
 from benchmarks.bench_replay import RETRY_COST, judge_auto
 
 WORKLOADS = 30
@@ -101,24 +107,48 @@ def workload(seed: int) -> pd.DataFrame:
     return df.assign(cores=1.0, status="ok")
 
 
-def verdicts(seeds: list[int], retry_cost: float) -> pd.DataFrame:
+def verdicts(seeds: list[int], retry_cost: float, auto_params: dict | None = None) -> pd.DataFrame:
     rows = []
     for seed in seeds:
         df = workload(seed)
         families = ",".join(sorted({c.split(":")[1] for c in df["category"].unique()}))
         rows.append({"seed": seed, "tasks": len(df), "categories": df["category"].nunique(),
-                     "families": families, **judge_auto(df, retry_cost)})
+                     "families": families, **judge_auto(df, retry_cost, auto_params)})
     return pd.DataFrame(rows)
 
 
-def main(argv: list[str]) -> None:
+def _options(argv: list[str]) -> tuple[list[int], dict[str, float]]:
+    """The workload seeds and auto's parameters that ``argv`` asks for (module docstring)."""
     seeds = list(range(10 if "--quick" in argv else WORKLOADS))
+    params: dict[str, float] = {}
+    for arg in argv:
+        flag, _, value = arg.partition("=")
+        if flag == "--seeds":
+            first, _, last = value.partition("-")
+            if not (first.isdigit() and last.isdigit() and int(first) <= int(last)):
+                raise SystemExit(f"--seeds=A-B wants two whole numbers A <= B, got {value!r}")
+            seeds = list(range(int(first), int(last) + 1))
+        elif flag == "--auto":
+            name, _, number = value.partition("=")
+            known = sorted(predictors.create("auto").get_params())
+            if name not in known:
+                raise SystemExit(f"--auto: auto has no parameter {name!r}; its parameters: {', '.join(known)}")
+            try:
+                params[name] = float(number)
+            except ValueError:
+                raise SystemExit(f"--auto=NAME=NUMBER wants a number for {name}, got {number!r}") from None
+    return seeds, params
+
+
+def main(argv: list[str]) -> None:
+    seeds, params = _options(argv)
     pd.set_option("display.width", 250)
     pd.set_option("display.max_colwidth", 60)
     for rc in (0.0, RETRY_COST):
         started = time.perf_counter()
-        table = verdicts(seeds, rc)
-        print(f"\nauto on {len(seeds)} held-out workloads (memory, per category, retry_cost {rc:g} s; "
+        table = verdicts(seeds, rc, params)
+        print(f"\nauto{''.join(f' {k}={v:g}' for k, v in params.items())} on {len(seeds)} held-out workloads "
+              f"(seeds {seeds[0]}-{seeds[-1]}; memory, per category, retry_cost {rc:g} s; "
               f"{time.perf_counter() - started:.0f} s)")
         print(table.to_string(index=False))
         d = table["diff"]

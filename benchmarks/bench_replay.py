@@ -225,13 +225,13 @@ def _leaders(p: predictors.Predictor) -> str:
     return ", ".join(f"{n} {c}" for n, c in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def judge_auto(df: pd.DataFrame, retry_cost: float) -> dict:
+def judge_auto(df: pd.DataFrame, retry_cost: float, auto_params: dict | None = None) -> dict:
     """``auto`` against the best reference policy on one trace (per category, memory):
     the reference policies as in the main tables (the probabilistic ones median over
-    seeds 1-3), ``auto`` with seed 1; both with ``retry_cost`` (s per failed attempt)
-    charged, and given to ``auto`` to optimise. Returns auto's AE_time, the best
-    reference and its AE_time, their difference, the verdict and which candidates
-    ``auto`` ends up following."""
+    seeds 1-3), ``auto`` with seed 1 (and ``auto_params``, e.g. ``{"wall_halflife": 0}``);
+    both with ``retry_cost`` (s per failed attempt) charged, and given to ``auto`` to
+    optimise. Returns auto's AE_time, the best reference and its AE_time, their
+    difference, the verdict and which candidates ``auto`` ends up following."""
     refs = {}
     for name in REFERENCE_POLICIES:
         runs = [1, 2, 3] if name in ("greedy", "exhaustive") else [1]
@@ -239,7 +239,7 @@ def judge_auto(df: pd.DataFrame, retry_cost: float) -> dict:
                                       .summary.iloc[0]["AE_time"] for s in runs]))
     best = max(refs, key=refs.get)
     machine = {"memory": machine_size("memory", np.ceil(df["memory"].to_numpy(float)))}
-    auto = predictors.create("auto", seed=1, max_resources=machine, retry_cost=retry_cost)
+    auto = predictors.create("auto", seed=1, max_resources=machine, retry_cost=retry_cost, **(auto_params or {}))
     got = float(predictors.replay(df, auto, retry_cost=retry_cost).summary.iloc[0]["AE_time"])
     d = got - refs[best]
     return {"auto": round(got, 4), "best_ref": best, "best_ref_AE": round(refs[best], 4), "diff": round(d, 4),
