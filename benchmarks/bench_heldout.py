@@ -17,9 +17,10 @@ unseen traces would see.
     python -m benchmarks heldout [--quick] [--seeds=A-B] [--auto=NAME=VALUE ...]
 
 ``--quick``: 10 workloads instead of 30; ``--seeds=A-B``: workloads A to B instead
-(e.g. ``--seeds=1040-1139``, 100 workloads none of which was looked at while
-developing); ``--auto=NAME=VALUE``: a parameter of ``auto`` (a number), to compare
-a setting side by side with the default (e.g. ``--auto=wall_halflife=0``).
+(e.g. ``--seeds=1040-1139``, the 100 on which ``wall_halflife`` was chosen; seeds from
+1140 on were never looked at); ``--auto=NAME=VALUE``: a numeric parameter of ``auto``
+other than the ones the verdicts set themselves (seed, retry_cost), to compare a
+setting side by side with the default (e.g. ``--auto=wall_halflife=0``).
 """
 from __future__ import annotations
 
@@ -121,6 +122,9 @@ def _options(argv: list[str]) -> tuple[list[int], dict[str, float]]:
     """The workload seeds and auto's parameters that ``argv`` asks for (module docstring)."""
     seeds = list(range(10 if "--quick" in argv else WORKLOADS))
     params: dict[str, float] = {}
+    # judge_auto sets seed, max_resources and retry_cost itself; resources and candidates are not numbers
+    settable = sorted(set(predictors.create("auto").get_params())
+                      - {"seed", "max_resources", "retry_cost", "resources", "candidates"})
     for arg in argv:
         flag, _, value = arg.partition("=")
         if flag == "--seeds":
@@ -130,13 +134,17 @@ def _options(argv: list[str]) -> tuple[list[int], dict[str, float]]:
             seeds = list(range(int(first), int(last) + 1))
         elif flag == "--auto":
             name, _, number = value.partition("=")
-            known = sorted(predictors.create("auto").get_params())
-            if name not in known:
-                raise SystemExit(f"--auto: auto has no parameter {name!r}; its parameters: {', '.join(known)}")
+            if name not in settable:
+                raise SystemExit(f"--auto: {name!r} is not a parameter this benchmark can set; "
+                                 f"it can set: {', '.join(settable)}")
             try:
                 params[name] = float(number)
             except ValueError:
                 raise SystemExit(f"--auto=NAME=NUMBER wants a number for {name}, got {number!r}") from None
+    try:   # auto validates its parameters at first use: do that before an hour of replays
+        predictors.create("auto", **params).predict("check")
+    except ValueError as exc:
+        raise SystemExit(f"--auto: {exc}") from None
     return seeds, params
 
 
