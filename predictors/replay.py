@@ -99,7 +99,11 @@ def _task_columns(df: pd.DataFrame, resources: tuple[str, ...], group_by: str | 
     if missing:
         raise ValueError(f"trace has no column {missing[0]!r} to replay (columns: {', '.join(map(str, df.columns))})")
     if "status" in df.columns:
-        df = df[df["status"].fillna("ok") == "ok"]
+        ok = df["status"].fillna("ok") == "ok"
+        if len(df) and not ok.any():
+            raise ValueError(f"no task of the trace succeeded (all {len(df)} have a status other than 'ok', "
+                             f"e.g. {df['status'].iloc[0]!r}): nothing to replay")
+        df = df[ok]
     df = _drop_unmeasured(df, resources)
     n = len(df)
     if group_by is None:
@@ -116,7 +120,7 @@ def _task_columns(df: pd.DataFrame, resources: tuple[str, ...], group_by: str | 
         if len(bad):
             row = df.index[bad[0]]
             raise ValueError(f"trace row {row} (0-based, header excluded): {r} usage must be a finite "
-                             f"number >= 0, got {df[r].iloc[bad[0]]!r}")
+                             f"number >= 0, got {df[r].iloc[bad[0]]}")
         if round_usage and r in ROUNDED_RESOURCES:
             values = np.ceil(values)
         usage[r] = values.tolist()
@@ -140,8 +144,9 @@ def _drop_unmeasured(df: pd.DataFrame, resources: tuple[str, ...]) -> pd.DataFra
     if not missing.any():
         return df
     if missing.all():
-        raise ValueError(f"no task of the trace has a measured {'/'.join(resources)} usage "
-                         f"(all {len(df)} are empty or NaN): nothing to replay")
+        raise ValueError(f"no task of the trace has a measured {'/'.join(resources)} usage (all {len(df)} "
+                         f"are empty or NaN, the trace readers' mark for a missing or negative value): "
+                         f"nothing to replay")
     first = df.index[np.flatnonzero(missing)[0]]
     warnings.warn(f"replay leaves out {int(missing.sum())} of {len(df)} tasks whose "
                   f"{'/'.join(resources)} usage was not measured (first: row {first}, 0-based)",

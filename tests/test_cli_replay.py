@@ -62,6 +62,12 @@ def test_errors(tmp_path) -> None:
     bad.write_text("category,cores\na,1\n")
     r = lfm(str(bad), "-p", "max-seen")
     assert r.returncode == 2 and "memory" in r.stderr and "Traceback" not in r.stderr
+    bad.write_text("category,memory,wall_time\n")
+    r = lfm(str(bad), "-p", "max-seen")
+    assert r.returncode == 2 and "bad.csv: the trace holds no tasks" in r.stderr and "Traceback" not in r.stderr
+    bad.write_text("category,memory,wall_time\na,10,1\na,inf,1\n")
+    r = lfm(str(bad), "-p", "max-seen")
+    assert r.returncode == 2 and "bad.csv:3: expected a finite number in column 'memory'" in r.stderr
 
 
 def nextflow_like_trace(path, processes: int = 54, seed: int = 3) -> int:

@@ -245,3 +245,7 @@ def test_unmeasured_tasks_are_left_out_with_a_warning_bad_values_stay_errors():
     for bad in (-5.0, np.inf):
         with pytest.raises(ValueError, match="finite number >= 0"):
             predictors.replay(df.assign(memory=[100, bad, 1, 1, 1, 1]), "max-seen")
+    with pytest.raises(ValueError, match="all 6 are empty or NaN.*nothing to replay"):
+        predictors.replay(df.assign(memory=np.nan), "max-seen")
+    with pytest.raises(ValueError, match="no task of the trace succeeded .*'error'.*nothing to replay"):
+        predictors.replay(df.assign(status="error"), "max-seen")

@@ -41,6 +41,8 @@ def test_empty_and_unknown_files(tmp_path):
     ("category,memory,status\na,1,ok\na,2,finished\n", 3, "expected status ok, exhausted, error, got 'finished'"),
     ("category,memory\na,1\n,2\n", 3, "expected a category, got an empty cell"),
     ("memory,memory_mb\n1,2\n", 1, "expected one column for 'memory'"),
+    ("category,memory,wall_time\na,1,2\na,inf,2\n", 3, "expected a finite number in column 'memory', got inf"),
+    ("category,memory,wall_time\na,1,2\na,1,1e999\n", 3, "expected a finite number in column 'wall_time'"),
 ])
 def test_malformed_csv(tmp_path, content, line, message):
     _fails(tmp_path, "bad.csv", content, line, message, format="csv")
@@ -60,6 +62,8 @@ GOOD = '{"task_id": "1", "category": "a", "memory": [10, "MB"]}'
     ('{"task_id": "2", "limits_exceeded": ["memory"]}\n', 1, "expected 'limits_exceeded' as a JSON object"),
     ('{\n  "task_id": "2",\n  "memory": [10, "MB"],\n', 1, "cut short"),  # truncated summary
     (GOOD + "\n" + '[1, 2]\n', 2, "expected a JSON object (a task summary)"),
+    (GOOD + "\n" + '{"task_id": "2", "memory": [1e999, "MB"]}\n', 2, "expected a finite number for 'memory', got inf"),
+    ('{"task_id": "2", "wall_time": NaN}\n', 1, "expected a finite number for 'wall_time', got nan"),
 ])
 def test_malformed_cctools(tmp_path, content, line, message):
     _fails(tmp_path, "bad.summary", content, line, message, format="cctools")
@@ -102,6 +106,8 @@ NF_HEADER = "task_id\tprocess\tstatus\texit\trealtime\t%cpu\tpeak_rss\n"
     ("1\tA\tCOMPLETED\t0\t3 fortnights\t100%\t1 GB\n", "got '3 fortnights' (column 'realtime')"),
     ("1\tA\tCOMPLETED\t0\t1s\tbusy\t1 GB\n", "expected a CPU percentage like '180.5%', got 'busy' (column '%cpu')"),
     ("1\tA\tCOMPLETED\t0\t1s\n", "expected 7 fields like the header, got 5 (truncated line?)"),
+    ("1\tA\tCOMPLETED\t0\t1s\t100%\t1e999\n", "expected a finite size, got '1e999' (column 'peak_rss')"),
+    ("1\tA\tCOMPLETED\t0\t1e400\t100%\t1 GB\n", "expected a finite duration, got '1e400' (column 'realtime')"),
 ])
 def test_malformed_nextflow(tmp_path, row, message):
     _fails(tmp_path, "trace.txt", NF_HEADER + "0\tA\tCOMPLETED\t0\t2s\t50%\t1 GB\n" + row, 3, message)
@@ -127,6 +133,8 @@ def _instance(tasks):
     (json.dumps({"schemaVersion": "1.5", "workflow": {"specification": {"tasks": []}}}), "workflow.execution",
      "a specification without execution data"),
     (json.dumps({"schemaVersion": "1.5", "workflow": 3}), "workflow", "expected a 'workflow' object"),
+    (_instance([{"name": "a_ID01", "runtimeInSeconds": 1e999}]), "workflow.tasks[0].runtimeInSeconds",
+     "expected a finite number, got inf"),
 ])
 def test_malformed_wfcommons(tmp_path, content, where, message):
     _fails(tmp_path, "instance.json", content, where, message)

@@ -98,7 +98,8 @@ def test_concurrent_appends_from_processes_and_threads(tmp_path):
     ('{"category": "a", "status": "ok"}\n{"category": "a", "status": "ok"\n', 2, "invalid JSON"),
     ('{"category": "a", "status": "ok"}\n\n[1, 2]\n', 3, "expected a JSON object"),
     ('{"category": "a", "status": "finished"}\n', 1, "expected 'status' in ok, exhausted, error"),
-    ('{"category": "a", "status": "ok", "memory": "big"}\n', 1, "'memory' to be a number"),
+    ('{"category": "a", "status": "ok", "memory": "big"}\n', 1, "'memory' to be a finite number"),
+    ('{"category": "a", "status": "ok", "memory": Infinity}\n', 1, "'memory' to be a finite number"),
     ('{"status": "ok", "category": ""}\n', 1, "non-empty string 'category'"),
 ])
 def test_malformed_lfm_trace(tmp_path, content, line, expected):

@@ -161,6 +161,8 @@ def main(args: argparse.Namespace) -> int:
             df = _load(spec)
         except (OSError, ValueError) as exc:
             return _error(f"cannot read trace {spec}: {exc}")
+        if df.empty:
+            return _error(f"{spec}: the trace holds no tasks: nothing to replay")
         for group_by in groupings:
             grouping = "per-category" if group_by else "one"
             work = len(df) * len(names) * args.seeds

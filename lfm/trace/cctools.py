@@ -29,6 +29,7 @@ feature. Status: ``exhausted`` when ``limits_exceeded`` is non-empty or
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ def _unit_value(key: str, value: Any, path: str, where: int | str) -> float | No
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TraceFormatError(path, where, f"expected a number for {key!r}, got {describe(value)}")
+    if not math.isfinite(value):   # JSON readers accept Infinity, NaN and 1e999 (inf)
+        raise TraceFormatError(path, where, f"expected a finite number for {key!r}, got {describe(value)}")
     if key in _SIZES:
         factor = size_factor(unit) if unit else 1.0
         if factor is None:

@@ -13,7 +13,7 @@ Other columns are kept as features: ``input_size`` (MB; also with a size suffix,
 whose every non-empty cell is a number becomes a float column, except
 identifiers (``*id``, ``name``, ``host``, ``hash``, ``tag``...), which stay text as
 written (``0001``). Empty cells are NaN; negative numbers (e.g. a ``-1``
-"not measured" sentinel) become NaN too.
+"not measured" sentinel) become NaN too; infinite ones (``inf``, ``1e999``) are errors.
 """
 from __future__ import annotations
 
@@ -111,7 +111,13 @@ def _numbers(values: pd.Series, name: object, lines: np.ndarray, path: str) -> p
             i = int(np.argmax(bad.to_numpy()))
             raise TraceFormatError(path, int(lines[i]), f"expected a number in column {name!r}, "
                                                         f"got {describe(text.iloc[i])}")
-    return values.astype("float64")
+    values = values.astype("float64")
+    infinite = np.isinf(values.to_numpy())
+    if infinite.any():   # "inf", or a number too large for a float ("1e999")
+        i = int(np.argmax(infinite))
+        raise TraceFormatError(path, int(lines[i]), f"expected a finite number in column {name!r}, "
+                                                    f"got {describe(float(values.iloc[i]))}")
+    return values
 
 
 def _all_numbers(values: pd.Series) -> bool:

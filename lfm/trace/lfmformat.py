@@ -131,8 +131,8 @@ def parse_row(obj: Any, path: str, lineno: int) -> dict[str, Any]:
         if key in RESOURCES or key.startswith(ALLOC_PREFIX):
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise TraceFormatError(path, lineno, f"expected {key!r} to be a number >= 0 or null, "
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise TraceFormatError(path, lineno, f"expected {key!r} to be a finite number >= 0 or null, "
                                                      f"got {describe(value)}")
     return obj
 

@@ -6,6 +6,7 @@ Nextflow count them and as lfm's MB is defined (:data:`lfm.MB`).
 """
 from __future__ import annotations
 
+import math
 import re
 
 from lfm.resources import MB
@@ -54,7 +55,7 @@ def parse_duration(text: str, raw_unit: float = 1e-3) -> float:
     """
     text = text.strip()
     if _NUMBER.fullmatch(text):
-        return float(text) * raw_unit
+        return _finite(float(text) * raw_unit, "duration", text)
     pos, total, found = 0, 0.0, False
     for match in _DURATION.finditer(text):
         if text[pos:match.start()].strip():
@@ -63,7 +64,7 @@ def parse_duration(text: str, raw_unit: float = 1e-3) -> float:
         pos, found = match.end(), True
     if not found or text[pos:].strip():
         raise ValueError(f"expected a duration like '1h 2m 3s', '450ms' or a number, got {text!r}")
-    return total
+    return _finite(total, "duration", text)
 
 
 def parse_size(text: str, raw_unit: float = 1 / MB) -> float:
@@ -73,9 +74,16 @@ def parse_size(text: str, raw_unit: float = 1 / MB) -> float:
     """
     text = text.strip()
     if _NUMBER.fullmatch(text):
-        return float(text) * raw_unit
+        return _finite(float(text) * raw_unit, "size", text)
     match = _SIZE.fullmatch(text)
     factor = size_factor(match.group(2)) if match else None
     if factor is None:
         raise ValueError(f"expected a size like '1.2 GB', '512 MB' or a number of bytes, got {text!r}")
-    return float(match.group(1)) * factor
+    return _finite(float(match.group(1)) * factor, "size", text)
+
+
+def _finite(value: float, what: str, text: str) -> float:
+    """``value``, or ValueError when it overflowed to infinity (``1e999``)."""
+    if math.isinf(value):
+        raise ValueError(f"expected a finite {what}, got {text!r}")
+    return value

@@ -30,6 +30,7 @@ path, e.g. ``workflow.tasks[3].memoryInBytes``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from typing import Any
@@ -55,6 +56,8 @@ def _number(task: dict, key: str, path: str, where: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TraceFormatError(path, f"{where}.{key}", f"expected a number, got {describe(value)}")
+    if not math.isfinite(value):   # JSON readers accept Infinity, NaN and 1e999 (inf)
+        raise TraceFormatError(path, f"{where}.{key}", f"expected a finite number, got {describe(value)}")
     return None if value < 0 else float(value)
 
 
