@@ -161,8 +161,9 @@ class Predictor:
         first attempt); ``exceeded``: the resources it exceeded. For every
         exceeded resource the answer is strictly larger than ``previous``; no
         other resource is lower than in ``previous``. ``features``: what is
-        known about the task before it runs (name -> float, ``input_size`` in
-        MB); predictors that do not use features ignore it. Raises
+        known about the task before it runs (name -> finite float, ``input_size``
+        in MB); predictors that do not use features ignore it. ``exceeded``
+        may also be one resource name. Raises
         :class:`AllocationLimitReached` when an exceeded resource is already at
         ``max_resources``, and ``ValueError`` on bad input.
         """
@@ -173,7 +174,8 @@ class Predictor:
         caps = self._caps
         if previous is None and not exceeded:  # the common case: a first attempt
             return {r: min(float(states[r].first(feats)), caps.get(r, math.inf)) for r in self._resources}
-        exceeded = set(exceeded or ())
+        # one resource name alone, not its letters
+        exceeded = {exceeded} if isinstance(exceeded, str) else set(exceeded or ())
         for r in exceeded:
             _check_resource(r)
             if r not in self._resources:
@@ -275,6 +277,11 @@ def effective_wall(wall: Any) -> float:
 def _check_features(features: Mapping[str, float]) -> Mapping[str, float]:
     if not isinstance(features, Mapping):
         raise ValueError(f"features must be a mapping name -> number, got {type(features).__name__}")
+    for name, value in features.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(value):
+            raise ValueError(f"features must be finite numbers (name -> float, input_size in MB), "
+                             f"got {name}={value!r}")
     return features
 
 

@@ -177,6 +177,12 @@ def test_features_params_and_describe(name: str) -> None:
         p.observe(cat, usage, features=feats)
     valid(p.predict("a", features={}), ("memory",), {"memory": 8192.0})
     valid(p.predict("a"), ("memory",), {"memory": 8192.0})      # features are optional
+    for bad in ("big", None, float("nan"), float("inf"), True):  # features are finite numbers
+        with pytest.raises(ValueError, match=r"features must be finite numbers .* got input_size="):
+            p.predict("a", features={"input_size": bad})
+        with pytest.raises(ValueError, match=r"features must be finite numbers"):
+            p.observe("a", {"memory": 1.0}, features={"input_size": bad})
+    assert p.predict("a", previous={"memory": 1.0}, exceeded="memory")["memory"] > 1.0   # one name alone
     with pytest.raises(TypeError):
         p.observe("a", {"memory": 1.0}, {"input_size": 1.0})    # keyword-only
     with pytest.raises(TypeError):
