@@ -175,6 +175,8 @@ def test_bad_input_is_reported_clearly():
     with AutolabelExecutor(predictor=Doubling(), capacity=SMALL) as ex:
         with pytest.raises(ValueError, match="unknown resource 'ram'"):
             ex.options(resources={"ram": 10})
+        with pytest.raises(ValueError, match="declared resources must be a mapping resource -> amount"):
+            ex.options(resources=[800, 1])
         with pytest.raises(TypeError, match="callable"):
             ex.submit(42)
 

@@ -96,8 +96,12 @@ def amount(resource: str, value: float) -> str:
 
 
 def check_declared(resources: Mapping[str, float]) -> dict[str, float]:
+    """Declared resources validated: a mapping of known resource -> positive amount in lfm's units."""
+    if not isinstance(resources, Mapping):
+        raise ValueError(f"declared resources must be a mapping resource -> amount (e.g. {{'memory': 800}}, "
+                         f"MB), got {type(resources).__name__}")
     out = {}
-    for key, value in dict(resources).items():
+    for key, value in resources.items():
         if key not in LIMITABLE:
             raise ValueError(f"unknown resource {key!r} in declared resources; known: "
                              f"{', '.join(LIMITABLE)}")
