@@ -280,3 +280,15 @@ def test_a_big_task_that_waited_is_not_overtaken_forever():
         (_, first_end), (big_start, _), (late_start, _) = (f.result(timeout=60) for f in (first, big, late))
     assert big_start >= first_end - 0.05
     assert late_start >= big_start
+
+
+def test_extra_task_options_are_checked_before_they_reach_work_queue():
+    # a bad option used to raise inside the manager process, which then exited
+    with AutolabelExecutor(predictor=Doubling(), capacity=SMALL) as ex:
+        for extra, words in [({"priority": "high"}, "priority must be a number, got 'high'"),
+                             ({"running_time_min": float("inf")}, "running_time_min must be a number"),
+                             ({"gpus": -1}, "gpus must be >= 0"), ({"gpus": 0.5}, "whole number of GPUs"),
+                             ({"bogus": 1}, "unknown extra task option 'bogus'; known: gpus, priority")]:
+            with pytest.raises(ValueError, match=words):
+                ex.options(extra=extra)
+        assert ex.options(extra={"priority": -2, "gpus": None}).submit(abs, -3).result(timeout=60) == 3

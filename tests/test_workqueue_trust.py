@@ -295,3 +295,24 @@ def test_cancelling_at_random_moments_never_loses_or_hangs_a_call():
     for future in futures:
         assert future.cancelled() or future.result(timeout=1) == 1
     assert any(f.cancelled() for f in futures) and any(not f.cancelled() for f in futures)
+
+
+@pytest.mark.timeout(120)
+def test_calls_after_the_manager_process_died_fail_at_once_instead_of_hanging(tmp_path):
+    # the manager is lfm's own subprocess; if it dies (killed, a bug), a call submitted
+    # afterwards would sit in a pipe nobody reads: it must resolve, with the reason
+    with AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE]) as ex:
+        assert ex.submit(hold, 20).result(timeout=60) == 20
+        outstanding = ex.submit(hold, 20, 30.0)
+        until(outstanding.running, what="the call's start")
+        ex.backend._proc.kill()
+        with pytest.raises(WorkQueueTaskError, match="manager process exited while the task was outstanding"):
+            outstanding.result(timeout=30)
+        until(lambda: ex.backend._gone, timeout=30, what="the backend noticing")
+        started = time.time()
+        later = [ex.submit(hold, 10) for _ in range(3)]
+        for future in later:
+            with pytest.raises(WorkQueueTaskError, match="manager process has exited"):
+                future.result(timeout=30)
+        assert time.time() - started < 10
+

@@ -6,6 +6,7 @@ memory and disk MB, wall_time s)."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +94,38 @@ def amount(resource: str, value: float) -> str:
     """``"memory 800 MB"``, ``"cores 2"``: an amount in lfm's units, for messages."""
     unit = UNITS.get(resource, "")
     return f"{resource} {value:g}" + (f" {unit}" if unit and unit != resource else "")
+
+
+#: Work Queue task options that ``options(extra=...)`` passes on (the local backend ignores them)
+EXTRA_OPTIONS = ("gpus", "priority", "running_time_min")
+
+
+def check_extra(extra: Mapping[str, Any]) -> dict[str, int | float]:
+    """``options(extra=...)`` validated: known :data:`EXTRA_OPTIONS` only (None
+    values left out), each checked by :func:`extra_value`."""
+    if not isinstance(extra, Mapping):
+        raise ValueError(f"extra must be a mapping of Work Queue task options ({', '.join(EXTRA_OPTIONS)}), "
+                         f"got {type(extra).__name__}")
+    unknown = sorted(str(k) for k in extra if k not in EXTRA_OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown extra task option {unknown[0]!r}; known: {', '.join(EXTRA_OPTIONS)}")
+    return {k: extra_value(k, v) for k, v in extra.items() if v is not None}
+
+
+def extra_value(key: str, value: Any) -> int | float:
+    """A Work Queue task option checked as Work Queue means it: ``gpus`` a whole
+    count >= 0, ``priority`` any finite number (higher runs first, negatives
+    allowed), ``running_time_min`` seconds >= 0. ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a number, got {value!r}")
+    if key == "priority":
+        return value
+    if value < 0:
+        raise ValueError(f"{key} must be >= 0, got {value!r}")
+    if key == "gpus" and value != int(value):
+        raise ValueError(f"gpus must be a whole number of GPUs (Work Queue labels a task with a "
+                         f"count of devices), got {value!r}")
+    return int(value) if key == "gpus" else value
 
 
 def check_declared(resources: Mapping[str, float]) -> dict[str, float]:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lfm.executors.backend import Attempt, Backend, Outcome, allocation
-from lfm.executors.calls import How, Options, Task, amount, check_declared, resolve
+from lfm.executors.calls import How, Options, Task, amount, check_declared, check_extra, resolve
 from lfm.executors.features import call_features, trace_columns
 from lfm.executors.stats import StatsBook
 from lfm.pack.book import Environments
@@ -238,7 +238,7 @@ class AutolabelExecutor(cf.Executor):
         if resources is not None:
             resources = check_declared(resources)
         how = How(features=features, inputs=list(inputs or ()), outputs=list(outputs or ()),
-                   extra=dict(extra or {}))
+                   extra=check_extra(extra or {}))
         return Options(self, category, resources, how)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:

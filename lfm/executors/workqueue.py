@@ -63,7 +63,7 @@ from lfm.executors.wqauth import (TOKEN_ENV, check_max_output_mb, copy_hint, man
 from lfm.executors.wqimport import INSTALL_HINT, load_work_queue
 from lfm.executors.wqmanager import receive, send
 from lfm.executors.wqresults import WorkQueueTaskError, task_outcome
-from lfm.executors.wqworkers import (WORKER_RESOURCES, check_worker, dispatchable,
+from lfm.executors.wqworkers import (WORKER_RESOURCES, check_workers, dispatchable,
                                      kill_processes_under, stop_process_group, unfit_error,
                                      unfit_tasks)
 from lfm.resources import CallKilled
@@ -142,7 +142,7 @@ class WorkQueueBackend:
                  pack: bool = False, extra_pkgs: Iterable[str] | None = None,
                  include_python: bool = False, pack_cache: str | None = None) -> None:
         load_work_queue()  # fail here, with the install hint, when Work Queue is absent
-        self.worker_sizes = [check_worker(i, w) for i, w in enumerate(workers or [])]
+        self.worker_sizes = check_workers(workers)
         if shutil.which("work_queue_worker") is None and self.worker_sizes:
             raise FileNotFoundError(f"work_queue_worker is not on PATH; {INSTALL_HINT}")
         #: the stated largest worker, or None: the largest connected one counts
@@ -211,6 +211,7 @@ class WorkQueueBackend:
         self._unfit_since: dict[str, float] = {}  # key -> monotonic time since it fits no worker
         self._done: Callable[[Attempt, Outcome], None] | None = None
         self._closed = False
+        self._gone = False     # the manager process exited by itself (see _read)
         self._seq = 0
 
     # ---- Backend protocol --------------------------------------------------------------
@@ -295,8 +296,16 @@ class WorkQueueBackend:
         if self.pack:
             spec = self.pack.task(attempt, spec)
         with self._lock:
-            self._attempts[key] = attempt
-            self._needs[key] = {r: float(spec[r]) for r in WORKER_RESOURCES if spec[r] is not None}
+            gone = self._gone
+            if not gone:
+                self._attempts[key] = attempt
+                self._needs[key] = {r: float(spec[r]) for r in WORKER_RESOURCES if spec[r] is not None}
+        if gone:
+            shutil.rmtree(directory, ignore_errors=True)
+            self._deliver(attempt, Outcome("error", error=WorkQueueTaskError(
+                "the Work Queue manager process has exited (see its error output): no task can run",
+                result="MANAGER_EXITED")))
+            return
         self._outbox.put(("submit", key, spec))
 
     def allocation(self, label: Mapping[str, float]) -> dict[str, float]:
@@ -434,6 +443,13 @@ class WorkQueueBackend:
                     shutil.rmtree(attempt.handle[1], ignore_errors=True)
                     continue
                 self._deliver(attempt, self._outcome(attempt, message[2]))
+            elif kind == "refused":
+                with self._lock:
+                    attempt = self._forget(message[1])
+                if attempt is not None:
+                    shutil.rmtree(attempt.handle[1], ignore_errors=True)
+                    self._deliver(attempt, Outcome("error", error=WorkQueueTaskError(
+                        f"Work Queue refused the task: {message[2]}", result="REFUSED")))
             elif kind == "running":
                 for key in message[1]:
                     self._running(key)
@@ -444,6 +460,7 @@ class WorkQueueBackend:
         with self._lock:
             if self._closed:
                 return
+            self._gone = True   # submit fails from now on: nothing would ever run
             left = list(self._attempts.values())
             self._attempts.clear()
             self._dispatched.clear()

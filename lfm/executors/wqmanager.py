@@ -10,6 +10,7 @@ manager -> parent: ``("started", port, name)``, ``("running", [key, ...])`` (the
 tasks were dispatched to a worker), ``("workers", info)`` (the connected
 workers changed: ``connected`` count and the largest ``cores``, ``memory`` MB,
 ``disk`` MB of any of them), ``("done", key, info)``, ``("cancelled", key)``,
+``("refused", key, message)`` (Work Queue would not take the task's spec),
 ``("fatal", message)``
 
 ``spec``: command, inputs/outputs as (local path, remote name, cache), cores,
@@ -128,7 +129,11 @@ def serve(port: int, name: str | None, wait_timeout: int, debug_log: str | None,
                 return 0
             if message[0] == "submit":
                 _, key, spec = message
-                task = _task(wq, spec)
+                try:
+                    task = _task(wq, spec)
+                except Exception as exc:   # one bad task must not take the manager (and every other task) down
+                    send(out, ("refused", key, f"{type(exc).__name__}: {exc}"))
+                    continue
                 task_id = queue.submit(task)
                 key_of[task_id] = key
                 by_key[key] = task

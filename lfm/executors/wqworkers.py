@@ -8,7 +8,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from lfm.resources import ResourceExhaustion
 
@@ -53,6 +54,19 @@ def unfit_error(label: Mapping[str, float], over: Mapping[str, float],
         f"the task's label ({asked}) fits no connected Work Queue worker: the largest offers "
         f"{size} ({connected} connected; disk counted as at most the worker's memory); "
         f"waited fit_timeout={timeout:g} s", exceeded=dict(over), limits=dict(label))
+
+
+def check_workers(workers: Any) -> list[dict[str, float]]:
+    """``workers=``: a list of worker sizes (see :func:`check_worker`), validated."""
+    if workers is None:
+        return []
+    example = "e.g. [{'cores': 2, 'memory': 4096, 'disk': 8192}] * 3"
+    if isinstance(workers, Mapping):
+        raise ValueError(f"workers must be a list of worker sizes ({example}), got one size {dict(workers)}: "
+                         f"put it in a list")
+    if isinstance(workers, (str, bytes)) or not isinstance(workers, Iterable):
+        raise ValueError(f"workers must be a list of worker sizes ({example}), got {workers!r}")
+    return [check_worker(i, w) for i, w in enumerate(workers)]
 
 
 def check_worker(index: int, size: Mapping[str, float]) -> dict[str, float]:

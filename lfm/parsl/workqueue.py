@@ -31,6 +31,7 @@ from parsl.executors.status_handling import BlockProviderExecutor
 from parsl.executors.workqueue.errors import WorkQueueFailure
 
 from lfm.checks import positive
+from lfm.executors.calls import EXTRA_OPTIONS, extra_value
 from lfm.executors.wqauth import check_max_output_mb, check_password_choice
 from lfm.pack.wq import check_pack_options
 from lfm.parsl.blocks import GRACE, ReapingBlocks
@@ -49,7 +50,6 @@ WORK_QUEUE_DEFAULT_PORT = 9123
 WORK_QUEUE_SPECIFICATION = ("cores", "memory", "disk", "gpus", "priority", "running_time_min",
                             "category")
 _LABELLED = ("cores", "memory", "disk")
-_EXTRA = ("gpus", "priority", "running_time_min")
 
 #: Category of every app with ``autocategory=False`` (Parsl's name for it).
 DEFAULT_CATEGORY = "parsl-default"
@@ -388,25 +388,17 @@ def parse_specification(spec: Mapping[str, Any], autolabel: bool
     if category is not None and (not isinstance(category, str) or not category):
         raise InvalidResourceSpecification(
             {"category"}, f"category must be a non-empty string, got {category!r}")
-    extra = {key: _extra_value(key, spec[key]) for key in _EXTRA if spec.get(key) is not None}
+    extra = {key: _extra_value(key, spec[key]) for key in EXTRA_OPTIONS if spec.get(key) is not None}
     return category, {k: spec[k] for k in _LABELLED if k in spec}, extra
 
 
 def _extra_value(key: str, value: Any) -> int | float:
-    """A Work Queue task option of the specification, checked as Work Queue
-    means it: ``gpus`` a whole count >= 0, ``priority`` any number (higher
-    runs first, negatives allowed), ``running_time_min`` seconds >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise InvalidResourceSpecification({key}, f"{key} must be a number, got {value!r}")
-    if key == "priority":
-        return value
-    if value < 0:
-        raise InvalidResourceSpecification({key}, f"{key} must be >= 0, got {value!r}")
-    if key == "gpus" and value != int(value):
-        raise InvalidResourceSpecification(
-            {key}, f"gpus must be a whole number of GPUs (Work Queue labels a task with a "
-            f"count of devices), got {value!r}")
-    return int(value) if key == "gpus" else value
+    """A Work Queue task option of the specification (:func:`lfm.executors.calls.extra_value`),
+    refused as Parsl refuses a specification."""
+    try:
+        return extra_value(key, value)
+    except ValueError as exc:
+        raise InvalidResourceSpecification({key}, str(exc)) from None
 
 
 def _refuse_unsupported(*, coprocess: bool) -> None:
