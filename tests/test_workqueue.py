@@ -35,6 +35,18 @@ def test_import_error_names_the_packages(tmp_path):
     assert "coop-computing-tools python3-workqueue" in INSTALL_HINT
 
 
+@pytest.mark.parametrize("workers, words", [
+    (2, "workers must be a list of worker sizes (e.g. [{'cores': 2"),
+    ({"cores": 1, "memory": 500, "disk": 500}, "got one size {'cores': 1, 'memory': 500, 'disk': 500}: put it in a list"),
+    ([{"cores": 1, "memory": 500}], "workers[0] = {'cores': 1, 'memory': 500}: needs exactly cores, memory, disk"),
+])
+def test_worker_sizes_are_checked_before_anything_starts(workers, words):
+    from lfm.executors.workqueue import WorkQueueBackend
+    with pytest.raises(ValueError) as info:
+        WorkQueueBackend(workers=workers)
+    assert words in str(info.value)
+
+
 @pytest.fixture(scope="module")
 def wq_run(tmp_path_factory):
     """One executor with two workers of different sizes running a workload of
