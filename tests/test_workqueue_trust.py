@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -316,3 +317,28 @@ def test_calls_after_the_manager_process_died_fail_at_once_instead_of_hanging(tm
                 future.result(timeout=30)
         assert time.time() - started < 10
 
+
+
+@pytest.mark.timeout(180)
+def test_a_local_worker_that_exits_is_started_again_and_one_that_cannot_start_fails_the_calls(caplog):
+    # a worker started with workers= may exit (its idle --timeout, the OOM killer, a crash):
+    # without a new one, every later call would wait for ever
+    with AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE]) as ex:
+        assert ex.submit(hold, 20).result(timeout=60) == 20
+        os.killpg(ex.backend._workers[0].pid, signal.SIGKILL)
+        assert ex.submit(hold, 20).result(timeout=60) == 20
+        assert "exited with code -9; starting a new one" in caplog.text
+
+        def cannot_start(size):
+            proc = subprocess.Popen(["sh", "-c", "exit 3"], start_new_session=True)
+            proc.lfm_workdir = None
+            return proc
+        ex.backend._start_worker = cannot_start
+        os.killpg(ex.backend._workers[0].pid, signal.SIGKILL)
+        for future in (ex.submit(hold, 20, 1.0), ex.submit(hold, 20)):
+            with pytest.raises(WorkQueueTaskError, match="workers keep exiting right after they start .*code 3"):
+                future.result(timeout=60)
+        until(lambda: ex.backend._no_workers is not None, what="the give-up")
+        with pytest.raises(WorkQueueTaskError, match="no worker is left to run the task"):
+            ex.submit(hold, 20).result(timeout=10)
+    assert "times in a row: not starting it again" in caplog.text

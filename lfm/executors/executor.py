@@ -125,8 +125,11 @@ class AutolabelExecutor(cf.Executor):
     * :class:`lfm.executors.WorkQueueTaskError` (Work Queue only) when lfm's
       runner itself could not run the call (it says why: lfm not importable
       there, interpreter missing, output not writable or refused), Work Queue
-      gave up on the task (``result``: e.g. ``"MAX_RETRIES"``), or the
-      manager process died;
+      gave up on the task (``result``: e.g. ``"MAX_RETRIES"``), refused its
+      options (``"REFUSED"``), the manager process died (``"MANAGER_EXITED"``:
+      the calls outstanding then, and every call submitted after), or the
+      local workers of ``workers=`` keep exiting as soon as they start
+      (``"NO_WORKERS"``, while no other worker is connected);
     * ``concurrent.futures.CancelledError`` when the call was cancelled (see
       below), or when :meth:`kill` or ``shutdown(cancel_futures=True)`` ended
       a call between two attempts (then ``cancelled()`` stays False: it had

@@ -63,7 +63,8 @@ from lfm.executors.wqauth import (TOKEN_ENV, check_max_output_mb, copy_hint, man
 from lfm.executors.wqimport import INSTALL_HINT, load_work_queue
 from lfm.executors.wqmanager import receive, send
 from lfm.executors.wqresults import WorkQueueTaskError, task_outcome
-from lfm.executors.wqworkers import (WORKER_RESOURCES, check_workers, dispatchable,
+from lfm.executors.wqworkers import (MAX_QUICK_EXITS, QUICK_EXIT, WORKER_RESOURCES, Restarts,
+                                     check_workers, dispatchable,
                                      kill_processes_under, stop_process_group, unfit_error,
                                      unfit_tasks)
 from lfm.resources import CallKilled
@@ -84,7 +85,8 @@ class WorkQueueBackend:
     project_name : advertise the manager to the catalog under this name
         (workers can then connect with ``-M project_name``).
     workers : sizes of local workers to start, dicts with ``cores``, ``memory``
-        (MB), ``disk`` (MB); heterogeneous sizes allowed.
+        (MB), ``disk`` (MB); heterogeneous sizes allowed. One that exits while
+        the backend runs is started again (:class:`~lfm.executors.wqworkers.Restarts`).
     max_resources : the largest worker (cores, memory MB, disk MB) when workers
         connect from elsewhere; default: the largest of ``workers``, or without
         ``workers`` the largest worker connected now (see the module docstring).
@@ -212,6 +214,7 @@ class WorkQueueBackend:
         self._done: Callable[[Attempt, Outcome], None] | None = None
         self._closed = False
         self._gone = False     # the manager process exited by itself (see _read)
+        self._no_workers: str | None = None   # why no local worker is left (see _keep_workers)
         self._seq = 0
 
     # ---- Backend protocol --------------------------------------------------------------
@@ -245,6 +248,8 @@ class WorkQueueBackend:
             threading.Thread(target=self._watch_fit, name="lfm-wq-fit", daemon=True).start()
         for size in self.worker_sizes:
             self._workers.append(self._start_worker(size))
+        if self.worker_sizes:
+            threading.Thread(target=self._keep_workers, name="lfm-wq-workers", daemon=True).start()
         if not self.worker_sizes and self.verbose:
             print(f"lfm: Work Queue manager listening; start workers with:\n  {self.worker_command()}"
                   + copy_hint(self.password_file), file=sys.stderr, flush=True)
@@ -297,14 +302,15 @@ class WorkQueueBackend:
             spec = self.pack.task(attempt, spec)
         with self._lock:
             gone = self._gone
-            if not gone:
+            lost = self._no_workers if not self._live.get("connected") else None
+            if not gone and lost is None:
                 self._attempts[key] = attempt
                 self._needs[key] = {r: float(spec[r]) for r in WORKER_RESOURCES if spec[r] is not None}
-        if gone:
+        if gone or lost is not None:
             shutil.rmtree(directory, ignore_errors=True)
             self._deliver(attempt, Outcome("error", error=WorkQueueTaskError(
-                "the Work Queue manager process has exited (see its error output): no task can run",
-                result="MANAGER_EXITED")))
+                lost or "the Work Queue manager process has exited (see its error output): no task can run",
+                result="NO_WORKERS" if lost else "MANAGER_EXITED")))
             return
         self._outbox.put(("submit", key, spec))
 
@@ -401,6 +407,52 @@ class WorkQueueBackend:
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         proc.lfm_workdir = workdir
         return proc
+
+    def _keep_workers(self) -> None:
+        """Start again a local worker that exited while the backend runs
+        (:class:`lfm.executors.wqworkers.Restarts`); when every one was given
+        up and no worker is connected, fail what is outstanding and what comes."""
+        import logging
+        log = logging.getLogger(__name__)
+        slots = [Restarts() for _ in self._workers]
+        given_up: set[int] = set()
+        last = None   # the last exit code seen
+        while not self._closed:
+            time.sleep(1.0)
+            for i, proc in enumerate(list(self._workers)):
+                code = proc.poll()
+                if code is None or i in given_up or self._closed:
+                    continue
+                last = code
+                size = ", ".join(f"{r} {v:g}" for r, v in self.worker_sizes[i].items())
+                if not slots[i].again(time.monotonic()):
+                    given_up.add(i)
+                    log.warning("lfm: local Work Queue worker %d (%s) exited with code %s within %g s of its "
+                                "start, %d times in a row: not starting it again", i, size, code, QUICK_EXIT,
+                                MAX_QUICK_EXITS)
+                    continue
+                log.warning("lfm: local Work Queue worker %d (%s) exited with code %s; starting a new one",
+                            i, size, code)
+                new = self._start_worker(self.worker_sizes[i])
+                with self._lock:
+                    closed = self._closed
+                    if not closed:
+                        self._workers[i] = new
+                if closed:
+                    stop_process_group(new)
+            if given_up and len(given_up) == len(slots) and not self._live.get("connected"):
+                self._lost_workers(f"the local Work Queue workers keep exiting right after they start "
+                                   f"(the last with code {last}): no worker is left to run the task")
+
+    def _lost_workers(self, reason: str) -> None:
+        with self._lock:
+            first = self._no_workers is None
+            self._no_workers = reason
+            left = [self._forget(key) for key in list(self._attempts)] if first else []
+        for attempt in left:
+            if attempt is not None:
+                self._withdraw(attempt.handle[0], attempt)
+                self._deliver(attempt, Outcome("error", error=WorkQueueTaskError(reason, result="NO_WORKERS")))
 
     @property
     def worker_pids(self) -> list[int]:

@@ -1,7 +1,7 @@
 """Work Queue workers as lfm sees them: their sizes (cores, memory MB, disk MB),
 what a worker of a size can be given, which queued tasks no connected worker
-fits, and stopping the local worker processes that the backend starts (with
-the tasks they run)."""
+fits, when a local worker that exited is started again, and stopping the local
+worker processes that the backend starts (with the tasks they run)."""
 from __future__ import annotations
 
 import os
@@ -89,6 +89,32 @@ def check_worker(index: int, size: Mapping[str, float]) -> dict[str, float]:
             raise ValueError(f"workers[{index}][{r!r}] must be >= 1, got {size[r]!r}")
         out[r] = value
     return out
+
+
+#: A local worker that exits sooner than this (s) after its start exited "quickly" ...
+QUICK_EXIT = 10.0
+#: ... and after this many quick exits in a row it is not started again.
+MAX_QUICK_EXITS = 3
+
+
+class Restarts:
+    """When to start again a local worker (``workers=``) that exited while the
+    backend runs: always (it reached its idle ``--timeout``, was killed, or
+    crashed), unless it exited within :data:`QUICK_EXIT` s of its start
+    :data:`MAX_QUICK_EXITS` times in a row (it cannot run here: then it is
+    given up). One per worker slot."""
+
+    __slots__ = ("quick", "started")
+
+    def __init__(self) -> None:
+        self.quick = 0
+        self.started = time.monotonic()
+
+    def again(self, now: float) -> bool:
+        """The slot's worker exited at ``now`` (monotonic s): start it again?"""
+        self.quick = self.quick + 1 if now - self.started < QUICK_EXIT else 0
+        self.started = now
+        return self.quick < MAX_QUICK_EXITS
 
 
 def kill_processes_under(directory: str) -> int:
