@@ -62,6 +62,10 @@ def test_errors(tmp_path) -> None:
     bad.write_text("category,cores\na,1\n")
     r = lfm(str(bad), "-p", "max-seen")
     assert r.returncode == 2 and "memory" in r.stderr and "Traceback" not in r.stderr
+    for flag in ("--csv", "--plot"):
+        r = lfm("synthetic:normal:10", "-p", "max-seen", flag, str(tmp_path / "nowhere" / "out.png"))
+        assert r.returncode == 2 and f"{flag} " in r.stderr and "nowhere does not exist" in r.stderr
+        assert "Traceback" not in r.stderr
     bad.write_text("category,memory,wall_time\n")
     r = lfm(str(bad), "-p", "max-seen")
     assert r.returncode == 2 and "bad.csv: the trace holds no tasks" in r.stderr and "Traceback" not in r.stderr

@@ -154,6 +154,10 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _error(str(exc))
     groupings = {"category": ["category"], "none": [None], "both": ["category", None]}[args.by]
+    for flag, out in (("--csv", args.csv), ("--plot", args.plot)):
+        # checked before the replays, which may take minutes, not when writing after them
+        if out and not Path(out).resolve().parent.is_dir():
+            return _error(f"{flag} {out}: the directory {Path(out).resolve().parent} does not exist")
 
     rows = []
     for spec in args.traces:
@@ -182,12 +186,18 @@ def main(args: argparse.Namespace) -> int:
                 if len(args.traces) * len(groupings) > 1:
                     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in _label(spec))
                     out = out.with_name(f"{out.stem}-{stem}-{grouping}{out.suffix or '.png'}")
-                plot_replay(result, out, title=f"{_label(spec)} ({grouping}, {resources[0]})")
+                try:
+                    plot_replay(result, out, title=f"{_label(spec)} ({grouping}, {resources[0]})")
+                except OSError as exc:
+                    return _error(f"--plot: cannot write {out}: {exc}")
                 print(f"lfm replay: wrote {out}", file=sys.stderr)
 
     allrows = pd.concat(rows, ignore_index=True)
     if args.csv:
-        allrows.to_csv(args.csv, index=False)
+        try:
+            allrows.to_csv(args.csv, index=False)
+        except OSError as exc:
+            return _error(f"--csv: cannot write {args.csv}: {exc}")
     table = _table(allrows).rename(columns={"waste": WASTE_COLUMN[resources[0]]})
     if args.format == "csv":
         table.to_csv(sys.stdout, index=False)
