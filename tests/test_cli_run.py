@@ -62,6 +62,14 @@ def test_bad_arguments(capfd):
     assert status == 127 and json.loads(out.out)["status"] == "error"
 
 
+def test_json_out_that_cannot_be_written(tmp_path, capfd):
+    status, out = run_cli(["--json-out", str(tmp_path / "nowhere" / "r.json"), "--", "true"], capfd)
+    assert status == 2 and "nowhere' does not exist" in out.err and not out.out
+    # written after the command ran: the measurement is not lost, it goes to standard output
+    status, out = run_cli(["--json-out", str(tmp_path), "--", "true"], capfd)
+    assert status == 0 and "cannot write" in out.err and json.loads(out.out)["status"] == "ok"
+
+
 def test_module_entry_point_end_to_end():
     done = subprocess.run([PY, "-m", "lfm", "run", "--", "sh", "-c", "exit 5"],
                           capture_output=True, text=True, timeout=60)

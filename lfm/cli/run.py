@@ -96,6 +96,10 @@ def main(args: argparse.Namespace) -> int:
     if args.workdir is not None and not os.path.isdir(args.workdir):
         print(f"lfm run: --workdir {args.workdir!r} is not an existing directory", file=sys.stderr)
         return 2
+    if args.json_out and not os.path.isdir(os.path.dirname(os.path.abspath(args.json_out))):
+        print(f"lfm run: --json-out {args.json_out!r}: the directory "
+              f"{os.path.dirname(os.path.abspath(args.json_out))!r} does not exist", file=sys.stderr)
+        return 2
     report: dict = {"command": cmd, "limits": limits}
     res: Resources | None = None
     try:
@@ -121,9 +125,13 @@ def main(args: argparse.Namespace) -> int:
             report["snapshots"] = res.snapshots
     text = json.dumps(report, indent=2)
     if args.json_out:
-        with open(args.json_out, "w") as f:
-            f.write(text + "\n")
-    else:
-        sys.stdout.flush()
-        print(text)
+        try:
+            with open(args.json_out, "w") as f:
+                f.write(text + "\n")
+            return status
+        except OSError as exc:   # the measurement is not lost: it goes to standard output instead
+            print(f"lfm run: --json-out: cannot write {args.json_out!r} ({exc.strerror or exc}); "
+                  f"the report follows on standard output", file=sys.stderr)
+    sys.stdout.flush()
+    print(text)
     return status
