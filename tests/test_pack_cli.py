@@ -73,3 +73,8 @@ def test_bad_input_is_a_clear_error(tmp_path):
     assert bad.returncode == 2 and "name==version" in bad.stderr
     unknown = lfm("analyze", "json:no_such_function", cwd=tmp_path)
     assert unknown.returncode == 2 and "has no 'no_such_function'" in unknown.stderr
+    for name, data in (("notes.txt", b"not a package\n"), ("cut.tar.gz", b"\x1f\x8b\x08\x00" + b"\0" * 40)):
+        (tmp_path / name).write_bytes(data)
+        broken = lfm("run", str(tmp_path / name), "--", "true", cwd=tmp_path)
+        assert broken.returncode == 2 and "is not a readable package (.tar.gz)" in broken.stderr, broken.stderr
+        assert "Traceback" not in broken.stderr

@@ -115,6 +115,12 @@ def command_in(target, command):
 USAGE = "usage: python unpack.py ENV.tar.gz -- COMMAND [ARG ...]"
 
 
+def zlib_error():
+    """zlib's error class (a gzip stream corrupted inside)."""
+    import zlib
+    return zlib.error
+
+
 def main(argv):
     if len(argv) < 3 or argv[1] != "--":
         print(USAGE, file=sys.stderr)
@@ -123,7 +129,13 @@ def main(argv):
     if not os.path.isfile(archive):
         print(f"lfm-pack: no package at {archive!r} on {os.uname().nodename}", file=sys.stderr)
         return 2
-    target, seconds = unpack(archive)
+    import tarfile
+    try:
+        target, seconds = unpack(archive)
+    except (tarfile.TarError, EOFError, zlib_error()) as exc:   # not a package, or cut short
+        print(f"lfm-pack: {archive!r} on {os.uname().nodename} is not a readable package (.tar.gz): "
+              f"{str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
     if not seconds and os.environ.get("LFM_PACK_UNPACKED_MS"):  # the sh bootstrap unpacked it
         seconds = float(os.environ["LFM_PACK_UNPACKED_MS"]) / 1000
     name = os.path.basename(archive)
