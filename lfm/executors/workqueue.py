@@ -433,7 +433,13 @@ class WorkQueueBackend:
                     continue
                 log.warning("lfm: local Work Queue worker %d (%s) exited with code %s; starting a new one",
                             i, size, code)
-                new = self._start_worker(self.worker_sizes[i])
+                try:
+                    new = self._start_worker(self.worker_sizes[i])
+                except Exception as exc:   # e.g. the staging directory removed by a shutdown meanwhile
+                    if not self._closed:
+                        log.warning("lfm: could not start local Work Queue worker %d again: %s", i, exc)
+                        given_up.add(i)
+                    continue
                 with self._lock:
                     closed = self._closed
                     if not closed:
