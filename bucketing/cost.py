@@ -40,20 +40,35 @@ def split_costs(values: np.ndarray, csig: np.ndarray, cwsum: np.ndarray, lo: int
     upper buckets' shares, ``e1, e2`` their mean values, ``b`` the break value
     and ``m`` the range maximum.
     """
-    total = csig[hi + 1] - csig[lo]
-    low_sig = csig[lo + 1:hi + 2] - csig[lo]
+    # greedy calls this for every bucket after every task of a young category, on a few
+    # dozen bins: numpy's per-call overhead, not the arithmetic, is the cost, so as few
+    # temporaries as the formula allows (the same operations in the same order as written
+    # in the docstring: bit for bit the same costs)
+    base = csig[lo]
+    total = csig[hi + 1] - base
+    low_sig = csig[lo + 1:hi + 2] - base
     high_sig = total - low_sig
     b = values[lo:hi + 1]
     m = values[hi]
-    e1 = (cwsum[lo + 1:hi + 2] - cwsum[lo]) / low_sig
-    with np.errstate(invalid="ignore", divide="ignore"):
-        e2 = (cwsum[hi + 1] - cwsum[lo + 1:hi + 2]) / high_sig
-    e2[high_sig <= 0] = 0.0
+    cw = cwsum[lo + 1:hi + 2]
+    e1 = (cw - cwsum[lo]) / low_sig
+    # e2: the upper bucket's mean, 0 where it is empty (always the last entry, "no split")
+    n = hi - lo
+    e2 = np.zeros(n + 1)
+    if n:
+        high = high_sig[:n]
+        if high.min() > 0:
+            np.divide(cwsum[hi + 1] - cw[:n], high, out=e2[:n])
+        else:  # significance below the sum's rounding: an upper bucket that weighs nothing
+            with np.errstate(invalid="ignore", divide="ignore"):
+                e2[:n] = (cwsum[hi + 1] - cw[:n]) / high
+            e2[:n][high <= 0] = 0.0
     p1 = low_sig / total
     p2 = high_sig / total
     if deterministic:
         return p1 * (b - e1) + p2 * (b + m - e2)
-    return p1 * p1 * (b - e1) + p1 * p2 * (m - e1) + p2 * p1 * (b + m - e2) + p2 * p2 * (m - e2)
+    p12 = p1 * p2   # p2 * p1 is the same double: multiplication commutes exactly
+    return p1 * p1 * (b - e1) + p12 * (m - e1) + p12 * (b + m - e2) + p2 * p2 * (m - e2)
 
 
 def ladder_cost(uppers: np.ndarray, probs: np.ndarray, means: np.ndarray, deterministic: bool) -> float:

@@ -44,15 +44,19 @@ def greedy_binned(values: np.ndarray, sig: np.ndarray, *, deterministic: bool = 
     """:func:`greedy` on already binned points: ascending distinct ``values``
     with summed significance ``sig``."""
     k = values.size
-    csig = np.concatenate(([0.0], np.cumsum(sig)))
-    cwsum = np.concatenate(([0.0], np.cumsum(sig * values)))
+    csig = np.empty(k + 1)   # prefix sums with a leading 0
+    csig[0] = 0.0
+    np.cumsum(sig, out=csig[1:])
+    cwsum = np.empty(k + 1)
+    cwsum[0] = 0.0
+    np.cumsum(sig * values, out=cwsum[1:])
     breaks = [k - 1]
     stack = [(0, k - 1)] if k > 1 else []
     while stack:
         lo, hi = stack.pop()
         costs = split_costs(values, csig, cwsum, lo, hi, deterministic)
         # the last minimum: ties go to the higher break point
-        i = lo + (hi - lo) - int(np.argmin(costs[::-1]))
+        i = hi - int(costs[::-1].argmin())
         if i == hi:
             continue
         breaks.append(i)
@@ -61,7 +65,11 @@ def greedy_binned(values: np.ndarray, sig: np.ndarray, *, deterministic: bool = 
         if i + 1 < hi:
             stack.append((i + 1, hi))
     breaks.sort()
-    idx = np.asarray(breaks)
-    cum = csig[idx + 1]
-    probs = np.diff(cum, prepend=0.0) / csig[-1]
-    return [Bucket(float(values[b]), float(p)) for b, p in zip(breaks, probs)]
+    uppers = values[breaks].tolist()
+    cum = csig[1:][breaks].tolist()
+    total = cum[-1]   # csig[k]: the last break is always k - 1
+    out, below = [], 0.0
+    for upper, c in zip(uppers, cum):
+        out.append(Bucket(upper, (c - below) / total))
+        below = c
+    return out
