@@ -14,6 +14,7 @@ import threading
 import time
 
 import numpy as np
+import psutil
 import pytest
 
 from lfm import MB, CallKilled, RemoteTraceback, SerializationError
@@ -173,14 +174,25 @@ def test_concurrent_children_count_as_their_sum():
     assert res["total_processes"] >= 3
 
 
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (every core, every process)."""
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
 def test_two_busy_children_use_two_cores():
+    machine = _busy_seconds()
     _, res = run_call(busy_children, (0.6,))
+    machine = _busy_seconds() - machine
     assert 1.1 <= res["cpu_time"] <= 1.8, res
     assert res["cores"] == pytest.approx(res["cpu_time"] / res["wall_time"])
     # both children's CPU is counted (cctools reports 0.29 cores here); how much
-    # of it ran in parallel depends on the other load of this shared machine
-    if os.getloadavg()[0] < 1.0:
-        assert res["cores"] > 1.3, res
+    # of it ran in parallel depends on the other load of this shared machine: judged
+    # only when the rest of the machine kept less than a fifth of a core busy meanwhile
+    # (the load average lags by a minute: a job started just before went unseen)
+    others = machine - res["cpu_time"]
+    if others < 0.2 * res["wall_time"] and os.cpu_count() >= 2:
+        assert res["cores"] > 1.3, (res, others)
 
 
 def test_sleep_uses_no_cores():
