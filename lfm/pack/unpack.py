@@ -115,12 +115,6 @@ def command_in(target, command):
 USAGE = "usage: python unpack.py ENV.tar.gz -- COMMAND [ARG ...]"
 
 
-def zlib_error():
-    """zlib's error class (a gzip stream corrupted inside)."""
-    import zlib
-    return zlib.error
-
-
 def main(argv):
     if len(argv) < 3 or argv[1] != "--":
         print(USAGE, file=sys.stderr)
@@ -130,9 +124,10 @@ def main(argv):
         print(f"lfm-pack: no package at {archive!r} on {os.uname().nodename}", file=sys.stderr)
         return 2
     import tarfile
+    import zlib
     try:
         target, seconds = unpack(archive)
-    except (tarfile.TarError, EOFError, zlib_error()) as exc:   # not a package, or cut short
+    except (tarfile.TarError, EOFError, zlib.error) as exc:   # not a package, or cut short (zlib: corrupted inside)
         print(f"lfm-pack: {archive!r} on {os.uname().nodename} is not a readable package (.tar.gz): "
               f"{str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
