@@ -172,6 +172,10 @@ def test_bad_input_is_reported_clearly():
         AutolabelExecutor(backend="slurm")
     with pytest.raises(ValueError, match="unknown capacity resource"):
         LocalBackend(capacity={"gpus": 1})
+    with pytest.raises(ValueError, match="resources: unknown resource 'gpus'; known resources: cores, memory"):
+        AutolabelExecutor(resources=("memory", "gpus"))
+    with pytest.raises(ValueError, match="max_retries must be a whole number >= 0, got 'x'"):
+        AutolabelExecutor(max_retries="x")
     with AutolabelExecutor(predictor=Doubling(), capacity=SMALL) as ex:
         with pytest.raises(ValueError, match="unknown resource 'ram'"):
             ex.options(resources={"ram": 10})

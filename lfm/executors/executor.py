@@ -11,6 +11,7 @@ import atexit
 import concurrent.futures as cf
 import itertools
 import logging
+import numbers
 import threading
 import time
 import weakref
@@ -183,8 +184,9 @@ class AutolabelExecutor(cf.Executor):
                  autolabel: bool = True, autocategory: bool = True,
                  resources: Iterable[str] = ("cores", "memory", "disk"), max_retries: int = 10,
                  trace: Any = None, **backend_options: Any) -> None:
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        # checked before the backend starts anything (a Work Queue manager, workers)
+        max_retries = check_max_retries(max_retries)
+        resources = check_resources(resources)
         self.backend: Backend = _make_backend(backend, backend_options)
         self.autolabel = bool(autolabel)
         self.autocategory = bool(autocategory)
@@ -575,6 +577,24 @@ def _make_backend(backend: Any, options: dict[str, Any]) -> Backend:
         raise TypeError(f"backend options {sorted(options)} given with a backend object; "
                         "configure the object instead")
     return backend
+
+
+def check_max_retries(max_retries: Any) -> int:
+    """``max_retries=`` validated: a whole number >= 0."""
+    if isinstance(max_retries, bool) or not isinstance(max_retries, numbers.Integral) or max_retries < 0:
+        raise ValueError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+    return int(max_retries)
+
+
+def check_resources(resources: Any) -> tuple[str, ...]:
+    """``resources=`` validated: one or more of the resources a predictor labels."""
+    from predictors.base import KNOWN_RESOURCES
+    names = (resources,) if isinstance(resources, str) else tuple(resources)
+    unknown = [r for r in names if r not in KNOWN_RESOURCES]
+    if unknown or not names:
+        raise ValueError(f"resources: {f'unknown resource {unknown[0]!r}' if unknown else 'none given'}; "
+                         f"known resources: {', '.join(KNOWN_RESOURCES)}")
+    return names
 
 
 def _make_predictor(predictor: Any, resources: tuple[str, ...], max_resources: dict[str, float]) -> Any:

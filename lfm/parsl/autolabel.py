@@ -56,7 +56,7 @@ from parsl.executors.base import ParslExecutor
 from parsl.executors.errors import InvalidResourceSpecification
 
 from lfm.executors import AutolabelExecutor as _LfmExecutor
-from lfm.executors.executor import BACKENDS
+from lfm.executors.executor import BACKENDS, check_max_retries, check_resources
 from lfm.parsl.common import LfmResults, chain, check_choice, parsl_category, worker_callable
 
 __all__ = ["AutolabelExecutor", "ACCEPTED_SPECIFICATION"]
@@ -111,8 +111,8 @@ class AutolabelExecutor(LfmResults, ParslExecutor):
         self.predictor = predictor
         self.autolabel = bool(autolabel)
         self.autocategory = bool(autocategory)
-        self.resources = tuple(resources)
-        self.max_retries = int(max_retries)
+        self.resources = check_resources(resources)
+        self.max_retries = check_max_retries(max_retries)
         self.trace = trace
         self.backend_options = dict(backend_options)
         self.storage_access = storage_access
