@@ -132,6 +132,21 @@ def _task_columns(df: pd.DataFrame, resources: tuple[str, ...], group_by: str | 
     return cats, usage, wall.tolist(), df
 
 
+def _check_pool(pool: Any) -> tuple[int, float | None] | None:
+    """``pool=`` as (workers, size or None for the machine size); ValueError when malformed."""
+    if pool is None:
+        return None
+    workers, size = pool, None
+    if isinstance(pool, (tuple, list)):
+        workers, size = tuple(pool) if len(pool) == 2 else (None, None)
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1 or (
+            size is not None and (isinstance(size, bool) or not isinstance(size, (int, float, np.number))
+                                  or not 0 < size < math.inf)):
+        raise ValueError(f"pool must be a number of workers >= 1 or (workers, size) with a positive size, "
+                         f"got {pool!r}")
+    return int(workers), None if size is None else float(size)
+
+
 def _drop_unmeasured(df: pd.DataFrame, resources: tuple[str, ...]) -> pd.DataFrame:
     """The rows whose usage of every replayed resource was measured. A task
     with no value (NaN, empty: the trace readers' mark for "not measured") has
@@ -333,13 +348,24 @@ def replay(trace: pd.DataFrame, predictors: Any = "max-seen", *,
     may give (``AllocationLimitReached``) is counted in ``tasks_unfinished`` and not
     observed; with the default machine size this cannot happen.
     """
-    resources = tuple(resources)
+    resources = (resources,) if isinstance(resources, str) else tuple(resources)   # one name alone
     if not resources:
         raise ValueError("resources must name at least one resource")
     for r in resources:
         if r not in KNOWN_RESOURCES:
             raise ValueError(f"unknown resource {r!r}; known resources: {', '.join(KNOWN_RESOURCES)}")
-    seeds = tuple(seeds) if seeds is not None else (seed,)
+    if seeds is not None:   # (a bad ``seed`` is reported by the predictor that takes it)
+        seeds = tuple(seeds)
+        if not seeds:
+            raise ValueError("seeds must name at least one seed")
+        bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0]
+        if bad:
+            raise ValueError(f"seeds must be integers >= 0, got {bad[0]!r}")
+    seeds = seeds if seeds is not None else (seed,)
+    if isinstance(record_state, bool) or not isinstance(record_state, (int, np.integer)) or record_state < 0:
+        raise ValueError(f"record_state must be an integer >= 0 (every that many tasks; 0: never), "
+                         f"got {record_state!r}")
+    pool = _check_pool(pool)
     if not isinstance(trace, pd.DataFrame):
         raise TypeError(f"trace must be a pandas DataFrame (read a file with lfm.trace.read_trace), "
                         f"got {type(trace).__name__}")
@@ -387,7 +413,7 @@ def replay(trace: pd.DataFrame, predictors: Any = "max-seen", *,
         summ["seconds"] = seconds
         summ["tasks_per_s"] = n / seconds if seconds > 0 else float("inf")
         if pool is not None:
-            workers, size = (pool, machine[resources[0]]) if isinstance(pool, int) else pool
+            workers, size = pool[0], machine[resources[0]] if pool[1] is None else pool[1]
             sim = pool_makespan(frame["task"].to_numpy(), frame["allocation"].to_numpy(),
                                 frame["usage"].to_numpy(), frame["wall_time"].to_numpy(),
                                 frame["ok"].to_numpy(), int(workers), float(size))

@@ -119,6 +119,17 @@ def test_bad_input() -> None:
         replay(tiny(), "auto", params={"max_resources": {"memory": 4096.0}})
     with pytest.raises(ValueError, match="params must not set 'seed'.*seeds/seed"):
         replay(tiny(), "auto", params={"seed": 3})
+    with pytest.raises(ValueError, match="seeds must name at least one seed"):
+        replay(tiny(), "max-seen", seeds=[])
+    with pytest.raises(ValueError, match="seeds must be integers >= 0, got -1"):
+        replay(tiny(), "max-seen", seeds=[1, -1])
+    for pool in ("x", 0, (2,), (2, -1.0), (2, float("inf"))):
+        with pytest.raises(ValueError, match="pool must be a number of workers >= 1 or"):
+            replay(tiny(), "max-seen", pool=pool)
+    with pytest.raises(ValueError, match="record_state must be an integer >= 0"):
+        replay(tiny(), "max-seen", record_state=-1)
+    # one resource name alone is that resource, not its letters
+    assert replay(tiny(), "max-seen", resources="memory").resources == ("memory",)
 
 
 def test_paths_are_read_by_the_caller(tmp_path) -> None:
