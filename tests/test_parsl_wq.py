@@ -150,6 +150,39 @@ def test_unsupported_parameters_fail_at_construction():
     from parsl.executors.workqueue.errors import WorkQueueFailure
     with pytest.raises(WorkQueueFailure, match="Could not find password file"):
         WorkQueueExecutor(project_password_file="/nonexistent/pw")
+    for name in ("init_command", "worker_options"):
+        with pytest.raises(ValueError, match=f"{name} must be a string"):
+            WorkQueueExecutor(**{name: 5})
+    with pytest.raises(ValueError, match="env must map variable names to strings"):
+        WorkQueueExecutor(env={"A": None})
+    assert WorkQueueExecutor(env={"OMP_NUM_THREADS": 1}).env == {"OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.timeout(120)
+def test_a_failed_start_releases_the_manager_and_its_port(tmp_path, monkeypatch):
+    # Parsl does not shut down an executor whose start() raised: the manager it had
+    # started kept the port, and the next parsl.load() on that port could not start
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        port = probe.getsockname()[1]
+
+    def broken(self):
+        raise RuntimeError("broken launch command")
+    with monkeypatch.context() as patch:
+        patch.setattr(WorkQueueExecutor, "_construct_worker_command", broken)
+        ex = WorkQueueExecutor(label="first", port=port, provider=LocalProvider(init_blocks=0))
+        with pytest.raises(RuntimeError, match="broken launch command"):
+            parsl.load(Config(executors=[ex], run_dir=str(tmp_path / "runinfo")))
+        cleanup_dfk()
+    assert ex.lfm_executor is None
+    again = WorkQueueExecutor(label="again", port=port, provider=LocalProvider(init_blocks=1, max_blocks=1))
+    parsl.load(Config(executors=[again], run_dir=str(tmp_path / "runinfo2"), strategy_period=0.5))
+    try:
+        assert again.manager_port == port
+        assert square(7).result(timeout=90) == 49
+    finally:
+        cleanup_dfk()
 
 
 def test_parsl_defaults():

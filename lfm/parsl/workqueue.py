@@ -142,13 +142,16 @@ class WorkQueueExecutor(LfmResults, ReapingBlocks, BlockProviderExecutor):
         positive(scaling_cores_per_worker, "scaling_cores_per_worker", unit="cores")
         if project_password_file is not None and not os.path.exists(project_password_file):
             raise WorkQueueFailure(f"Could not find password file: {project_password_file}")
+        for name, text in (("init_command", init_command), ("worker_options", worker_options)):
+            if not isinstance(text, str):
+                raise ValueError(f"{name} must be a string (shell words), got {text!r}")
         self.label = label
         self.working_dir = working_dir
         self.project_name = project_name
         self.project_password_file = project_password_file
         self.address = address or socket.gethostname()
         self.port = port
-        self.env = dict(env or {})
+        self.env = _check_env(env)
         self.shared_fs = bool(shared_fs)
         self.storage_access = storage_access
         self.use_cache = bool(use_cache)
@@ -224,9 +227,16 @@ class WorkQueueExecutor(LfmResults, ReapingBlocks, BlockProviderExecutor):
             backend=backend, predictor=self.predictor, autolabel=self.autolabel,
             autocategory=True, resources=_LABELLED,
             trace=self._trace_sink())
-        self._chosen_port = backend.port
-        self.worker_command = self._construct_worker_command()
-        self._patch_providers()
+        try:
+            self._chosen_port = backend.port
+            self.worker_command = self._construct_worker_command()
+            self._patch_providers()
+        except BaseException:
+            # Parsl does not shut down an executor whose start failed: the manager
+            # would keep the port, and the next parsl.load() could not start
+            self.lfm_executor.kill()
+            self.lfm_executor = None
+            raise
         log.info("lfm WorkQueueExecutor %s: manager on port %s; workers: %s", self.label,
                  self._chosen_port, self.worker_command)
 
@@ -399,6 +409,23 @@ def _extra_value(key: str, value: Any) -> int | float:
         return extra_value(key, value)
     except ValueError as exc:
         raise InvalidResourceSpecification({key}, str(exc)) from None
+
+
+def _check_env(env: Any) -> dict[str, str]:
+    """``env``: names -> values of the tasks' environment variables; numbers become
+    their text (``{"OMP_NUM_THREADS": 1}``), anything else that is not text is refused."""
+    if env is None:
+        return {}
+    if not isinstance(env, Mapping):
+        raise ValueError(f"env must be a mapping of variable names to values, got {type(env).__name__}")
+    out = {}
+    for name, value in env.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(name, str) or not name or not isinstance(value, str):
+            raise ValueError(f"env must map variable names to strings, got {name!r}: {value!r}")
+        out[name] = value
+    return out
 
 
 def _refuse_unsupported(*, coprocess: bool) -> None:
