@@ -176,6 +176,10 @@ def test_bad_input_is_reported_clearly():
         AutolabelExecutor(resources=("memory", "gpus"))
     with pytest.raises(ValueError, match="max_retries must be a whole number >= 0, got 'x'"):
         AutolabelExecutor(max_retries="x")
+    with pytest.raises(ValueError, match="the directory '/nonexistent' does not exist"):
+        AutolabelExecutor(trace="/nonexistent/calls.lfm.jsonl")
+    with pytest.raises(TypeError, match="trace must be None, a path or an object with append"):
+        AutolabelExecutor(trace=5)
     with AutolabelExecutor(predictor=Doubling(), capacity=SMALL) as ex:
         with pytest.raises(ValueError, match="unknown resource 'ram'"):
             ex.options(resources={"ram": 10})

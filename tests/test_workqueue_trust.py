@@ -342,3 +342,11 @@ def test_a_local_worker_that_exits_is_started_again_and_one_that_cannot_start_fa
         with pytest.raises(WorkQueueTaskError, match="no worker is left to run the task"):
             ex.submit(hold, 20).result(timeout=10)
     assert "times in a row: not starting it again" in caplog.text
+
+
+def test_a_refused_executor_leaves_no_staging_directory_behind(tmp_path):
+    # the backend is made before the predictor (which is capped to its largest worker):
+    # a bad predictor must not leave the backend's staging directory and password file
+    with pytest.raises(ValueError, match="unknown predictor 'nope'"):
+        AutolabelExecutor(backend="workqueue", predictor="nope", staging_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []

@@ -187,15 +187,19 @@ class AutolabelExecutor(cf.Executor):
         # checked before the backend starts anything (a Work Queue manager, workers)
         max_retries = check_max_retries(max_retries)
         resources = check_resources(resources)
+        self._owns_trace = trace is not None and not callable(getattr(trace, "append", None))
+        self._trace = _make_trace(trace)
         self.backend: Backend = _make_backend(backend, backend_options)
         self.autolabel = bool(autolabel)
         self.autocategory = bool(autocategory)
         self.max_retries = int(max_retries)
         self._max = {k: float(v) for k, v in (self.backend.max_resources() or {}).items()}
-        self.predictor = _make_predictor(predictor, tuple(resources), self._max)
+        try:
+            self.predictor = _make_predictor(predictor, tuple(resources), self._max)
+        except BaseException:
+            self.backend.shutdown(wait=False)   # nothing started yet: its staging directory, password file
+            raise
         self.resources = tuple(self.predictor.resources)
-        self._owns_trace = trace is not None and not callable(getattr(trace, "append", None))
-        self._trace = _make_trace(trace)
         self._stats = StatsBook(self.resources)
         # per category, the software environment its calls imported (lfm.pack)
         self.environments = getattr(getattr(self.backend, "pack", None), "environments", None) \
@@ -614,7 +618,13 @@ def _make_predictor(predictor: Any, resources: tuple[str, ...], max_resources: d
 def _make_trace(trace: Any) -> Any:
     if trace is None or callable(getattr(trace, "append", None)):
         return trace
+    import os
     from lfm.trace import Trace
+    if not isinstance(trace, (str, os.PathLike)):
+        raise TypeError(f"trace must be None, a path or an object with append(row), got {type(trace).__name__}")
+    folder = os.path.dirname(os.path.abspath(os.fspath(trace)))
+    if not os.path.isdir(folder):   # refused now, not row by row once calls have run
+        raise ValueError(f"trace {os.fspath(trace)!r}: the directory {folder!r} does not exist")
     return Trace(trace)
 
 
