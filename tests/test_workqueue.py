@@ -47,6 +47,19 @@ def test_worker_sizes_are_checked_before_anything_starts(workers, words):
     assert words in str(info.value)
 
 
+def test_task_environment_is_checked_before_anything_starts(tmp_path):
+    # a value Work Queue cannot take was refused task by task, inside the manager
+    from lfm.executors.workqueue import WorkQueueBackend
+    with pytest.raises(ValueError, match="env must map variable names to strings, got 'A': None"):
+        WorkQueueBackend(env={"A": None}, staging_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+    backend = WorkQueueBackend(env={"OMP_NUM_THREADS": 1}, staging_dir=str(tmp_path))
+    try:
+        assert backend.env == {"OMP_NUM_THREADS": "1"}
+    finally:
+        backend.shutdown()
+
+
 @pytest.fixture(scope="module")
 def wq_run(tmp_path_factory):
     """One executor with two workers of different sizes running a workload of

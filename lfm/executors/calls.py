@@ -128,6 +128,23 @@ def extra_value(key: str, value: Any) -> int | float:
     return int(value) if key == "gpus" else value
 
 
+def check_env(env: Any) -> dict[str, str]:
+    """``env``: names -> values of the tasks' environment variables; numbers become
+    their text (``{"OMP_NUM_THREADS": 1}``), anything else that is not text is refused."""
+    if env is None:
+        return {}
+    if not isinstance(env, Mapping):
+        raise ValueError(f"env must be a mapping of variable names to values, got {type(env).__name__}")
+    out = {}
+    for name, value in env.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(name, str) or not name or not isinstance(value, str):
+            raise ValueError(f"env must map variable names to strings, got {name!r}: {value!r}")
+        out[name] = value
+    return out
+
+
 def check_declared(resources: Mapping[str, float]) -> dict[str, float]:
     """Declared resources validated: a mapping of known resource -> positive amount in lfm's units."""
     if not isinstance(resources, Mapping):

@@ -57,6 +57,7 @@ from lfm.checks import positive
 from lfm.executors.backend import Attempt, Outcome, limits_from_label
 from lfm.executors.pystart import site_free_paths
 from lfm.executors.runner import read_outcome, write_call
+from lfm.executors.calls import check_env
 from lfm.executors.wqauth import (TOKEN_ENV, check_max_output_mb, copy_hint, manager_password,
                                   new_secret, output_limit_bytes, task_token, warn_open_manager,
                                   worker_argv)
@@ -162,7 +163,7 @@ class WorkQueueBackend:
         self.requested_port = int(port)
         self.project_name = project_name
         self.python = python or (sys.executable if self.worker_sizes else "python3")
-        self.env = dict(env or {})
+        self.env = check_env(env)
         from lfm.pack.wq import make_pack
         self.pack = make_pack(pack, self.python, extra_pkgs, include_python, pack_cache)
         #: the runner's command line, before its IN and OUT arguments

@@ -31,7 +31,7 @@ from parsl.executors.status_handling import BlockProviderExecutor
 from parsl.executors.workqueue.errors import WorkQueueFailure
 
 from lfm.checks import positive
-from lfm.executors.calls import EXTRA_OPTIONS, extra_value
+from lfm.executors.calls import EXTRA_OPTIONS, check_env, extra_value
 from lfm.executors.wqauth import check_max_output_mb, check_password_choice
 from lfm.pack.wq import check_pack_options
 from lfm.parsl.blocks import GRACE, ReapingBlocks
@@ -151,7 +151,7 @@ class WorkQueueExecutor(LfmResults, ReapingBlocks, BlockProviderExecutor):
         self.project_password_file = project_password_file
         self.address = address or socket.gethostname()
         self.port = port
-        self.env = _check_env(env)
+        self.env = check_env(env)
         self.shared_fs = bool(shared_fs)
         self.storage_access = storage_access
         self.use_cache = bool(use_cache)
@@ -409,23 +409,6 @@ def _extra_value(key: str, value: Any) -> int | float:
         return extra_value(key, value)
     except ValueError as exc:
         raise InvalidResourceSpecification({key}, str(exc)) from None
-
-
-def _check_env(env: Any) -> dict[str, str]:
-    """``env``: names -> values of the tasks' environment variables; numbers become
-    their text (``{"OMP_NUM_THREADS": 1}``), anything else that is not text is refused."""
-    if env is None:
-        return {}
-    if not isinstance(env, Mapping):
-        raise ValueError(f"env must be a mapping of variable names to values, got {type(env).__name__}")
-    out = {}
-    for name, value in env.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(name, str) or not name or not isinstance(value, str):
-            raise ValueError(f"env must map variable names to strings, got {name!r}: {value!r}")
-        out[name] = value
-    return out
 
 
 def _refuse_unsupported(*, coprocess: bool) -> None:
