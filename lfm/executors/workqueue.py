@@ -39,6 +39,7 @@ connects and restarts whenever one that fits is connected.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import queue
@@ -55,9 +56,9 @@ from typing import Any
 
 from lfm.checks import positive
 from lfm.executors.backend import Attempt, Outcome, limits_from_label
+from lfm.executors.calls import check_env
 from lfm.executors.pystart import site_free_paths
 from lfm.executors.runner import read_outcome, write_call
-from lfm.executors.calls import check_env
 from lfm.executors.wqauth import (TOKEN_ENV, check_max_output_mb, copy_hint, manager_password,
                                   new_secret, output_limit_bytes, task_token, warn_open_manager,
                                   worker_argv)
@@ -69,6 +70,8 @@ from lfm.executors.wqworkers import (MAX_QUICK_EXITS, QUICK_EXIT, WORKER_RESOURC
                                      kill_processes_under, stop_process_group, unfit_error,
                                      unfit_tasks)
 from lfm.resources import CallKilled
+
+log = logging.getLogger(__name__)
 
 __all__ = ["WorkQueueBackend", "WorkQueueTaskError", "FIT_TIMEOUT", "WORKER_RESOURCES",
            "kill_processes_under"]
@@ -413,8 +416,6 @@ class WorkQueueBackend:
         """Start again a local worker that exited while the backend runs
         (:class:`lfm.executors.wqworkers.Restarts`); when every one was given
         up and no worker is connected, fail what is outstanding and what comes."""
-        import logging
-        log = logging.getLogger(__name__)
         slots = [Restarts() for _ in self._workers]
         given_up: set[int] = set()
         last = None   # the last exit code seen
@@ -549,8 +550,7 @@ class WorkQueueBackend:
             try:
                 self._check_fit(time.monotonic())
             except Exception:  # pragma: no cover - never let the watcher die silently
-                import logging
-                logging.getLogger(__name__).exception("lfm: the Work Queue fit check failed")
+                log.exception("lfm: the Work Queue fit check failed")
 
     def _check_fit(self, now: float) -> None:
         """Fail queued tasks that no connected worker has fitted for ``fit_timeout`` s."""
