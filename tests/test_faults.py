@@ -512,9 +512,14 @@ backend = ex.backend
 pids = [getattr(backend, "_proc", None) and backend._proc.pid, *getattr(backend, "worker_pids", [])]
 print("backend", *[p for p in pids if p], getattr(backend, "_staging", "-"), flush=True)
 futures = [ex.submit(calls.hold, {mark!r}, 10, 60) for _ in range(3)]
+def said(f, i):
+    # one write of the whole line: callbacks run in several threads, and print()
+    # writes its words and the newline separately, so two lines could interleave
+    kind = "cancelled" if f.cancelled() else type(f.exception()).__name__
+    sys.stdout.write(f"resolved {{i}} {{kind}}\\n")
+    sys.stdout.flush()
 for i, f in enumerate(futures):
-    f.add_done_callback(lambda f, i=i: print("resolved", i, type(f.exception()).__name__
-                                             if not f.cancelled() else "cancelled", flush=True))
+    f.add_done_callback(lambda f, i=i: said(f, i))
 while not os.path.exists({mark!r}):
     time.sleep(0.05)
 print("running", flush=True)
