@@ -460,7 +460,7 @@ def _running(pid: int) -> bool:
 def test_worker_killed_mid_call_runs_it_elsewhere(tmp_path):
     """Work Queue: the machine of a worker is gone with the call it ran; the
     call runs again on the other worker and returns."""
-    from lfm.executors.workqueue import kill_processes_under
+    from lfm.executors.wqlocal import kill_processes_under
     with _fresh("workqueue") as ex:
         mark = str(tmp_path / "pids")
         future = ex.submit(calls.hold, mark, 10, 3.0)
@@ -468,7 +468,7 @@ def test_worker_killed_mid_call_runs_it_elsewhere(tmp_path):
         while not os.path.exists(mark) and time.time() < deadline:
             time.sleep(0.05)
         (pid, _), = _noted(mark)
-        victim = next(w for w in ex.backend._workers
+        victim = next(w for w in ex.backend.local.procs
                       if str(pid) in _pids_under(w.lfm_workdir))
         os.killpg(victim.pid, signal.SIGKILL)       # the worker's machine is gone ...
         kill_processes_under(victim.lfm_workdir)    # ... with the call it was running

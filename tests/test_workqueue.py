@@ -154,7 +154,7 @@ def test_workers_stopped_at_shutdown(wq_run):
 @pytest.mark.workqueue
 @pytest.mark.skipif(not AVAILABLE, reason=f"real Work Queue is not installed: {WHY}")
 def test_a_worker_killed_mid_task_does_not_lose_the_future():
-    from lfm.executors.workqueue import kill_processes_under
+    from lfm.executors.wqlocal import kill_processes_under
     size = {"cores": 1, "memory": 1000, "disk": 2000}
     with AutolabelExecutor(backend="workqueue", predictor=Doubling(resources=("cores", "memory", "disk"), first=300),
                            workers=[size, size]) as ex:
@@ -162,7 +162,7 @@ def test_a_worker_killed_mid_task_does_not_lose_the_future():
         victim = None
         deadline = time.time() + 60
         while victim is None and time.time() < deadline:
-            for proc in ex.backend._workers:
+            for proc in ex.backend.local.procs:
                 if psutil.Process(proc.pid).children():
                     victim = proc
             time.sleep(0.2)

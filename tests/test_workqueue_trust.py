@@ -50,7 +50,7 @@ def start_worker(backend, size, workdir):
 
 
 def stop_worker(worker):
-    from lfm.executors.wqworkers import stop_process_group
+    from lfm.executors.wqlocal import stop_process_group
     stop_process_group(worker)
 
 
@@ -183,7 +183,7 @@ def test_init_command_env_debug_log_and_the_callers_port(tmp_path):
         assert ex.submit(getenv, "LFM_INIT_RAN").result(timeout=60) == "yes"
         assert ex.submit(getenv, "LFM_ENV").result(timeout=60) == "given"
         sandbox = ex.submit(where).result(timeout=60)
-        workdir = os.path.realpath(ex.backend._workers[0].lfm_workdir)
+        workdir = os.path.realpath(ex.backend.local.procs[0].lfm_workdir)
     # the call ran in its task's sandbox, inside the worker's directory
     assert os.path.realpath(sandbox).startswith(workdir + os.sep)
     assert log.stat().st_size > 0
@@ -325,7 +325,7 @@ def test_a_local_worker_that_exits_is_started_again_and_one_that_cannot_start_fa
     # without a new one, every later call would wait for ever
     with AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE]) as ex:
         assert ex.submit(hold, 20).result(timeout=60) == 20
-        os.killpg(ex.backend._workers[0].pid, signal.SIGKILL)
+        os.killpg(ex.backend.local.procs[0].pid, signal.SIGKILL)
         assert ex.submit(hold, 20).result(timeout=60) == 20
         assert "exited with code -9; starting a new one" in caplog.text
 
@@ -333,8 +333,8 @@ def test_a_local_worker_that_exits_is_started_again_and_one_that_cannot_start_fa
             proc = subprocess.Popen(["sh", "-c", "exit 3"], start_new_session=True)
             proc.lfm_workdir = None
             return proc
-        ex.backend._start_worker = cannot_start
-        os.killpg(ex.backend._workers[0].pid, signal.SIGKILL)
+        ex.backend.local.start_one = cannot_start
+        os.killpg(ex.backend.local.procs[0].pid, signal.SIGKILL)
         for future in (ex.submit(hold, 20, 1.0), ex.submit(hold, 20)):
             with pytest.raises(WorkQueueTaskError, match="workers keep exiting right after they start .*code 3"):
                 future.result(timeout=60)

@@ -125,10 +125,10 @@ class RawWorkQueue:
 
     def close(self) -> None:
         """Stop the workers (and the tasks they run) and remove their directories."""
-        from lfm.executors.workqueue import _stop_process_group
+        from lfm.executors.wqlocal import stop_process_group
         for worker in self.workers:
             worker.lfm_workdir = self.root
-            _stop_process_group(worker)
+            stop_process_group(worker)
         self.workers = []
         shutil.rmtree(self.root, ignore_errors=True)
 

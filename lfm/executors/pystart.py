@@ -68,6 +68,36 @@ def site_free_paths(site_dirs: Iterable[str] | None = None) -> list[str] | None:
     return extra
 
 
+def local_runner(python: str, own: bool, env: dict[str, str], staging: str) -> str:
+    """The runner's command line (before its IN and OUT arguments) for local
+    workers, which import what this process can: ``env`` (the tasks'
+    environment, updated) gets this process's ``sys.path`` and working
+    directory as ``PYTHONPATH`` unless it has one. ``own``: ``python`` is this
+    process's interpreter, so where :func:`site_free_paths` allows, the runner
+    starts without ``site``. Under ``PYTHONDONTWRITEBYTECODE`` the tasks share
+    a bytecode cache in ``staging``."""
+    import shlex
+    runner = f"{python} -m lfm.executors.runner"
+    if "PYTHONPATH" not in env:
+        paths = [p for p in sys.path if p and os.path.exists(p)]
+        extra = site_free_paths() if own else None
+        if extra is not None:
+            # site would only add paths, which PYTHONPATH gives: skip it; editable
+            # installs' roots go last, where their import hooks would have found them
+            runner = (f"{shlex.quote(python)} -S -m lfm.executors.runner --prefix {shlex.quote(sys.prefix)} "
+                      f"--exec-prefix {shlex.quote(sys.exec_prefix)}")
+            paths += [p for p in extra if p not in paths]
+        env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *paths])
+    if os.environ.get("PYTHONDONTWRITEBYTECODE") and "PYTHONPYCACHEPREFIX" not in env:
+        # every task starts a runner, and PYTHONDONTWRITEBYTECODE (set in many
+        # container images) would make each compile lfm and the user's modules
+        # from source again: let them share bytecode in the staging directory
+        # instead, still outside the source tree
+        env["PYTHONPYCACHEPREFIX"] = os.path.join(staging, "pycache")
+        env.setdefault("PYTHONDONTWRITEBYTECODE", "")
+    return runner
+
+
 def _editable_roots(module: str) -> list[str] | None:
     """The directories holding an editable install's top-level packages and
     modules (its finder's ``MAPPING``), or None when it maps anything a path

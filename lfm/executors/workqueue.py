@@ -40,7 +40,6 @@ connects and restarts whenever one that fits is connected.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import queue
 import shutil
@@ -57,7 +56,7 @@ from typing import Any
 from lfm.checks import positive
 from lfm.executors.backend import Attempt, Outcome, limits_from_label
 from lfm.executors.calls import check_env
-from lfm.executors.pystart import site_free_paths
+from lfm.executors.pystart import local_runner
 from lfm.executors.runner import read_outcome, write_call
 from lfm.executors.wqauth import (TOKEN_ENV, check_max_output_mb, copy_hint, manager_password,
                                   new_secret, output_limit_bytes, task_token, warn_open_manager,
@@ -65,17 +64,14 @@ from lfm.executors.wqauth import (TOKEN_ENV, check_max_output_mb, copy_hint, man
 from lfm.executors.wqimport import INSTALL_HINT, load_work_queue
 from lfm.executors.wqmanager import receive, send
 from lfm.executors.wqresults import WorkQueueTaskError, task_outcome
-from lfm.executors.wqworkers import (MAX_QUICK_EXITS, QUICK_EXIT, WORKER_RESOURCES, Restarts,
-                                     check_workers, dispatchable,
-                                     kill_processes_under, stop_process_group, unfit_error,
-                                     unfit_tasks)
+from lfm.executors.wqlocal import LocalWorkers
+from lfm.executors.wqworkers import (WORKER_RESOURCES, check_workers, dispatchable, unfit_error, unfit_tasks,
+                                     work_queue_allocation)
 from lfm.resources import CallKilled
 
 log = logging.getLogger(__name__)
 
-__all__ = ["WorkQueueBackend", "WorkQueueTaskError", "FIT_TIMEOUT", "WORKER_RESOURCES",
-           "kill_processes_under"]
-_stop_process_group = stop_process_group  # the name benchmarks and tests use
+__all__ = ["WorkQueueBackend", "WorkQueueTaskError", "FIT_TIMEOUT", "WORKER_RESOURCES", "work_queue_allocation"]
 
 #: default of ``fit_timeout``: seconds a queued task waits while connected
 #: workers are all too small for it
@@ -90,7 +86,7 @@ class WorkQueueBackend:
         (workers can then connect with ``-M project_name``).
     workers : sizes of local workers to start, dicts with ``cores``, ``memory``
         (MB), ``disk`` (MB); heterogeneous sizes allowed. One that exits while
-        the backend runs is started again (:class:`~lfm.executors.wqworkers.Restarts`).
+        the backend runs is started again (:class:`~lfm.executors.wqlocal.LocalWorkers`).
     max_resources : the largest worker (cores, memory MB, disk MB) when workers
         connect from elsewhere; default: the largest of ``workers``, or without
         ``workers`` the largest worker connected now (see the module docstring).
@@ -169,21 +165,6 @@ class WorkQueueBackend:
         self.env = check_env(env)
         from lfm.pack.wq import make_pack
         self.pack = make_pack(pack, self.python, extra_pkgs, include_python, pack_cache)
-        #: the runner's command line, before its IN and OUT arguments
-        self.runner = f"{self.python} -m lfm.executors.runner"
-        if self.worker_sizes and "PYTHONPATH" not in self.env:
-            # local workers import what this process can (lfm, the functions' modules)
-            paths = [p for p in sys.path if p and os.path.exists(p)]
-            extra = site_free_paths() if python is None else None
-            if extra is not None:
-                # site would only add paths, which PYTHONPATH gives: skip it (see
-                # lfm.executors.pystart); editable installs' roots go last, where
-                # their import hooks would have found them
-                self.runner = (f"{shlex.quote(self.python)} -S -m lfm.executors.runner "
-                               f"--prefix {shlex.quote(sys.prefix)} "
-                               f"--exec-prefix {shlex.quote(sys.exec_prefix)}")
-                paths += [p for p in extra if p not in paths]
-            self.env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *paths])
         self.interval = float(interval)
         self._staging = tempfile.mkdtemp(prefix="lfm-wq-", dir=staging_dir)
         try:
@@ -195,20 +176,18 @@ class WorkQueueBackend:
         self.password_file = self._password.path if self._password else None
         self.max_output_mb = check_max_output_mb(max_output_mb)
         self._secret = new_secret()  # each task's outcome token (wqauth.task_token)
-        if (self.worker_sizes and os.environ.get("PYTHONDONTWRITEBYTECODE")
-                and "PYTHONPYCACHEPREFIX" not in self.env):
-            # every task starts a runner, and PYTHONDONTWRITEBYTECODE (set in
-            # many container images) would make each compile lfm and the
-            # user's modules from source again: let them share bytecode in
-            # the staging directory instead, still outside the source tree
-            self.env["PYTHONPYCACHEPREFIX"] = os.path.join(self._staging, "pycache")
-            self.env.setdefault("PYTHONDONTWRITEBYTECODE", "")
+        #: the runner's command line, before its IN and OUT arguments
+        self.runner = f"{self.python} -m lfm.executors.runner"
+        if self.worker_sizes:   # local workers import what this process can (lfm, the functions' modules)
+            self.runner = local_runner(self.python, python is None, self.env, self._staging)
         self.task_retries = int(task_retries)
         self.verbose = verbose
         self.debug_log = debug_log
         self.port: int | None = None
         self._proc: subprocess.Popen | None = None
-        self._workers: list[subprocess.Popen] = []
+        #: the local workers (``workers=``), started with the manager
+        self.local = LocalWorkers(self.worker_sizes, self._staging, self.password_file,
+                                  on_lost=self._lost_workers, connected=lambda: bool(self._live.get("connected")))
         self._outbox: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._attempts: dict[str, Attempt] = {}
@@ -218,7 +197,7 @@ class WorkQueueBackend:
         self._done: Callable[[Attempt, Outcome], None] | None = None
         self._closed = False
         self._gone = False     # the manager process exited by itself (see _read)
-        self._no_workers: str | None = None   # why no local worker is left (see _keep_workers)
+        self._no_workers: str | None = None   # why no local worker is left (see _lost_workers)
         self._seq = 0
 
     # ---- Backend protocol --------------------------------------------------------------
@@ -250,10 +229,7 @@ class WorkQueueBackend:
         threading.Thread(target=self._write, name="lfm-wq-writer", daemon=True).start()
         if self.fit_timeout is not None:
             threading.Thread(target=self._watch_fit, name="lfm-wq-fit", daemon=True).start()
-        for size in self.worker_sizes:
-            self._workers.append(self._start_worker(size))
-        if self.worker_sizes:
-            threading.Thread(target=self._keep_workers, name="lfm-wq-workers", daemon=True).start()
+        self.local.start(self.port)
         if not self.worker_sizes and self.verbose:
             print(f"lfm: Work Queue manager listening; start workers with:\n  {self.worker_command()}"
                   + copy_hint(self.password_file), file=sys.stderr, flush=True)
@@ -355,6 +331,7 @@ class WorkQueueBackend:
             if self._closed:
                 return
             self._closed = True
+        self.local.close()
         self._outbox.put(("stop",))
         self._outbox.put(None)
         if self._proc is not None:
@@ -363,9 +340,7 @@ class WorkQueueBackend:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-        for worker in self._workers:
-            stop_process_group(worker)
-        self._workers.clear()
+        self.local.stop()
         with self._lock:
             left = list(self._attempts.values())
             self._attempts.clear()
@@ -401,58 +376,9 @@ class WorkQueueBackend:
                                "first (port=0 picks one at start) or give port=")
         return [host or socket.getfqdn(), str(port)]
 
-    def _start_worker(self, size: Mapping[str, float]) -> subprocess.Popen:
-        workdir = tempfile.mkdtemp(prefix="worker-", dir=self._staging)
-        command = worker_argv(["localhost", str(self.port)], size, workdir=workdir,
-                              options=("--parent-death", "--timeout=3600"),
-                              password_file=self.password_file)
-        # its own session: at shutdown the worker and the tasks it started go together
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-        proc.lfm_workdir = workdir
-        return proc
-
-    def _keep_workers(self) -> None:
-        """Start again a local worker that exited while the backend runs
-        (:class:`lfm.executors.wqworkers.Restarts`); when every one was given
-        up and no worker is connected, fail what is outstanding and what comes."""
-        slots = [Restarts() for _ in self._workers]
-        given_up: set[int] = set()
-        last = None   # the last exit code seen
-        while not self._closed:
-            time.sleep(1.0)
-            for i, proc in enumerate(list(self._workers)):
-                code = proc.poll()
-                if code is None or i in given_up or self._closed:
-                    continue
-                last = code
-                size = ", ".join(f"{r} {v:g}" for r, v in self.worker_sizes[i].items())
-                if not slots[i].again(time.monotonic()):
-                    given_up.add(i)
-                    log.warning("lfm: local Work Queue worker %d (%s) exited with code %s within %g s of its "
-                                "start, %d times in a row: not starting it again", i, size, code, QUICK_EXIT,
-                                MAX_QUICK_EXITS)
-                    continue
-                log.warning("lfm: local Work Queue worker %d (%s) exited with code %s; starting a new one",
-                            i, size, code)
-                try:
-                    new = self._start_worker(self.worker_sizes[i])
-                except Exception as exc:   # e.g. the staging directory removed by a shutdown meanwhile
-                    if not self._closed:
-                        log.warning("lfm: could not start local Work Queue worker %d again: %s", i, exc)
-                        given_up.add(i)
-                    continue
-                with self._lock:
-                    closed = self._closed
-                    if not closed:
-                        self._workers[i] = new
-                if closed:
-                    stop_process_group(new)
-            if given_up and len(given_up) == len(slots) and not self._live.get("connected"):
-                self._lost_workers(f"the local Work Queue workers keep exiting right after they start "
-                                   f"(the last with code {last}): no worker is left to run the task")
-
     def _lost_workers(self, reason: str) -> None:
+        """Every local worker was given up and none is connected: fail the
+        outstanding attempts, and (``_no_workers``) every later one."""
         with self._lock:
             first = self._no_workers is None
             self._no_workers = reason
@@ -465,7 +391,7 @@ class WorkQueueBackend:
     @property
     def worker_pids(self) -> list[int]:
         """Process ids of the local workers (each leads its own process group)."""
-        return [w.pid for w in self._workers]
+        return self.local.pids
 
     # ---- manager messages --------------------------------------------------------------
     def _write(self) -> None:
@@ -585,27 +511,3 @@ class WorkQueueBackend:
     def _deliver(self, attempt: Attempt, outcome: Outcome) -> None:
         if self._done is not None:
             self._done(attempt, outcome)
-
-
-#: A cores label at most this far above a whole number of cores asks Work
-#: Queue for that whole number (cores are not a kill limit; see below).
-CORES_SLACK = 0.25
-
-
-def work_queue_allocation(label: Mapping[str, float]) -> dict[str, float]:
-    """What a task with ``label`` asks of Work Queue: whole cores (at least 1:
-    a worker grants cores only in units, so a 0.3-core label occupies a whole
-    core there), memory and disk in whole MB. Unlabelled resources are absent.
-
-    Cores round up, except a label at most :data:`CORES_SLACK` above a whole
-    number, which asks for that number: a label learnt from calls that
-    measured 1.2 cores (a short call's start-up threads) would otherwise take
-    2 cores and halve how many calls a worker runs, for a fifth of a core that
-    a call may borrow (cores decide packing only, never a kill)."""
-    asked = {}
-    if "cores" in label:
-        asked["cores"] = float(max(1, math.ceil(float(label["cores"]) - CORES_SLACK - 1e-9)))
-    for r in ("memory", "disk"):
-        if r in label:
-            asked[r] = float(math.ceil(float(label[r])))
-    return asked

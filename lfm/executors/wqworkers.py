@@ -1,13 +1,10 @@
 """Work Queue workers as lfm sees them: their sizes (cores, memory MB, disk MB),
-what a worker of a size can be given, which queued tasks no connected worker
-fits, when a local worker that exited is started again, and stopping the local
-worker processes that the backend starts (with the tasks they run)."""
+what a worker of a size can be given, what a task asks of it, and which queued
+tasks no connected worker fits. (The local worker processes a backend starts:
+:mod:`lfm.executors.wqlocal`.)"""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,6 +22,30 @@ def dispatchable(size: Mapping[str, float]) -> dict[str, float]:
     if "disk" in out and "memory" in out:
         out["disk"] = min(out["disk"], out["memory"])
     return out
+
+
+#: A cores label at most this far above a whole number of cores asks Work
+#: Queue for that whole number (cores are not a kill limit; see below).
+CORES_SLACK = 0.25
+
+
+def work_queue_allocation(label: Mapping[str, float]) -> dict[str, float]:
+    """What a task with ``label`` asks of Work Queue: whole cores (at least 1:
+    a worker grants cores only in units, so a 0.3-core label occupies a whole
+    core there), memory and disk in whole MB. Unlabelled resources are absent.
+
+    Cores round up, except a label at most :data:`CORES_SLACK` above a whole
+    number, which asks for that number: a label learnt from calls that
+    measured 1.2 cores (a short call's start-up threads) would otherwise take
+    2 cores and halve how many calls a worker runs, for a fifth of a core that
+    a call may borrow (cores decide packing only, never a kill)."""
+    asked = {}
+    if "cores" in label:
+        asked["cores"] = float(max(1, math.ceil(float(label["cores"]) - CORES_SLACK - 1e-9)))
+    for r in ("memory", "disk"):
+        if r in label:
+            asked[r] = float(math.ceil(float(label[r])))
+    return asked
 
 
 def unfit_tasks(needs: Mapping[str, Mapping[str, float]], largest: Mapping[str, float],
@@ -89,80 +110,3 @@ def check_worker(index: int, size: Mapping[str, float]) -> dict[str, float]:
             raise ValueError(f"workers[{index}][{r!r}] must be >= 1, got {size[r]!r}")
         out[r] = value
     return out
-
-
-#: A local worker that exits sooner than this (s) after its start exited "quickly" ...
-QUICK_EXIT = 10.0
-#: ... and after this many quick exits in a row it is not started again.
-MAX_QUICK_EXITS = 3
-
-
-class Restarts:
-    """When to start again a local worker (``workers=``) that exited while the
-    backend runs: always (it reached its idle ``--timeout``, was killed, or
-    crashed), unless it exited within :data:`QUICK_EXIT` s of its start
-    :data:`MAX_QUICK_EXITS` times in a row (it cannot run here: then it is
-    given up). One per worker slot."""
-
-    __slots__ = ("quick", "started")
-
-    def __init__(self) -> None:
-        self.quick = 0
-        self.started = time.monotonic()
-
-    def again(self, now: float) -> bool:
-        """The slot's worker exited at ``now`` (monotonic s): start it again?"""
-        self.quick = self.quick + 1 if now - self.started < QUICK_EXIT else 0
-        self.started = now
-        return self.quick < MAX_QUICK_EXITS
-
-
-def kill_processes_under(directory: str) -> int:
-    """SIGKILL every process of this user whose working directory is inside
-    ``directory``, with its descendants; the number killed."""
-    import psutil
-    prefix = os.path.realpath(directory) + os.sep
-    victims = []
-    for proc in psutil.process_iter(["cwd", "uids"]):
-        cwd = proc.info.get("cwd")
-        if cwd and (cwd + os.sep).startswith(prefix) and proc.pid != os.getpid():
-            try:
-                victims += [proc, *proc.children(recursive=True)]
-            except psutil.Error:
-                victims.append(proc)
-    for victim in victims:
-        try:
-            victim.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(victims, timeout=3)
-    return len(victims)
-
-
-def stop_process_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
-    for sig, timeout in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=timeout)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    # the worker runs each task in a process group of its own; after a crash of the
-    # worker they would outlive it: find them by their working directory
-    workdir = getattr(proc, "lfm_workdir", None)
-    if workdir:
-        kill_processes_under(workdir)
-    deadline = time.time() + 2
-    while time.time() < deadline:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
