@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-BACKENDS = ("local", "workqueue")
+from lfm.executors.arguments import BACKENDS
+
 DESCRIPTION = ("Run a workflow of real Python calls with lfm's autolabel, with a fixed guess of "
                "2,000 MB and 1 core per call and with one call per worker (and, on Work Queue, with "
                "Work Queue's own autolabel), compare them and plot them.")

@@ -11,13 +11,13 @@ import atexit
 import concurrent.futures as cf
 import itertools
 import logging
-import numbers
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from lfm.executors.arguments import check_max_retries, check_resources, make_backend, make_predictor, make_trace
 from lfm.executors.backend import Attempt, Backend, Outcome, allocation
 from lfm.executors.calls import How, Options, Task, amount, check_declared, check_extra, resolve
 from lfm.executors.features import call_features, trace_columns
@@ -37,9 +37,6 @@ DEFAULT_CATEGORY = "default"
 #: which has no measurement yet, is in flight (the published cold start:
 #: cores, memory MB, disk MB); see "Bursts of a new category".
 BURST_FLOOR = {"cores": 1.0, "memory": 1000.0, "disk": 1000.0}
-
-BACKENDS = ("local", "workqueue")
-
 
 class AutolabelExecutor(cf.Executor):
     """Run calls with predicted resource labels; retry exhaustions with larger ones.
@@ -188,14 +185,14 @@ class AutolabelExecutor(cf.Executor):
         max_retries = check_max_retries(max_retries)
         resources = check_resources(resources)
         self._owns_trace = trace is not None and not callable(getattr(trace, "append", None))
-        self._trace = _make_trace(trace)
-        self.backend: Backend = _make_backend(backend, backend_options)
+        self._trace = make_trace(trace)
+        self.backend: Backend = make_backend(backend, backend_options)
         self.autolabel = bool(autolabel)
         self.autocategory = bool(autocategory)
         self.max_retries = int(max_retries)
         self._max = {k: float(v) for k, v in (self.backend.max_resources() or {}).items()}
         try:
-            self.predictor = _make_predictor(predictor, tuple(resources), self._max)
+            self.predictor = make_predictor(predictor, tuple(resources), self._max)
         except BaseException:
             self.backend.shutdown(wait=False)   # nothing started yet: its staging directory, password file
             raise
@@ -560,72 +557,6 @@ class AutolabelExecutor(cf.Executor):
             if callable(close) and self._owns_trace:
                 close()
             self._released.set()
-
-
-def _make_backend(backend: Any, options: dict[str, Any]) -> Backend:
-    if isinstance(backend, str):
-        if backend == "local":
-            from lfm.executors.local import LocalBackend
-            return LocalBackend(**options)
-        if backend == "workqueue":
-            from lfm.executors.workqueue import WorkQueueBackend
-            return WorkQueueBackend(**options)
-        raise ValueError(f"unknown backend {backend!r}; known backends: {', '.join(BACKENDS)}, "
-                         "or a backend object")
-    missing = [m for m in ("start", "submit", "cancel", "shutdown", "max_resources")
-               if not callable(getattr(backend, m, None))]
-    if missing:
-        raise TypeError(f"backend {backend!r} lacks method(s) {', '.join(missing)} of "
-                        "lfm.executors.backend.Backend")
-    if options:
-        raise TypeError(f"backend options {sorted(options)} given with a backend object; "
-                        "configure the object instead")
-    return backend
-
-
-def check_max_retries(max_retries: Any) -> int:
-    """``max_retries=`` validated: a whole number >= 0."""
-    if isinstance(max_retries, bool) or not isinstance(max_retries, numbers.Integral) or max_retries < 0:
-        raise ValueError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
-    return int(max_retries)
-
-
-def check_resources(resources: Any) -> tuple[str, ...]:
-    """``resources=`` validated: one or more of the resources a predictor labels."""
-    from predictors.base import KNOWN_RESOURCES
-    names = (resources,) if isinstance(resources, str) else tuple(resources)
-    unknown = [r for r in names if r not in KNOWN_RESOURCES]
-    if unknown or not names:
-        raise ValueError(f"resources: {f'unknown resource {unknown[0]!r}' if unknown else 'none given'}; "
-                         f"known resources: {', '.join(KNOWN_RESOURCES)}")
-    return names
-
-
-def _make_predictor(predictor: Any, resources: tuple[str, ...], max_resources: dict[str, float]) -> Any:
-    if isinstance(predictor, str):
-        import predictors
-        from predictors import registry
-        create = getattr(predictors, "create", registry.create)
-        caps = {r: v for r, v in max_resources.items() if r in resources} or None
-        return create(predictor, resources=resources, max_resources=caps)
-    missing = [m for m in ("predict", "observe", "describe") if not callable(getattr(predictor, m, None))]
-    if missing or not hasattr(predictor, "resources"):
-        raise TypeError(f"predictor must be a registered name or a predictors.base.Predictor; "
-                        f"{predictor!r} lacks {', '.join(missing) or 'resources'}")
-    return predictor
-
-
-def _make_trace(trace: Any) -> Any:
-    if trace is None or callable(getattr(trace, "append", None)):
-        return trace
-    import os
-    from lfm.trace import Trace
-    if not isinstance(trace, (str, os.PathLike)):
-        raise TypeError(f"trace must be None, a path or an object with append(row), got {type(trace).__name__}")
-    folder = os.path.dirname(os.path.abspath(os.fspath(trace)))
-    if not os.path.isdir(folder):   # refused now, not row by row once calls have run
-        raise ValueError(f"trace {os.fspath(trace)!r}: the directory {folder!r} does not exist")
-    return Trace(trace)
 
 
 # Executors still running at interpreter exit are killed, so that no worker or

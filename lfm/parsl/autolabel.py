@@ -56,7 +56,7 @@ from parsl.executors.base import ParslExecutor
 from parsl.executors.errors import InvalidResourceSpecification
 
 from lfm.executors import AutolabelExecutor as _LfmExecutor
-from lfm.executors.executor import BACKENDS, check_max_retries, check_resources
+from lfm.executors.arguments import BACKENDS, check_max_retries, check_resources
 from lfm.parsl.common import LfmResults, chain, check_choice, parsl_category, worker_callable
 
 __all__ = ["AutolabelExecutor", "ACCEPTED_SPECIFICATION"]
