@@ -318,6 +318,26 @@ def test_calls_after_the_manager_process_died_fail_at_once_instead_of_hanging(tm
         assert time.time() - started < 10
 
 
+@pytest.mark.timeout(120)
+def test_a_task_the_manager_cannot_build_is_refused_and_the_manager_serves_on():
+    # options are checked before they reach the manager (options(extra=...)); should one
+    # it cannot take still get there, that task fails, not the manager with every other task
+    with AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE]) as ex:
+        put = ex.backend._outbox.put
+
+        def corrupt_once(message):
+            if message and message[0] == "submit" and not corrupted:
+                corrupted.append(message[1])
+                message[2]["extra"] = {"priority": "high"}   # what check_extra refuses
+            put(message)
+        corrupted: list = []
+        ex.backend._outbox.put = corrupt_once
+        with pytest.raises(WorkQueueTaskError, match="Work Queue refused the task: .*high") as refused:
+            ex.submit(hold, 20).result(timeout=60)
+        assert refused.value.result == "REFUSED" and corrupted
+        assert ex.submit(hold, 20).result(timeout=60) == 20
+        assert ex.backend._proc.poll() is None
+
 
 @pytest.mark.timeout(180)
 def test_a_local_worker_that_exits_is_started_again_and_one_that_cannot_start_fails_the_calls(caplog):
