@@ -8,7 +8,8 @@ and learns from ``observe(category, resources, *, features=None)`` (see
 (a DataFrame: read files with ``lfm.trace.read_trace``); ``synthetic(kind, n)``
 makes traces for studies and tests.
 """
-from predictors.base import KNOWN_RESOURCES, AllocationLimitReached, Observation, Predictor, clone
+from predictors.base import (KNOWN_RESOURCES, AllocationLimitReached, Observation, Predictor, check_resources,
+                             clone)
 from predictors.registry import available, create, register
 
 # Importing a module registers its predictors.
@@ -19,7 +20,8 @@ from predictors.replay import FEATURE_COLUMNS, ReplayResult, machine_size, repla
 from predictors.synthetic import KINDS as SYNTHETIC_KINDS, synthetic  # noqa: E402
 
 __all__ = [
-    "KNOWN_RESOURCES", "AllocationLimitReached", "Observation", "Predictor", "available", "clone", "create",
+    "KNOWN_RESOURCES", "AllocationLimitReached", "Observation", "Predictor", "available", "check_resources", "clone",
+    "create",
     "register", "replay", "ReplayResult", "machine_size", "FEATURE_COLUMNS", "synthetic", "SYNTHETIC_KINDS",
     "efficiency", "pool_makespan", "summarize", "SUMMARY_COLUMNS",
 ]

@@ -127,7 +127,7 @@ import numpy as np
 
 from bucketing import BucketingState
 
-from .base import KNOWN_RESOURCES, Observation, Predictor, check_retry_cost
+from .base import KNOWN_RESOURCES, Observation, Predictor, check_resource, check_retry_cost
 from .bucketed import next_step
 from .ladders import EXPERTS, LadderHistory, history_views
 from .registry import register
@@ -290,8 +290,7 @@ def cold_start_values(cold_start: Mapping[str, float] | None) -> dict[str, float
     ``KNOWN_RESOURCES`` (1 core), overridden by ``cold_start``."""
     cold = {r: (1.0 if r == "cores" else v / 16) for r, v in KNOWN_RESOURCES.items()}
     for r, v in (cold_start or {}).items():
-        if r not in KNOWN_RESOURCES:
-            raise ValueError(f"cold_start: unknown resource {r!r}; known resources: {', '.join(KNOWN_RESOURCES)}")
+        check_resource(r, "cold_start")
         if not isinstance(v, (int, float)) or not v > 0 or math.isinf(v):
             raise ValueError(f"cold_start[{r!r}] must be a number > 0, got {v!r}")
         cold[r] = float(v)

@@ -127,14 +127,10 @@ class Predictor:
         extend it with their own checks and call ``super()._setup()`` first."""
         if isinstance(self.resources, str):
             raise ValueError(f"resources must be a collection of names, got the string {self.resources!r}")
-        self._resources = tuple(self.resources)
-        if not self._resources:
-            raise ValueError("resources must name at least one resource")
-        for r in self._resources:
-            _check_resource(r)
+        self._resources = check_resources(self.resources)
         caps = dict(self.max_resources) if self.max_resources is not None else {}
         for r, v in caps.items():
-            _check_resource(r)
+            check_resource(r, "max_resources")
             caps[r] = _check_value(r, v, what="max_resources")
         if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
@@ -177,14 +173,14 @@ class Predictor:
         # one resource name alone, not its letters
         exceeded = {exceeded} if isinstance(exceeded, str) else set(exceeded or ())
         for r in exceeded:
-            _check_resource(r)
+            check_resource(r, "exceeded")
             if r not in self._resources:
                 raise ValueError(f"exceeded resource {r!r} is not one this predictor labels {self._resources}")
         if exceeded and previous is None:
             raise ValueError("exceeded resources given without the previous allocation")
         previous = dict(previous or {})
         for r, v in previous.items():
-            _check_resource(r)
+            check_resource(r, "previous")
             _check_value(r, v, what="previous allocation")
         alloc: dict[str, float] = {}
         for r in self._resources:
@@ -285,9 +281,29 @@ def _check_features(features: Mapping[str, float]) -> Mapping[str, float]:
     return features
 
 
-def _check_resource(resource: str) -> None:
+def check_resource(resource: Any, what: str = "") -> str:
+    """``resource`` if it is one a predictor labels (:data:`KNOWN_RESOURCES`),
+    else a ValueError naming ``what`` was given and listing the known ones."""
     if resource not in KNOWN_RESOURCES:
-        raise ValueError(f"unknown resource {resource!r}; known resources: {', '.join(KNOWN_RESOURCES)}")
+        raise ValueError(f"{what + ': ' if what else ''}unknown resource {resource!r}; "
+                         f"known resources: {', '.join(KNOWN_RESOURCES)}")
+    return resource
+
+
+def check_resources(resources: Any, what: str = "resources") -> tuple[str, ...]:
+    """One or more resource names (a collection, or one name alone), each
+    checked by :func:`check_resource`; ``what``: the argument, for the errors."""
+    if isinstance(resources, str):
+        resources = (resources,)
+    try:
+        names = tuple(resources)
+    except TypeError:
+        raise ValueError(f"{what} must be resource names, e.g. ('cores', 'memory'), got {resources!r}") from None
+    if not names:
+        raise ValueError(f"{what} must name at least one resource; known resources: {', '.join(KNOWN_RESOURCES)}")
+    for r in names:
+        check_resource(r, what)
+    return names
 
 
 def check_retry_cost(value: Any) -> float:

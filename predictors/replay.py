@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from predictors.base import KNOWN_RESOURCES, AllocationLimitReached, Predictor
+from predictors.base import AllocationLimitReached, Predictor, check_resources
 from predictors.metrics import SUMMARY_COLUMNS, efficiency, pool_makespan, summarize
 from predictors.registry import create
 
@@ -348,12 +348,7 @@ def replay(trace: pd.DataFrame, predictors: Any = "max-seen", *,
     may give (``AllocationLimitReached``) is counted in ``tasks_unfinished`` and not
     observed; with the default machine size this cannot happen.
     """
-    resources = (resources,) if isinstance(resources, str) else tuple(resources)   # one name alone
-    if not resources:
-        raise ValueError("resources must name at least one resource")
-    for r in resources:
-        if r not in KNOWN_RESOURCES:
-            raise ValueError(f"unknown resource {r!r}; known resources: {', '.join(KNOWN_RESOURCES)}")
+    resources = check_resources(resources)   # one name alone, or several
     if seeds is not None:   # (a bad ``seed`` is reported by the predictor that takes it)
         seeds = tuple(seeds)
         if not seeds:

@@ -136,6 +136,11 @@ def test_bad_input(name: str) -> None:
         p.predict("a", previous={"memory": 1.0, "cores": 1.0}, exceeded=["gpu"])
     with pytest.raises(ValueError, match="max_resources"):
         predictors.create(name, max_resources={"memory": float("nan")}).observe("a", {"memory": 1.0})
+    with pytest.raises(ValueError, match="max_resources: unknown resource 'gpu'.*known resources: cores"):
+        predictors.create(name, max_resources={"gpu": 1.0}).predict("a")
+    for none in ((), 5):
+        with pytest.raises(ValueError, match="resources must (name at least one|be resource names)"):
+            predictors.create(name, resources=none).predict("a")
     with pytest.raises(ValueError, match="features"):
         p.predict("a", features=[1.0])
     with pytest.raises(ValueError, match="hashable"):

@@ -44,13 +44,8 @@ def check_max_retries(max_retries: Any) -> int:
 
 def check_resources(resources: Any) -> tuple[str, ...]:
     """``resources=`` validated: one or more of the resources a predictor labels."""
-    from predictors.base import KNOWN_RESOURCES
-    names = (resources,) if isinstance(resources, str) else tuple(resources)
-    unknown = [r for r in names if r not in KNOWN_RESOURCES]
-    if unknown or not names:
-        raise ValueError(f"resources: {f'unknown resource {unknown[0]!r}' if unknown else 'none given'}; "
-                         f"known resources: {', '.join(KNOWN_RESOURCES)}")
-    return names
+    from predictors import check_resources as check   # here: the local runner need not import predictors
+    return check(resources)
 
 
 def make_predictor(predictor: Any, resources: tuple[str, ...], max_resources: dict[str, float]) -> Any:
