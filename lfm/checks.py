@@ -1,5 +1,5 @@
-"""Small checks shared by every part of lfm: a positive number, and reading an
-exact number of bytes from a stream or a socket.
+"""Small checks shared by every part of lfm: a positive number, a file that can
+be written later, and reading an exact number of bytes from a stream or a socket.
 
 Imported by the Work Queue runner on every task: no imports but ``math``.
 """
@@ -27,6 +27,16 @@ def positive(value: object, what: str, *, unit: str = "", allow_inf: bool = Fals
     if number == math.inf and not allow_inf:
         raise ValueError(f"{what} must be a finite positive number{_unit(unit)}, got {value!r}")
     return number
+
+
+def writable_later(path: object, what: str) -> None:
+    """Refuse now, with a ValueError naming ``what``, a file ``path`` whose
+    directory does not exist, rather than after the work whose results it is to
+    hold (a replay, a command, the calls of a trace)."""
+    import os
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        raise ValueError(f"{what} {os.fspath(path)!r}: the directory {folder!r} does not exist")
 
 
 def _unit(unit: str) -> str:

@@ -64,7 +64,7 @@ def test_errors(tmp_path) -> None:
     assert r.returncode == 2 and "memory" in r.stderr and "Traceback" not in r.stderr
     for flag in ("--csv", "--plot"):
         r = lfm("synthetic:normal:10", "-p", "max-seen", flag, str(tmp_path / "nowhere" / "out.png"))
-        assert r.returncode == 2 and f"{flag} " in r.stderr and "nowhere does not exist" in r.stderr
+        assert r.returncode == 2 and f"{flag} " in r.stderr and "nowhere' does not exist" in r.stderr
         assert "Traceback" not in r.stderr
     bad.write_text("category,memory,wall_time\n")
     r = lfm(str(bad), "-p", "max-seen")

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from lfm.checks import writable_later
+
 COLUMNS = ["trace", "grouping", "predictor", "seeds", "AE_time", "AE_count", "waste",
            "retries", "tasks_retried", "tasks", "tasks_per_s"]
 #: name of the waste column (allocated minus used, times seconds) per labelled resource
@@ -154,10 +156,12 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _error(str(exc))
     groupings = {"category": ["category"], "none": [None], "both": ["category", None]}[args.by]
-    for flag, out in (("--csv", args.csv), ("--plot", args.plot)):
-        # checked before the replays, which may take minutes, not when writing after them
-        if out and not Path(out).resolve().parent.is_dir():
-            return _error(f"{flag} {out}: the directory {Path(out).resolve().parent} does not exist")
+    try:   # before the replays, which may take minutes, not when writing after them
+        for flag, out in (("--csv", args.csv), ("--plot", args.plot)):
+            if out:
+                writable_later(out, flag)
+    except ValueError as exc:
+        return _error(str(exc))
 
     rows = []
     for spec in args.traces:

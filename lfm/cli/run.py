@@ -26,7 +26,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from lfm.checks import positive
+from lfm.checks import positive, writable_later
 from lfm.monitor import run_command, validate_limits
 from lfm.resources import UNITS, ResourceExhaustion, Resources
 
@@ -90,15 +90,13 @@ def main(args: argparse.Namespace) -> int:
         return 2
     try:
         positive(args.interval, "--interval", unit="s")
+        if args.json_out:   # before the command runs, not when its report is written
+            writable_later(args.json_out, "--json-out")
     except ValueError as exc:
         print(f"lfm run: {exc}", file=sys.stderr)
         return 2
     if args.workdir is not None and not os.path.isdir(args.workdir):
         print(f"lfm run: --workdir {args.workdir!r} is not an existing directory", file=sys.stderr)
-        return 2
-    if args.json_out and not os.path.isdir(os.path.dirname(os.path.abspath(args.json_out))):
-        print(f"lfm run: --json-out {args.json_out!r}: the directory "
-              f"{os.path.dirname(os.path.abspath(args.json_out))!r} does not exist", file=sys.stderr)
         return 2
     report: dict = {"command": cmd, "limits": limits}
     res: Resources | None = None

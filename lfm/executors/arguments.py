@@ -6,6 +6,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+from lfm.checks import writable_later
 from lfm.executors.backend import Backend
 
 #: The backends known by name (or give a backend object).
@@ -73,9 +74,7 @@ def make_trace(trace: Any) -> Any:
     from lfm.trace import Trace
     if not isinstance(trace, (str, os.PathLike)):
         raise TypeError(f"trace must be None, a path or an object with append(row), got {type(trace).__name__}")
-    folder = os.path.dirname(os.path.abspath(os.fspath(trace)))
-    if not os.path.isdir(folder):   # refused now, not row by row once calls have run
-        raise ValueError(f"trace {os.fspath(trace)!r}: the directory {folder!r} does not exist")
+    writable_later(trace, "trace")   # refused now, not row by row once calls have run
     return Trace(trace)
 
 
