@@ -10,7 +10,7 @@ makes traces for studies and tests.
 """
 from predictors.base import (KNOWN_RESOURCES, AllocationLimitReached, Observation, Predictor, check_resources,
                              clone)
-from predictors.registry import available, create, register
+from predictors.registry import available, check_name, create, register
 
 # Importing a module registers its predictors.
 from predictors import adaptive, baselines, bucketed, regression, tovar  # noqa: F401,E402
@@ -20,8 +20,7 @@ from predictors.replay import FEATURE_COLUMNS, ReplayResult, machine_size, repla
 from predictors.synthetic import KINDS as SYNTHETIC_KINDS, synthetic  # noqa: E402
 
 __all__ = [
-    "KNOWN_RESOURCES", "AllocationLimitReached", "Observation", "Predictor", "available", "check_resources", "clone",
-    "create",
-    "register", "replay", "ReplayResult", "machine_size", "FEATURE_COLUMNS", "synthetic", "SYNTHETIC_KINDS",
+    "KNOWN_RESOURCES", "AllocationLimitReached", "Observation", "Predictor", "available", "check_name",
+    "check_resources", "clone", "create", "register", "replay", "ReplayResult", "machine_size", "FEATURE_COLUMNS", "synthetic", "SYNTHETIC_KINDS",
     "efficiency", "pool_makespan", "summarize", "SUMMARY_COLUMNS",
 ]

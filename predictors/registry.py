@@ -24,16 +24,21 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def check_name(name: str) -> str:
+    """``name`` if a predictor is registered under it, else a ``ValueError``
+    listing the known names."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown predictor {name!r}; known predictors: {', '.join(available())}")
+    return name
+
+
 def create(name: str, **params):
     """A new predictor of the given name with the given constructor parameters.
 
     Raises ``ValueError`` listing the known names when ``name`` is unknown, and
     ``TypeError`` naming the accepted parameters when a parameter is unknown.
     """
-    try:
-        cls = _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown predictor {name!r}; known predictors: {', '.join(available())}") from None
+    cls = _REGISTRY[check_name(name)]
     try:
         return cls(**params)
     except TypeError as exc:

@@ -121,7 +121,7 @@ def test_a_simulation_uses_the_memory_it_announces():
 
 @pytest.mark.parametrize("args, message", [
     (["--tasks", "0"], "--tasks must be at least 1"),
-    (["--predictor", "nope"], "unknown predictor 'nope'; known: .*greedy"),
+    (["--predictor", "nope"], "unknown predictor 'nope'; known predictors: .*greedy"),
     (["--predictor", "oracle"], "the oracle is for replay only"),
 ])
 def test_bad_options_are_refused_with_a_clear_message(args, message, capsys, tmp_path):

@@ -124,7 +124,7 @@ def test_without_parsl_the_import_error_says_how_to_install():
 def test_bad_configuration_names_the_known_choices():
     with pytest.raises(ValueError, match="unknown backend 'slurm'; known: local, workqueue"):
         AutolabelExecutor(backend="slurm")
-    with pytest.raises(ValueError, match="unknown predictor 'nope'; known: .*greedy"):
+    with pytest.raises(ValueError, match="unknown predictor 'nope'; known predictors: .*greedy"):
         AutolabelExecutor(predictor="nope")
 
 

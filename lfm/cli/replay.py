@@ -142,9 +142,11 @@ def main(args: argparse.Namespace) -> int:
     from predictors.plot import plot_replay
 
     names = args.predictors or predictors.available()
-    unknown = [n for n in names if n not in predictors.available()]
-    if unknown:
-        return _error(f"unknown predictor {unknown[0]!r}; known predictors: {', '.join(predictors.available())}")
+    try:
+        for name in names:
+            predictors.check_name(name)
+    except ValueError as exc:
+        return _error(str(exc))
     resources = tuple(args.resources or ("memory",))
     if args.seeds < 1:
         return _error(f"--seeds must be at least 1, got {args.seeds}")

@@ -57,9 +57,10 @@ def run(args: argparse.Namespace) -> int:
     if args.tasks < 1:
         print(f"lfm demo: --tasks must be at least 1, got {args.tasks}", file=sys.stderr)
         return 2
-    if args.predictor not in predictors.available():
-        print(f"lfm demo: unknown predictor {args.predictor!r}; known: "
-              f"{', '.join(predictors.available())}", file=sys.stderr)
+    try:
+        predictors.check_name(args.predictor)
+    except ValueError as exc:
+        print(f"lfm demo: {exc}", file=sys.stderr)
         return 2
     if args.predictor == "oracle":
         print("lfm demo: the oracle is for replay only (it needs each task's usage in advance); "

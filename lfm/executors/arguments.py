@@ -49,6 +49,15 @@ def check_resources(resources: Any) -> tuple[str, ...]:
     return check(resources)
 
 
+def check_predictor(predictor: Any) -> Any:
+    """``predictor=`` checked before anything starts: a registered name (else a
+    ValueError listing them) or a predictor object, returned as given."""
+    if isinstance(predictor, str):
+        from predictors import check_name
+        check_name(predictor)
+    return predictor
+
+
 def make_predictor(predictor: Any, resources: tuple[str, ...], max_resources: dict[str, float]) -> Any:
     """``predictor=``: the registered predictor of that name for ``resources``, capped
     at ``max_resources`` (the largest worker), or the predictor object given."""
@@ -78,4 +87,5 @@ def make_trace(trace: Any) -> Any:
     return Trace(trace)
 
 
-__all__ = ["BACKENDS", "check_max_retries", "check_resources", "make_backend", "make_predictor", "make_trace"]
+__all__ = ["BACKENDS", "check_max_retries", "check_predictor", "check_resources", "make_backend", "make_predictor",
+           "make_trace"]

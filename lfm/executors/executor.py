@@ -17,7 +17,8 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from lfm.executors.arguments import check_max_retries, check_resources, make_backend, make_predictor, make_trace
+from lfm.executors.arguments import (check_max_retries, check_predictor, check_resources, make_backend,
+                                    make_predictor, make_trace)
 from lfm.executors.backend import Attempt, Backend, Outcome, allocation
 from lfm.executors.calls import How, Options, Task, amount, check_declared, check_extra, resolve
 from lfm.executors.features import call_features, trace_columns
@@ -184,6 +185,7 @@ class AutolabelExecutor(cf.Executor):
         # checked before the backend starts anything (a Work Queue manager, workers)
         max_retries = check_max_retries(max_retries)
         resources = check_resources(resources)
+        check_predictor(predictor)
         self._owns_trace = trace is not None and not callable(getattr(trace, "append", None))
         self._trace = make_trace(trace)
         self.backend: Backend = make_backend(backend, backend_options)

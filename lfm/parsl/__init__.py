@@ -27,9 +27,10 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError(f"lfm.parsl needs Parsl, which could not be imported ({exc}); "
                       "install it with: pip install 'lfm[parsl]'") from exc
 
-from lfm.parsl.autolabel import ACCEPTED_SPECIFICATION, AutolabelExecutor
+from lfm.parsl.autolabel import AutolabelExecutor
 from lfm.parsl.common import parsl_category
-from lfm.parsl.workqueue import WORK_QUEUE_SPECIFICATION, WorkQueueExecutor
+from lfm.parsl.specification import ACCEPTED_SPECIFICATION, WORK_QUEUE_SPECIFICATION
+from lfm.parsl.workqueue import WorkQueueExecutor
 
 __all__ = ["ACCEPTED_SPECIFICATION", "AutolabelExecutor", "WORK_QUEUE_SPECIFICATION",
            "WorkQueueExecutor", "parsl_category"]

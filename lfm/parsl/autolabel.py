@@ -56,14 +56,12 @@ from parsl.executors.base import ParslExecutor
 from parsl.executors.errors import InvalidResourceSpecification
 
 from lfm.executors import AutolabelExecutor as _LfmExecutor
-from lfm.executors.arguments import BACKENDS, check_max_retries, check_resources
+from lfm.executors.arguments import BACKENDS, check_max_retries, check_predictor, check_resources
 from lfm.parsl.common import LfmResults, chain, check_choice, parsl_category, worker_callable
+from lfm.parsl.specification import autolabel_specification
 
-__all__ = ["AutolabelExecutor", "ACCEPTED_SPECIFICATION"]
+__all__ = ["AutolabelExecutor"]
 
-#: Keys ``parsl_resource_specification`` may hold: resources in lfm's units
-#: (cores a float, memory and disk in MB) and the task's category.
-ACCEPTED_SPECIFICATION = ("cores", "memory", "disk", "category")
 
 class AutolabelExecutor(LfmResults, ParslExecutor):
     """A Parsl executor that runs apps with labels chosen by an lfm predictor.
@@ -103,9 +101,7 @@ class AutolabelExecutor(LfmResults, ParslExecutor):
         if not isinstance(label, str) or not label:
             raise ValueError(f"label must be a non-empty string, got {label!r}")
         check_choice("backend", backend, BACKENDS)
-        if isinstance(predictor, str):
-            import predictors
-            check_choice("predictor", predictor, tuple(predictors.available()))
+        check_predictor(predictor)
         self.label = label
         self.backend = backend
         self.predictor = predictor
@@ -152,7 +148,7 @@ class AutolabelExecutor(LfmResults, ParslExecutor):
         if executor is None:
             raise RuntimeError(f"Parsl executor {self.label!r} was not started: load it with "
                                "parsl.load(Config(executors=[...]))")
-        category, declared = self._specification(resource_specification)
+        category, declared = autolabel_specification(resource_specification, self.label)
         if category is None and self.autocategory:
             category = parsl_category(func)
         try:  # the lfm executor's own check of declared resources
@@ -176,24 +172,4 @@ class AutolabelExecutor(LfmResults, ParslExecutor):
         """False: lfm measures each app itself (Parsl's per-task monitoring
         process would be charged to the app's process tree)."""
         return False
-
-
-    def _specification(self, spec: Mapping[str, Any] | None) -> tuple[str | None, dict[str, Any]]:
-        """(category or None, declared resources) from a resource specification
-        (keys checked here, values by the lfm executor)."""
-        if not spec:
-            return None, {}
-        if not isinstance(spec, Mapping):
-            raise InvalidResourceSpecification(
-                set(), f"parsl_resource_specification must be a dict, got {type(spec).__name__}")
-        unknown = set(spec) - set(ACCEPTED_SPECIFICATION)
-        if unknown:
-            raise InvalidResourceSpecification(
-                unknown, f"executor {self.label!r} accepts only these keys: "
-                f"{', '.join(ACCEPTED_SPECIFICATION)} (memory and disk in MB)")
-        category = spec.get("category")
-        if category is not None and (not isinstance(category, str) or not category):
-            raise InvalidResourceSpecification(
-                {"category"}, f"category must be a non-empty string, got {category!r}")
-        return category, {k: v for k, v in spec.items() if k != "category"}
 

@@ -31,11 +31,13 @@ from parsl.executors.status_handling import BlockProviderExecutor
 from parsl.executors.workqueue.errors import WorkQueueFailure
 
 from lfm.checks import positive
-from lfm.executors.calls import EXTRA_OPTIONS, check_env, extra_value
+from lfm.executors.arguments import check_predictor
+from lfm.executors.calls import check_env
 from lfm.executors.wqauth import check_max_output_mb, check_password_choice
 from lfm.pack.wq import check_pack_options
 from lfm.parsl.blocks import GRACE, ReapingBlocks
 from lfm.parsl.common import LfmResults, chain, parsl_category, worker_callable
+from lfm.parsl.specification import LABELLED, work_queue_specification
 from lfm.parsl.staging import Stager
 from lfm.parsl.window import CategoryWindow
 from lfm.parsl.wqoptions import check_source
@@ -44,12 +46,6 @@ log = logging.getLogger(__name__)
 
 #: Work Queue's default port, Parsl's default ``port`` for this executor.
 WORK_QUEUE_DEFAULT_PORT = 9123
-
-#: Keys of ``parsl_resource_specification`` (memory and disk in MB,
-#: running_time_min in s), as Parsl's Work Queue executor takes them, plus ``category``.
-WORK_QUEUE_SPECIFICATION = ("cores", "memory", "disk", "gpus", "priority", "running_time_min",
-                            "category")
-_LABELLED = ("cores", "memory", "disk")
 
 #: Category of every app with ``autocategory=False`` (Parsl's name for it).
 DEFAULT_CATEGORY = "parsl-default"
@@ -174,7 +170,7 @@ class WorkQueueExecutor(LfmResults, ReapingBlocks, BlockProviderExecutor):
             remote_monitoring_radio = FilesystemRadio()
         self.remote_monitoring_radio = remote_monitoring_radio
         check_source(source, pack)
-        self.predictor = _check_predictor(predictor)
+        self.predictor = check_predictor("auto" if predictor is None else predictor)
         self._window = CategoryWindow(autolabel_window)
         self.trace = trace
         self.password = password
@@ -225,7 +221,7 @@ class WorkQueueExecutor(LfmResults, ReapingBlocks, BlockProviderExecutor):
         backend = WorkQueueBackend(**options)
         self.lfm_executor = LfmExecutor(
             backend=backend, predictor=self.predictor, autolabel=self.autolabel,
-            autocategory=True, resources=_LABELLED,
+            autocategory=True, resources=LABELLED,
             trace=self._trace_sink())
         try:
             self._chosen_port = backend.port
@@ -249,8 +245,8 @@ class WorkQueueExecutor(LfmResults, ReapingBlocks, BlockProviderExecutor):
         if executor is None:
             raise RuntimeError(f"Parsl executor {self.label!r} was not started: load it with "
                                "parsl.load(Config(executors=[...]))")
+        category, declared, extra = work_queue_specification(resource_specification, self.autolabel)
         spec = dict(resource_specification or {})
-        category, declared, extra = parse_specification(spec, self.autolabel)
         if category is None:
             category = parsl_category(func) if self.autocategory else DEFAULT_CATEGORY
         staged = self._stager.stage(args, kwargs)
@@ -377,52 +373,8 @@ class WorkQueueExecutor(LfmResults, ReapingBlocks, BlockProviderExecutor):
             self._tasks.pop(task_id, None)
 
 
-def parse_specification(spec: Mapping[str, Any], autolabel: bool
-                        ) -> tuple[str | None, dict[str, float], dict[str, Any]]:
-    """(category or None, declared cores/memory/disk, Work Queue extras) of a
-    ``parsl_resource_specification``, with Parsl's rules: only
-    :data:`WORK_QUEUE_SPECIFICATION` keys, and with ``autolabel=False`` all of
-    cores, memory and disk or none of them."""
-    keys = set(spec)
-    if not keys <= set(WORK_QUEUE_SPECIFICATION):
-        raise InvalidResourceSpecification(
-            keys, "Task resource specification only accepts these types of resources: "
-            + ", ".join(WORK_QUEUE_SPECIFICATION) + f" (unknown: {', '.join(sorted(keys - set(WORK_QUEUE_SPECIFICATION)))})")
-    given = keys & set(_LABELLED)
-    if not autolabel and given and given != set(_LABELLED):
-        raise InvalidResourceSpecification(
-            keys, "Task resource specification requires three resources to be specified "
-            "simultaneously: cores, memory, and disk. Try setting autolabel=True if you are "
-            "unsure of the resource usage")
-    category = spec.get("category")
-    if category is not None and (not isinstance(category, str) or not category):
-        raise InvalidResourceSpecification(
-            {"category"}, f"category must be a non-empty string, got {category!r}")
-    extra = {key: _extra_value(key, spec[key]) for key in EXTRA_OPTIONS if spec.get(key) is not None}
-    return category, {k: spec[k] for k in _LABELLED if k in spec}, extra
-
-
-def _extra_value(key: str, value: Any) -> int | float:
-    """A Work Queue task option of the specification (:func:`lfm.executors.calls.extra_value`),
-    refused as Parsl refuses a specification."""
-    try:
-        return extra_value(key, value)
-    except ValueError as exc:
-        raise InvalidResourceSpecification({key}, str(exc)) from None
-
-
 def _refuse_unsupported(*, coprocess: bool) -> None:
     if coprocess:
         raise ValueError("coprocess=True cannot be honoured: it needs a cctools whose "
                          "work_queue_worker has --coprocess (Debian's has none), and lfm runs "
                          "each app in its own monitored process; use coprocess=False")
-
-
-def _check_predictor(predictor: Any) -> Any:
-    import predictors
-    known = tuple(predictors.available())
-    if predictor is None:
-        return "auto"
-    if isinstance(predictor, str) and predictor not in known:
-        raise ValueError(f"unknown predictor {predictor!r}; known: {', '.join(known)}")
-    return predictor
