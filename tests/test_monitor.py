@@ -332,11 +332,28 @@ def test_fork_server_is_restarted_after_it_dies():
     from lfm.monitor import forkserver
 
     run_call(noop)
-    server = forkserver.get()
+    server = forkserver.get(noop.__module__)
     server.proc.kill()
     server.proc.wait()
     assert run_call(echo, (21,))[0] == 42
-    assert forkserver.get() is not server
+    assert forkserver.get(echo.__module__) is not server
+
+
+def test_a_call_is_not_charged_for_what_another_functions_module_imported(tmp_path, monkeypatch):
+    # the fork server imports a called function's module once; a server shared by every
+    # module made each call carry every module imported before it (Parsl, pandas, ...)
+    (tmp_path / "lfm_test_heavy.py").write_text(
+        "BLOB = b'\\1' * (200 * 2**20)  # 200 MB resident from import on\n"
+        "def size():\n    return len(BLOB) // 2**20\n")
+    (tmp_path / "lfm_test_light.py").write_text("def one():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import lfm_test_heavy
+    import lfm_test_light
+    light_before = run_call(lfm_test_light.one)[1]["memory"]
+    result, heavy = run_call(lfm_test_heavy.size)
+    assert result == 200 and heavy["memory"] > 200   # its own module's import counts
+    for _ in range(2):
+        assert run_call(lfm_test_light.one)[1]["memory"] < light_before + 50
 
 
 def test_large_numpy_argument_is_sent_out_of_band():

@@ -1,7 +1,18 @@
-"""The caller's side of lfm's fork server (the server itself is
+"""The caller's side of lfm's fork servers (the server itself is
 :mod:`lfm.monitor.zygote`): a :class:`~lfm.monitor.spawner.Spawner` that has
-each call's process forked from a small interpreter started once per caller
-process, so the caller's memory is never inherited by, or charged to, a call.
+each call's process forked from a small interpreter, so the caller's memory is
+never inherited by, or charged to, a call.
+
+One fork server per module of the functions called (started on the first
+call of a function of that module), because a server imports the module of
+the functions it forks calls for and every call process it forks inherits
+what is resident there: with one server for all, a call of ``sim.run`` would
+be charged for whatever ``plots.draw``'s module imported (pandas, matplotlib)
+once a call of that had run, and its measured memory would depend on which
+other functions ran before it. Functions of ``__main__`` (sent by value, their
+module never imported by a server) share one server. Beyond
+:data:`MAX_SERVERS` modules, the calls of further modules share one server
+too (each server is a process of its own, about 10 MB plus its module).
 
 The Work Queue runner forks its calls directly and never imports this module.
 """
@@ -23,6 +34,10 @@ from lfm.monitor.spawner import Channel, Ended, Spawner, Unsendable
 #: Seconds to wait for the server's report of how a killed call's process
 #: ended (it kills and reaps it as soon as it dies).
 KILL_GRACE = 10.0
+
+#: Fork servers of one caller process, one per module; further modules share
+#: the last (see the module docstring).
+MAX_SERVERS = 32
 
 
 class ForkServer(Spawner):
@@ -151,27 +166,33 @@ def _fresh(conn: socket.socket) -> bool:
     return kind == b"P" and len(data) <= wire.HEADER.size + size
 
 
-_server: ForkServer | None = None
+#: this process's fork servers by module ("" for ``__main__`` and functions of no module)
+_servers: dict[str, ForkServer] = {}
 _server_lock = allocate_lock()
+#: the key of the server that modules beyond MAX_SERVERS share
+SHARED = "\0shared"
 
 
-def get(restart: bool = False) -> ForkServer:
-    """This process's fork server, started (or, ``restart``, replaced) when
-    needed."""
-    global _server
+def get(module: str = "", restart: bool = False) -> ForkServer:
+    """This process's fork server for the functions of ``module``, started
+    (or, ``restart``, replaced) when needed."""
+    key = "" if module in ("", "__main__") else module
     with _server_lock:
-        if _server is None or restart or not _server.alive():
-            old, _server = _server, ForkServer()
-            if old is not None and old.owner == os.getpid():
-                old.close()
-        return _server
+        if key not in _servers and len(_servers) >= MAX_SERVERS:
+            key = SHARED
+        server = _servers.get(key)
+        if server is None or restart or not server.alive():
+            _servers[key] = ForkServer()
+            if server is not None and server.owner == os.getpid():
+                server.close()
+        return _servers[key]
 
 
 def _after_fork_in_child() -> None:
-    # a forked caller gets its own fork server on first use; the parent's
-    # handle (and a lock another thread may have held) must not be touched
-    global _server, _server_lock
-    _server = None
+    # a forked caller gets its own fork servers on first use; the parent's
+    # handles (and a lock another thread may have held) must not be touched
+    global _servers, _server_lock
+    _servers = {}
     _server_lock = allocate_lock()
 
 
@@ -180,5 +201,5 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 @atexit.register
 def _shutdown() -> None:
-    if _server is not None:
-        _server.close()
+    for server in list(_servers.values()):
+        server.close()

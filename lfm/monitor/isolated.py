@@ -27,7 +27,8 @@ What the returned :class:`~lfm.Resources` mean in this mode:
     process): the fork server imports that module once, before it forks call
     processes, so a call does not pay the import's time, but its memory is
     in every call's figure, as in a fresh process that imports the module to
-    run the call (a Work Queue task). An error raised while importing it is
+    run the call (a Work Queue task); never another module's: each module
+    has a fork server of its own (:mod:`~lfm.monitor.forkserver`). An error raised while importing it is
     the call's error: the call's process imports it again while loading the
     call and reports that exception (type, message, traceback).
 ``virtual_memory``
@@ -117,20 +118,20 @@ def execute(job: dict, *, label: str, limits: Mapping[str, float], include_root:
     server. ``workdir``: the directory whose occupancy is the call's
     ``disk`` (its scratch directory is made inside it); default: the
     scratch directory alone."""
+    fn = job["fn"]
+    module = getattr(getattr(fn, "__lfm_unwrapped__", fn), "__module__", None) or ""
     if direct:
         spawner, restart = directfork.get(), None
     else:
         from lfm.monitor import forkserver
-        spawner = forkserver.get()
+        spawner = forkserver.get(module)   # one per module: it holds that module's imports alone
 
         def restart():  # a dead or wedged fork server is replaced once
-            return forkserver.get(restart=True)
+            return forkserver.get(module, restart=True)
     env = None if direct else dict(os.environ)
     scratch = disk.make_scratch(workdir)
     job = {**job, "cwd": None if direct else os.getcwd(), "scratch": scratch,
            "env": None if env == spawner.env else env, "include_root": include_root}
-    fn = job["fn"]
-    module = getattr(getattr(fn, "__lfm_unwrapped__", fn), "__module__", None) or ""
     try:
         t0 = time.monotonic()
         started = time.time()

@@ -1,8 +1,8 @@
 """The fork server ("zygote"): a small, long-lived process that forks one process
 per monitored call.
 
-One zygote is started lazily per caller process (by :mod:`lfm.monitor.forkserver`)
-from a fresh interpreter, so its resident memory is small and the caller's memory
+One zygote is started lazily per caller process and module of the functions
+called (by :mod:`lfm.monitor.forkserver`) from a fresh interpreter, so its resident memory is small and the caller's memory
 is never inherited by — or charged to — a call. Forking it costs about a
 millisecond, far less than starting an interpreter.
 
