@@ -152,6 +152,22 @@ def test_local_backend_measures_each_categorys_environment_and_traces_it(tmp_pat
     assert numpy in rows[0]["environment"].split() and "+pack_helper" in rows[0]["environment"], rows
 
 
+def test_a_categorys_environment_is_its_own_modules_not_another_ones(tmp_path, monkeypatch):
+    # each module of the functions called gets a fork server of its own: a call of a
+    # plain module after one of a module importing numpy must not measure numpy too
+    from lfm.executors import AutolabelExecutor
+    (tmp_path / "lfm_test_plain.py").write_text("def two():\n    return 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import lfm_test_plain
+    with AutolabelExecutor(backend="local", predictor="max-seen") as ex:
+        assert ex.submit(pack_app.run, 10).result(timeout=60) == 45.0
+        assert ex.submit(lfm_test_plain.two).result(timeout=60) == 2
+        assert "numpy" in ex.environment("run").distributions
+        plain = ex.environment("two")
+    assert "numpy" not in plain.distributions and "lfm_test_plain" in plain.local, plain
+    assert not {"pack_app", "pack_helper"} & set(plain.local), plain
+
+
 def test_missing_module_is_read_from_import_errors():
     assert missing_module(ModuleNotFoundError("No module named 'scipy.linalg'", name="scipy.linalg")) == "scipy"
     wrapped = RuntimeError("the runner could not load the call: ModuleNotFoundError(\"No module named 'helper'\")")
