@@ -251,8 +251,12 @@ class WorkQueueBackend:
         if self._closed:
             raise RuntimeError("the Work Queue backend is shut down")
         with self._lock:
+            refused = self._refusal()
             self._seq += 1
             key = f"t{attempt.task_id}.a{attempt.number}.{self._seq}"
+        if refused is not None:   # not even written: nothing would ever run it
+            self._deliver(attempt, Outcome("error", error=refused))
+            return
         directory = os.path.join(self._staging, key)
         os.mkdir(directory)
         in_path, out_path = os.path.join(directory, "in.pkl"), os.path.join(directory, "out.pkl")
@@ -280,19 +284,27 @@ class WorkQueueBackend:
                 "env": {**self.env, TOKEN_ENV: task_token(self._secret, key)}}
         if self.pack:
             spec = self.pack.task(attempt, spec)
-        with self._lock:
-            gone = self._gone
-            lost = self._no_workers if not self._live.get("connected") else None
-            if not gone and lost is None:
+        with self._lock:   # again: the manager or the last worker may have gone meanwhile
+            refused = self._refusal()
+            if refused is None:
                 self._attempts[key] = attempt
                 self._needs[key] = {r: float(spec[r]) for r in WORKER_RESOURCES if spec[r] is not None}
-        if gone or lost is not None:
+        if refused is not None:
             shutil.rmtree(directory, ignore_errors=True)
-            self._deliver(attempt, Outcome("error", error=WorkQueueTaskError(
-                lost or "the Work Queue manager process has exited (see its error output): no task can run",
-                result="NO_WORKERS" if lost else "MANAGER_EXITED")))
+            self._deliver(attempt, Outcome("error", error=refused))
             return
         self._outbox.put(("submit", key, spec))
+
+    def _refusal(self) -> WorkQueueTaskError | None:
+        """Why no task can run any more (caller holds the lock): the manager
+        process exited, or every local worker was given up and none is
+        connected; None while tasks can run."""
+        if self._gone:
+            return WorkQueueTaskError("the Work Queue manager process has exited (see its error output): "
+                                      "no task can run", result="MANAGER_EXITED")
+        if self._no_workers is not None and not self._live.get("connected"):
+            return WorkQueueTaskError(self._no_workers, result="NO_WORKERS")
+        return None
 
     def allocation(self, label: Mapping[str, float]) -> dict[str, float]:
         """What Work Queue grants a task labelled ``label``: see
