@@ -339,6 +339,26 @@ def test_fork_server_is_restarted_after_it_dies():
     assert forkserver.get(echo.__module__) is not server
 
 
+def test_a_module_whose_import_hangs_in_the_fork_server_fails_its_calls_not_others(tmp_path, monkeypatch):
+    # the fork server imports the function's module before forking its call; an import
+    # that never returns there (a lock, a prompt) must fail the call, naming the module
+    from lfm import MonitorError
+    from lfm.monitor import supervise
+    flag = tmp_path / "go"
+    (tmp_path / "lfm_test_stuck.py").write_text(
+        f"import os, time\nwhile not os.path.exists({str(flag)!r}):\n    time.sleep(0.05)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(supervise, "START_TIMEOUT", 2.0)
+    scope = {"__name__": "lfm_test_stuck"}   # a function of that module, which this process never imported
+    exec("def one():\n    return 1\n", scope)
+    try:
+        with pytest.raises(MonitorError, match="within 2 s, twice .*module 'lfm_test_stuck' stuck"):
+            run_call(scope["one"])
+        assert run_call(echo, (3,))[0] == 6   # other modules' calls are not held up
+    finally:
+        flag.touch()   # the stuck servers finish the import, see their caller gone and exit
+
+
 def test_a_call_is_not_charged_for_what_another_functions_module_imported(tmp_path, monkeypatch):
     # the fork server imports a called function's module once; a server shared by every
     # module made each call carry every module imported before it (Parsl, pandas, ...)

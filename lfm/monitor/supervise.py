@@ -49,6 +49,7 @@ def start(spawner: Spawner, restart: Callable[[], Spawner] | None, module: str,
     """Open the call through ``spawner`` and wait for its process's pid;
     ``restart`` gives a new spawner when this one died or is wedged (tried
     once). MonitorError when no process could be started."""
+    wedged = False
     for attempt in range(2):
         if attempt:
             if restart is None:
@@ -60,13 +61,18 @@ def start(spawner: Spawner, restart: Callable[[], Spawner] | None, module: str,
         sock.setblocking(True)
         channel = Channel(sock)
         deadline = time.monotonic() + START_TIMEOUT
+        wedged = False
         while channel.pid is None and not channel.closed:
             if not channel.wait(deadline - time.monotonic()):
+                wedged = True
                 break  # a wedged fork server: replace it
             channel.read()
         if channel.pid is not None:
             return channel, channel.pid
         channel.close()
+    if wedged:
+        raise MonitorError(f"lfm could not start the call's process: its {spawner.name} did not fork it within "
+                           f"{START_TIMEOUT:g} s, twice (is importing the function's module {module!r} stuck?)")
     raise MonitorError(f"lfm could not start the call's process (its {spawner.name} died)")
 
 
