@@ -345,8 +345,10 @@ def test_a_module_whose_import_hangs_in_the_fork_server_fails_its_calls_not_othe
     from lfm import MonitorError
     from lfm.monitor import supervise
     flag = tmp_path / "go"
+    pids = tmp_path / "pids"   # of the servers that started importing it
     (tmp_path / "lfm_test_stuck.py").write_text(
-        f"import os, time\nwhile not os.path.exists({str(flag)!r}):\n    time.sleep(0.05)\n")
+        f"import os, time\nopen({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n')\n"
+        f"while not os.path.exists({str(flag)!r}):\n    time.sleep(0.05)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(supervise, "START_TIMEOUT", 2.0)
     scope = {"__name__": "lfm_test_stuck"}   # a function of that module, which this process never imported
@@ -354,6 +356,10 @@ def test_a_module_whose_import_hangs_in_the_fork_server_fails_its_calls_not_othe
     try:
         with pytest.raises(MonitorError, match="within 2 s, twice .*module 'lfm_test_stuck' stuck"):
             run_call(scope["one"])
+        stuck = [int(pid) for pid in pids.read_text().split()]
+        assert len(stuck) == 2 and not [pid for pid in stuck if psutil.pid_exists(pid)
+                                        and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE], \
+            "a stuck fork server was left running"
         assert run_call(echo, (3,))[0] == 6   # other modules' calls are not held up
     finally:
         flag.touch()   # the stuck servers finish the import, see their caller gone and exit

@@ -71,6 +71,8 @@ def start(spawner: Spawner, restart: Callable[[], Spawner] | None, module: str,
             return channel, channel.pid
         channel.close()
     if wedged:
+        if restart is not None:
+            restart()   # the stuck server is stopped; the next call of the module gets a fresh one
         raise MonitorError(f"lfm could not start the call's process: its {spawner.name} did not fork it within "
                            f"{START_TIMEOUT:g} s, twice (is importing the function's module {module!r} stuck?)")
     raise MonitorError(f"lfm could not start the call's process (its {spawner.name} died)")
