@@ -35,13 +35,13 @@ from lfm.monitor.spawner import Channel, Ended, Spawner, Unsendable
 #: ended (it kills and reaps it as soon as it dies).
 KILL_GRACE = 10.0
 
-#: Fork servers of one caller process, one per module; further modules share
-#: the last (see the module docstring).
+#: Fork servers of one caller process, one per module; the modules beyond
+#: these share one more server (see the module docstring).
 MAX_SERVERS = 32
 
 
 class ForkServer(Spawner):
-    """Handle on this process's fork server."""
+    """Handle on one of this process's fork servers (one per module)."""
 
     name = "fork server"
 
