@@ -365,6 +365,16 @@ def test_a_module_whose_import_hangs_in_the_fork_server_fails_its_calls_not_othe
         flag.touch()   # the stuck servers finish the import, see their caller gone and exit
 
 
+def test_modules_beyond_the_cap_share_one_fork_server(monkeypatch):
+    from lfm.monitor import forkserver
+    run_call(noop)
+    own = forkserver.get(noop.__module__)
+    monkeypatch.setattr(forkserver, "MAX_SERVERS", len(forkserver._servers))
+    shared = forkserver.get("lfm_test_cap_a")
+    assert shared is forkserver.get("lfm_test_cap_b") and shared is not own
+    assert forkserver.get(noop.__module__) is own and forkserver.get("__main__") is forkserver.get("")
+
+
 def test_a_call_is_not_charged_for_what_another_functions_module_imported(tmp_path, monkeypatch):
     # the fork server imports a called function's module once; a server shared by every
     # module made each call carry every module imported before it (Parsl, pandas, ...)
