@@ -187,6 +187,11 @@ def test_bad_input_is_reported_clearly():
             ex.options(resources=[800, 1])
         with pytest.raises(TypeError, match="callable"):
             ex.submit(42)
+        for bad in ("", 5, ("sim",)):
+            with pytest.raises(ValueError, match="category must be a non-empty string"):
+                ex.options(category=bad)
+    with pytest.raises(ValueError, match="unknown predictor 'nope'; known predictors: .*greedy"):
+        AutolabelExecutor(predictor="nope")
 
 
 def _descendants():

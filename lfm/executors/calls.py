@@ -100,6 +100,15 @@ def amount(resource: str, value: float) -> str:
 EXTRA_OPTIONS = ("gpus", "priority", "running_time_min")
 
 
+def check_category(category: Any) -> str | None:
+    """``options(category=...)`` (or a Parsl specification's ``category``): a
+    non-empty string, or None for the executor's own choice; ValueError otherwise
+    (a category is a name in stats, traces and Work Queue's categories)."""
+    if category is not None and (not isinstance(category, str) or not category):
+        raise ValueError(f"category must be a non-empty string (or None: the function's name), got {category!r}")
+    return category
+
+
 def check_extra(extra: Mapping[str, Any]) -> dict[str, int | float]:
     """``options(extra=...)`` validated: known :data:`EXTRA_OPTIONS` only (None
     values left out), each checked by :func:`extra_value`."""

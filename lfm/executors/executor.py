@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from lfm.executors.arguments import (check_max_retries, check_predictor, check_resources, make_backend,
                                     make_predictor, make_trace)
 from lfm.executors.backend import Attempt, Backend, Outcome, allocation
-from lfm.executors.calls import How, Options, Task, amount, check_declared, check_extra, resolve
+from lfm.executors.calls import How, Options, Task, amount, check_category, check_declared, check_extra, resolve
 from lfm.executors.features import call_features, trace_columns
 from lfm.executors.stats import StatsBook
 from lfm.pack.book import Environments
@@ -243,6 +243,7 @@ class AutolabelExecutor(cf.Executor):
         A view instead of reserved keyword arguments, so that no name of the
         user function's own keyword arguments is ever taken by the executor.
         """
+        category = check_category(category)
         if resources is not None:
             resources = check_declared(resources)
         how = How(features=features, inputs=list(inputs or ()), outputs=list(outputs or ()),
@@ -311,7 +312,7 @@ class AutolabelExecutor(cf.Executor):
     # ---- internals ---------------------------------------------------------------------
     def _category(self, fn: Callable[..., Any], category: str | None) -> str:
         if category is not None:
-            return str(category)
+            return category
         if not self.autocategory:
             return DEFAULT_CATEGORY
         return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__

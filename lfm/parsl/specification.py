@@ -10,7 +10,7 @@ from typing import Any
 
 from parsl.executors.errors import InvalidResourceSpecification
 
-from lfm.executors.calls import EXTRA_OPTIONS, extra_value
+from lfm.executors.calls import EXTRA_OPTIONS, check_category, extra_value
 
 #: The resources a specification may declare (cores, memory MB, disk MB).
 LABELLED = ("cores", "memory", "disk")
@@ -69,11 +69,10 @@ def _mapping(spec: Any) -> Mapping[str, Any]:
 
 
 def _category(spec: Mapping[str, Any]) -> str | None:
-    category = spec.get("category")
-    if category is not None and (not isinstance(category, str) or not category):
-        raise InvalidResourceSpecification(
-            {"category"}, f"category must be a non-empty string, got {category!r}")
-    return category
+    try:
+        return check_category(spec.get("category"))
+    except ValueError as exc:
+        raise InvalidResourceSpecification({"category"}, str(exc)) from None
 
 
 def _extra_value(key: str, value: Any) -> int | float:
