@@ -21,6 +21,7 @@ from predictors.synthetic import KINDS as SYNTHETIC_KINDS, synthetic  # noqa: E4
 
 __all__ = [
     "KNOWN_RESOURCES", "AllocationLimitReached", "Observation", "Predictor", "available", "check_name",
-    "check_resources", "clone", "create", "register", "replay", "ReplayResult", "machine_size", "FEATURE_COLUMNS", "synthetic", "SYNTHETIC_KINDS",
+    "check_resources", "clone", "create", "register", "replay", "ReplayResult", "machine_size", "FEATURE_COLUMNS",
+    "synthetic", "SYNTHETIC_KINDS",
     "efficiency", "pool_makespan", "summarize", "SUMMARY_COLUMNS",
 ]

@@ -186,8 +186,8 @@ class AutolabelExecutor(cf.Executor):
         max_retries = check_max_retries(max_retries)
         resources = check_resources(resources)
         check_predictor(predictor)
-        self._owns_trace = trace is not None and not callable(getattr(trace, "append", None))
         self._trace = make_trace(trace)
+        self._owns_trace = self._trace is not trace   # a Trace made here from a path: closed at the end
         self.backend: Backend = make_backend(backend, backend_options)
         self.autolabel = bool(autolabel)
         self.autocategory = bool(autocategory)

@@ -28,9 +28,10 @@ What the returned :class:`~lfm.Resources` mean in this mode:
     processes, so a call does not pay the import's time, but its memory is
     in every call's figure, as in a fresh process that imports the module to
     run the call (a Work Queue task); never another module's: each module
-    has a fork server of its own (:mod:`~lfm.monitor.forkserver`). An error raised while importing it is
-    the call's error: the call's process imports it again while loading the
-    call and reports that exception (type, message, traceback).
+    has a fork server of its own (:mod:`~lfm.monitor.forkserver`). An error
+    raised while importing it is the call's error: the call's process imports
+    it again while loading the call and reports that exception (type,
+    message, traceback).
 ``virtual_memory``
     peak virtual size (MB): ``VmPeak`` of the call process or the largest
     sampled sum over the tree.

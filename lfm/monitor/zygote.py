@@ -2,9 +2,10 @@
 per monitored call.
 
 One zygote is started lazily per caller process and module of the functions
-called (by :mod:`lfm.monitor.forkserver`) from a fresh interpreter, so its resident memory is small and the caller's memory
-is never inherited by — or charged to — a call. Forking it costs about a
-millisecond, far less than starting an interpreter.
+called (by :mod:`lfm.monitor.forkserver`) from a fresh interpreter, so its
+resident memory is small and the caller's memory is never inherited by — or
+charged to — a call. Forking it costs about a millisecond, far less than
+starting an interpreter.
 
 Protocol. The caller holds one end of a ``SOCK_SEQPACKET`` control socket. To
 get a call process it creates a stream socket pair and sends one end in a
