@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from lfm.executors.arguments import (check_max_retries, check_predictor, check_resources, make_backend,
                                     make_predictor, make_trace)
-from lfm.executors.backend import Attempt, Backend, Outcome, allocation
-from lfm.executors.calls import How, Options, Task, amount, check_category, check_declared, check_extra, resolve
+from lfm.executors.backend import Attempt, Backend, Outcome
+from lfm.executors.calls import How, Options, Task, check_category, check_declared, check_extra, resolve
 from lfm.executors.features import call_features, trace_columns
+from lfm.executors.labels import Labelling, exhaustion
 from lfm.executors.stats import StatsBook
 from lfm.pack.book import Environments
 from lfm.resources import ResourceExhaustion, Resources
@@ -34,12 +35,7 @@ log = logging.getLogger(__name__)
 #: Category of every call when ``autocategory=False`` and none is given.
 DEFAULT_CATEGORY = "default"
 
-#: Least first label of a call submitted while another call of its category,
-#: which has no measurement yet, is in flight (the published cold start:
-#: cores, memory MB, disk MB); see "Bursts of a new category".
-BURST_FLOOR = {"cores": 1.0, "memory": 1000.0, "disk": 1000.0}
-
-class AutolabelExecutor(cf.Executor):
+class AutolabelExecutor(Labelling, cf.Executor):
     """Run calls with predicted resource labels; retry exhaustions with larger ones.
 
     Parameters
@@ -79,8 +75,9 @@ class AutolabelExecutor(cf.Executor):
     has finished. Until a category's first call has succeeded, the first
     call in flight gets the predictor's label (which may probe small), and
     every call submitted while one of the category is in flight gets at
-    least the published cold start (:data:`BURST_FLOOR`: 1 core, 1000 MB
-    memory, 1000 MB disk, capped to the largest worker), as the reference
+    least the published cold start
+    (:data:`lfm.executors.labels.BURST_FLOOR`: 1 core, 1000 MB memory,
+    1000 MB disk, capped to the largest worker), as the reference
     bucketing algorithms start: otherwise the whole burst would outgrow a
     probing label together and be retried together. From the first
     measurement on, labels are the predictor's.
@@ -329,7 +326,8 @@ class AutolabelExecutor(cf.Executor):
             task = Task(next(self._ids), category, fn, args, dict(kwargs), declared or {},
                          how or How())
             task.features = features
-            label = self._first_label(task)
+            burst = task.category not in self._measured and bool(self._in_flight.get(task.category))
+            label = self._first_label(task, burst)
             self._in_flight[category] = self._in_flight.get(category, 0) + 1
             self._tasks[task.id] = task
         self._stats.task_submitted(category)
@@ -341,48 +339,6 @@ class AutolabelExecutor(cf.Executor):
         else:
             self._launch(task, label)
         return task.future
-
-    def _beyond_largest(self, task: Task) -> ResourceExhaustion | None:
-        """With ``autolabel=False`` declared resources are hard limits: above
-        the largest worker the call can never run, and fails at once."""
-        if self.autolabel or not task.declared:
-            return None
-        largest = self._largest()
-        over = {r: v for r, v in task.declared.items() if r in largest and v > largest[r]}
-        if not over:
-            return None
-        said = ", ".join(amount(r, v) for r, v in sorted(over.items()))
-        offers = ", ".join(amount(r, largest[r]) for r in sorted(largest))
-        return ResourceExhaustion(
-            f"task {task.id} ({task.category}) declares {said} as hard limits (autolabel=False), "
-            f"more than the largest worker offers ({offers}): it can never run",
-            exceeded=over, limits=dict(task.declared), attempts=[])
-
-    def _first_label(self, task: Task) -> dict[str, float]:
-        """Caller holds the lock."""
-        if self.autolabel:
-            label = self.predictor.predict(task.category, features=task.features)
-            if task.category not in self._measured and self._in_flight.get(task.category):
-                # a burst: see the class docstring
-                for r, floor in BURST_FLOOR.items():
-                    if r in label:
-                        label[r] = max(label[r], floor)
-            label.update(task.declared)
-        elif task.declared:
-            label = dict(task.declared)
-        else:
-            largest = self._largest()
-            label = {r: largest[r] for r in self.resources if r in largest}
-        return self._cap(label)
-
-    def _largest(self) -> dict[str, float]:
-        """The backend's largest worker now (live on Work Queue without
-        ``workers=`` or ``max_resources``: the largest connected one)."""
-        return {k: float(v) for k, v in (self.backend.max_resources() or {}).items()}
-
-    def _cap(self, label: Mapping[str, float]) -> dict[str, float]:
-        largest = self._largest()
-        return {r: min(float(v), largest.get(r, float(v))) for r, v in label.items()}
 
     def _launch(self, task: Task, label: dict[str, float]) -> None:
         number = len(task.attempts) + 1
@@ -429,7 +385,7 @@ class AutolabelExecutor(cf.Executor):
         elif outcome.status == "exhausted":
             next_label, why = self._next_label(task, attempt, outcome)
             if next_label is None:
-                self._finish(task, error=self._exhaustion(task, attempt, outcome, why))
+                self._finish(task, error=exhaustion(task, attempt, outcome, why))
             elif task.future.done() or self._finalized:
                 self._finish(task, error=cf.CancelledError("executor shut down before a retry"))
             else:
@@ -448,52 +404,6 @@ class AutolabelExecutor(cf.Executor):
             return
         with self._lock:
             self.predictor.observe(category, res, features=features)
-
-    def _next_label(self, task: Task, attempt: Attempt,
-                    outcome: Outcome) -> tuple[dict[str, float] | None, str]:
-        """The label of the next attempt, or (None, why) when there is none."""
-        if not self.autolabel:
-            return None, "declared resources are hard limits when autolabel=False"
-        if attempt.number > self.max_retries:
-            return None, f"max_retries={self.max_retries} spent"
-        exceeded = set(outcome.exceeded) or set(self.resources) & set(attempt.label)
-        unlabelled = sorted(exceeded - set(self.resources))
-        if unlabelled:
-            return None, (f"exceeded {', '.join(unlabelled)}, which was declared but is not labelled by "
-                          f"the predictor (resources={self.resources})")
-        largest = self._largest()
-        for r in sorted(exceeded):
-            if r in largest and attempt.label.get(r, 0.0) >= largest[r]:
-                return None, (f"{r} exceeded {attempt.label[r]:g}, already the largest any worker "
-                              f"offers ({largest[r]:g}): the call can never fit")
-        # what the attempt really had (Work Queue: whole MB and cores), so that a
-        # larger label is larger in what the backend grants too
-        granted = allocation(self.backend, attempt.label)
-        previous = {r: granted[r] for r in self.resources if r in attempt.label}
-        try:
-            with self._lock:
-                label = self.predictor.predict(task.category, previous=previous, exceeded=exceeded,
-                                               features=task.features)
-        except Exception as exc:  # AllocationLimitReached, or a predictor's own refusal
-            return None, f"no larger label: {exc}"
-        extra = {r: v for r, v in attempt.label.items() if r not in label}
-        label = self._cap({**extra, **label})
-        grown = allocation(self.backend, label)
-        stuck = [r for r in exceeded if not grown.get(r, 0.0) > granted.get(r, 0.0)]
-        if stuck:
-            return None, (f"{', '.join(sorted(stuck))} cannot grow beyond "
-                          f"{', '.join(f'{attempt.label[r]:g}' for r in sorted(stuck))} "
-                          f"(largest worker: {largest})")
-        return label, ""
-
-    def _exhaustion(self, task: Task, attempt: Attempt, outcome: Outcome,
-                    why: str) -> ResourceExhaustion:
-        exceeded = dict(outcome.exceeded)
-        over = ", ".join(f"{r} (label {v:g})" for r, v in exceeded.items()) or "its label"
-        return ResourceExhaustion(
-            f"task {task.id} ({task.category}) exceeded {over} on attempt {attempt.number}; {why}",
-            resources=outcome.resources, exceeded=exceeded, limits=attempt.label,
-            attempts=list(task.attempts))
 
     def _record_trace(self, task: Task, attempt: Attempt, outcome: Outcome) -> None:
         if self._trace is None:
