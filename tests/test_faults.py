@@ -434,9 +434,9 @@ def _assert_backend_gone(ex: AutolabelExecutor, timeout: float = 15.0) -> None:
     """The backend's manager and workers exited and its staging directory is gone."""
     backend = ex.backend
     pids = list(getattr(backend, "worker_pids", []))
-    proc = getattr(backend, "_proc", None)
-    if proc is not None:
-        pids.append(proc.pid)
+    manager = getattr(backend, "manager", None)
+    if manager is not None:
+        pids.append(manager.pid)
     deadline = time.time() + timeout
     while time.time() < deadline and any(_running(p) for p in pids):
         time.sleep(0.1)
@@ -509,7 +509,7 @@ from lfm.executors import AutolabelExecutor
 options = {options}
 ex = AutolabelExecutor(predictor="max-seen", resources=("memory",), **options)
 backend = ex.backend
-pids = [getattr(backend, "_proc", None) and backend._proc.pid, *getattr(backend, "worker_pids", [])]
+pids = [getattr(getattr(backend, "manager", None), "pid", None), *getattr(backend, "worker_pids", [])]
 print("backend", *[p for p in pids if p], getattr(backend, "_staging", "-"), flush=True)
 futures = [ex.submit(calls.hold, {mark!r}, 10, 60) for _ in range(3)]
 def said(f, i):

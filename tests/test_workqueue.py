@@ -182,7 +182,7 @@ from lfm.executors import AutolabelExecutor
 with AutolabelExecutor(backend="workqueue", predictor="max-seen", resources=("memory",),
                        workers=[{{"cores": 1, "memory": 500, "disk": 1000}}]) as ex:
     future = ex.submit(hold, 20, 60)
-    print(ex.backend._proc.pid, *ex.backend.worker_pids, ex.backend._staging, flush=True)
+    print(ex.backend.manager.pid, *ex.backend.worker_pids, ex.backend._staging, flush=True)
     future.result()
 """
 

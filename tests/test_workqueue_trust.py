@@ -192,7 +192,7 @@ def test_init_command_env_debug_log_and_the_callers_port(tmp_path):
 @pytest.mark.timeout(60)
 def test_no_manager_or_worker_left_behind():
     ex = AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE])
-    pids = [ex.backend._proc.pid, *ex.backend.worker_pids]
+    pids = [ex.backend.manager.pid, *ex.backend.worker_pids]
     assert ex.submit(hold, 5).result(timeout=60) == 5
     ex.shutdown()
     for pid in pids:
@@ -214,7 +214,7 @@ def test_unfit_tasks_start_their_clock_when_they_stop_fitting_and_reset_when_the
 @pytest.mark.timeout(120)
 def test_shutdown_without_waiting_returns_at_once_and_the_calls_still_finish():
     ex = AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE])
-    pids = [ex.backend._proc.pid, *ex.backend.worker_pids]
+    pids = [ex.backend.manager.pid, *ex.backend.worker_pids]
     futures = [ex.submit(hold, 10, 1.0) for _ in range(2)]
     started = time.time()
     ex.shutdown(wait=False)
@@ -233,7 +233,7 @@ ex = AutolabelExecutor(backend="workqueue", predictor="max-seen", resources=("me
                        workers=[{{"cores": 1, "memory": 500, "disk": 500}}])
 running = ex.submit(hold, 20, 60)
 queued = ex.submit(hold, 20, 60)
-print(ex.backend._proc.pid, *ex.backend.worker_pids, ex.backend._staging, flush=True)
+print(ex.backend.manager.pid, *ex.backend.worker_pids, ex.backend._staging, flush=True)
 while not running.running() and not queued.running():
     pass
 # the program ends without shutdown(): the executor is killed at interpreter exit
@@ -306,7 +306,7 @@ def test_calls_after_the_manager_process_died_fail_at_once_instead_of_hanging(tm
         assert ex.submit(hold, 20).result(timeout=60) == 20
         outstanding = ex.submit(hold, 20, 30.0)
         until(outstanding.running, what="the call's start")
-        ex.backend._proc.kill()
+        ex.backend.manager.proc.kill()
         with pytest.raises(WorkQueueTaskError, match="manager process exited while the task was outstanding"):
             outstanding.result(timeout=30)
         until(lambda: ex.backend._gone, timeout=30, what="the backend noticing")
@@ -323,7 +323,7 @@ def test_a_task_the_manager_cannot_build_is_refused_and_the_manager_serves_on():
     # options are checked before they reach the manager (options(extra=...)); should one
     # it cannot take still get there, that task fails, not the manager with every other task
     with AutolabelExecutor(backend="workqueue", predictor=predictor(), workers=[ONE]) as ex:
-        put = ex.backend._outbox.put
+        put = ex.backend.manager.send
 
         def corrupt_once(message):
             if message and message[0] == "submit" and not corrupted:
@@ -331,12 +331,12 @@ def test_a_task_the_manager_cannot_build_is_refused_and_the_manager_serves_on():
                 message[2]["extra"] = {"priority": "high"}   # what check_extra refuses
             put(message)
         corrupted: list = []
-        ex.backend._outbox.put = corrupt_once
+        ex.backend.manager.send = corrupt_once
         with pytest.raises(WorkQueueTaskError, match="Work Queue refused the task: .*high") as refused:
             ex.submit(hold, 20).result(timeout=60)
         assert refused.value.result == "REFUSED" and corrupted
         assert ex.submit(hold, 20).result(timeout=60) == 20
-        assert ex.backend._proc.poll() is None
+        assert ex.backend.manager.proc.poll() is None
 
 
 @pytest.mark.timeout(180)

@@ -41,11 +41,9 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import shutil
 import shlex
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -62,7 +60,7 @@ from lfm.executors.wqauth import (TOKEN_ENV, check_max_output_mb, copy_hint, man
                                   new_secret, output_limit_bytes, task_token, warn_open_manager,
                                   worker_argv)
 from lfm.executors.wqimport import INSTALL_HINT, load_work_queue
-from lfm.executors.wqmanager import receive, send
+from lfm.executors.wqchannel import ManagerChannel
 from lfm.executors.wqresults import WorkQueueTaskError, task_outcome
 from lfm.executors.wqlocal import LocalWorkers
 from lfm.executors.wqworkers import (WORKER_RESOURCES, check_workers, dispatchable, unfit_error, unfit_tasks,
@@ -184,11 +182,12 @@ class WorkQueueBackend:
         self.verbose = verbose
         self.debug_log = debug_log
         self.port: int | None = None
-        self._proc: subprocess.Popen | None = None
+        #: the manager process and the pipes to it
+        self.manager = ManagerChannel(self.requested_port, project_name, debug_log, self.password_file,
+                                      watch_workers=self._max is None)
         #: the local workers (``workers=``), started with the manager
         self.local = LocalWorkers(self.worker_sizes, self._staging, self.password_file,
                                   on_lost=self._lost_workers, connected=lambda: bool(self._live.get("connected")))
-        self._outbox: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._attempts: dict[str, Attempt] = {}
         self._dispatched: set[str] = set()       # keys Work Queue sent to a worker
@@ -203,30 +202,10 @@ class WorkQueueBackend:
     # ---- Backend protocol --------------------------------------------------------------
     def start(self, done: Callable[[Attempt, Outcome], None]) -> None:
         self._done = self.pack.wrap(done, self.submit) if self.pack else done
-        command = [sys.executable, "-m", "lfm.executors.wqmanager", "--port", str(self.requested_port)]
-        if self.project_name:
-            command += ["--name", self.project_name]
-        if self.debug_log:
-            command += ["--debug-log", self.debug_log]
-        if self.password_file:
-            command += ["--password-file", self.password_file]
-        if self._max is None:
-            command += ["--watch-workers"]  # the largest connected worker is wanted even while idle
-        env = dict(os.environ)
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        first = receive(self._proc.stdout)
-        if not first or first[0] != "started":
-            self._proc.kill()
-            self._proc.wait()
-            detail = first[1] if first else "it exited without a word (see stderr above)"
-            raise RuntimeError(f"the Work Queue manager did not start: {detail}")
-        self.port = int(first[1])
+        self.port = self.manager.start()
         if self._password is None:
             warn_open_manager(self.port)
         threading.Thread(target=self._read, name="lfm-wq-reader", daemon=True).start()
-        threading.Thread(target=self._write, name="lfm-wq-writer", daemon=True).start()
         if self.fit_timeout is not None:
             threading.Thread(target=self._watch_fit, name="lfm-wq-fit", daemon=True).start()
         self.local.start(self.port)
@@ -293,7 +272,7 @@ class WorkQueueBackend:
             shutil.rmtree(directory, ignore_errors=True)
             self._deliver(attempt, Outcome("error", error=refused))
             return
-        self._outbox.put(("submit", key, spec))
+        self.manager.send(("submit", key, spec))
 
     def _refusal(self) -> WorkQueueTaskError | None:
         """Why no task can run any more (caller holds the lock): the manager
@@ -332,9 +311,18 @@ class WorkQueueBackend:
         self._unfit_since.pop(key, None)
         return self._attempts.pop(key, None)
 
+    def _forget_all(self) -> list[Attempt]:
+        """Drop every outstanding attempt's bookkeeping (caller holds the lock)."""
+        return [a for a in map(self._forget, list(self._attempts)) if a is not None]
+
     def _withdraw(self, key: str, attempt: Attempt) -> None:
-        self._outbox.put(("cancel", key))
+        self.manager.send(("cancel", key))
         shutil.rmtree(attempt.handle[1], ignore_errors=True)
+
+    def _fail(self, attempt: Attempt, error: BaseException) -> None:
+        """Withdraw a forgotten attempt from the manager and fail it with ``error``."""
+        self._withdraw(attempt.handle[0], attempt)
+        self._deliver(attempt, Outcome("error", error=error))
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the manager and the local workers (killing their tasks); the
@@ -344,22 +332,13 @@ class WorkQueueBackend:
                 return
             self._closed = True
         self.local.close()
-        self._outbox.put(("stop",))
-        self._outbox.put(None)
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        self.manager.stop()
         self.local.stop()
         with self._lock:
-            left = list(self._attempts.values())
-            self._attempts.clear()
-            self._dispatched.clear()
+            left = self._forget_all()
         for attempt in left:
-            self._deliver(attempt, Outcome("error", error=CallKilled(
-                "the Work Queue backend shut down while the task was queued or running")))
+            self._fail(attempt, CallKilled("the Work Queue backend shut down while the task was queued "
+                                           "or running"))
         if self._password is not None:
             self._password.remove()
         shutil.rmtree(self._staging, ignore_errors=True)
@@ -394,11 +373,9 @@ class WorkQueueBackend:
         with self._lock:
             first = self._no_workers is None
             self._no_workers = reason
-            left = [self._forget(key) for key in list(self._attempts)] if first else []
+            left = self._forget_all() if first else []
         for attempt in left:
-            if attempt is not None:
-                self._withdraw(attempt.handle[0], attempt)
-                self._deliver(attempt, Outcome("error", error=WorkQueueTaskError(reason, result="NO_WORKERS")))
+            self._fail(attempt, WorkQueueTaskError(reason, result="NO_WORKERS"))
 
     @property
     def worker_pids(self) -> list[int]:
@@ -406,30 +383,8 @@ class WorkQueueBackend:
         return self.local.pids
 
     # ---- manager messages --------------------------------------------------------------
-    def _write(self) -> None:
-        assert self._proc is not None and self._proc.stdin is not None
-        while True:
-            message = self._outbox.get()
-            if message is None:
-                break
-            try:
-                send(self._proc.stdin, message)
-            except (BrokenPipeError, ValueError, OSError):
-                break
-        try:
-            self._proc.stdin.close()
-        except OSError:
-            pass
-
     def _read(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        while True:
-            try:
-                message = receive(self._proc.stdout)
-            except Exception:
-                message = None
-            if message is None:
-                break
+        for message in self.manager.messages():
             kind = message[0]
             if kind == "done":
                 with self._lock:
@@ -445,9 +400,8 @@ class WorkQueueBackend:
                 with self._lock:
                     attempt = self._forget(message[1])
                 if attempt is not None:
-                    shutil.rmtree(attempt.handle[1], ignore_errors=True)
-                    self._deliver(attempt, Outcome("error", error=WorkQueueTaskError(
-                        f"Work Queue refused the task: {message[2]}", result="REFUSED")))
+                    self._fail(attempt, WorkQueueTaskError(f"Work Queue refused the task: {message[2]}",
+                                                           result="REFUSED"))
             elif kind == "running":
                 for key in message[1]:
                     self._running(key)
@@ -459,13 +413,11 @@ class WorkQueueBackend:
             if self._closed:
                 return
             self._gone = True   # submit fails from now on: nothing would ever run
-            left = list(self._attempts.values())
-            self._attempts.clear()
-            self._dispatched.clear()
+            left = self._forget_all()
         for attempt in left:
-            self._deliver(attempt, Outcome("error", error=WorkQueueTaskError(
+            self._fail(attempt, WorkQueueTaskError(
                 "the Work Queue manager process exited while the task was outstanding",
-                result="MANAGER_EXITED")))
+                result="MANAGER_EXITED"))
 
     def _running(self, key: str) -> None:
         """Work Queue dispatched the task: the attempt starts now."""
@@ -503,9 +455,8 @@ class WorkQueueBackend:
             gone = [(key, over, self._forget(key)) for key, over in expired]
         for key, over, attempt in gone:
             if attempt is not None:
-                self._withdraw(key, attempt)
-                self._deliver(attempt, Outcome("error", error=unfit_error(
-                    attempt.label, over, largest, int(live["connected"]), self.fit_timeout)))
+                self._fail(attempt, unfit_error(attempt.label, over, largest, int(live["connected"]),
+                                                self.fit_timeout))
 
     def _outcome(self, attempt: Attempt, info: dict[str, Any]) -> Outcome:
         key = attempt.handle[0]
