@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 import predictors
-from predictors.replay import machine_size
+from predictors.replay_tasks import machine_size
 from predictors.synthetic import SUITE
 
 SHARED = Path(os.environ.get("LFM_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))

@@ -16,7 +16,8 @@ from predictors.registry import available, check_name, create, register
 from predictors import adaptive, baselines, bucketed, regression, tovar  # noqa: F401,E402
 from predictors import auto  # noqa: F401,E402  (after the candidates it chooses among)
 from predictors.metrics import SUMMARY_COLUMNS, efficiency, pool_makespan, summarize  # noqa: E402
-from predictors.replay import FEATURE_COLUMNS, ReplayResult, machine_size, replay  # noqa: E402
+from predictors.replay import ReplayResult, replay  # noqa: E402
+from predictors.replay_tasks import FEATURE_COLUMNS, machine_size  # noqa: E402
 from predictors.synthetic import KINDS as SYNTHETIC_KINDS, synthetic  # noqa: E402
 
 __all__ = [

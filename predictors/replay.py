@@ -15,21 +15,22 @@ so numbers compare):
 - ``retry_cost=S`` (s, default 0): every failed attempt is charged S extra seconds
   at its allocation (dispatch and queue latency of a retry); the summary then
   holds ``AE_time`` with that charge and ``AE_time_plain`` without it.
-- Features: the trace's feature columns (``features``; by default
-  :data:`FEATURE_COLUMNS` that the trace has) are passed to every ``predict`` and
-  ``observe`` of their task as ``features={name: value}`` (missing values left out).
+- Features: the trace's feature columns (``features``; by default those of
+  :data:`~predictors.replay_tasks.FEATURE_COLUMNS` that the trace has) are
+  passed to every ``predict`` and ``observe`` of their task as
+  ``features={name: value}`` (missing values left out).
 - ``group_by="category"``: one model per category; ``None``: all tasks in one.
 
 Predictors given by name are created with ``max_resources`` = the whole machine W
-(see :func:`machine_size`: the largest usage rounded up to a power-of-two GB for
-memory and disk, e.g. 2048 MB for bioblast.csv) unless ``max_resources`` is given.
+(see :func:`~predictors.replay_tasks.machine_size`: the largest usage rounded
+up to a power-of-two GB for memory and disk, e.g. 2048 MB for bioblast.csv)
+unless ``max_resources`` is given.
 """
 from __future__ import annotations
 
 import math
 import sys
 import time
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,16 +41,7 @@ import pandas as pd
 from predictors.base import AllocationLimitReached, Predictor, check_resources
 from predictors.metrics import SUMMARY_COLUMNS, efficiency, pool_makespan, summarize
 from predictors.registry import create
-
-#: Resources whose usage is rounded up to whole units (MB) when ``round_usage``.
-ROUNDED_RESOURCES = ("memory", "disk")
-#: Category given to every task with ``group_by=None``.
-ONE_GROUP = "all"
-#: Columns read as features by default: what is known before a task runs
-#: (``input_size`` in MB). Measured columns (cpu_time, bytes_read, ...) are not
-#: features: they are only known after the task ran.
-FEATURE_COLUMNS = ("input_size",)
-
+from predictors.replay_tasks import check_pool, feature_rows, machine_size, task_columns
 
 @dataclass
 class ReplayResult:
@@ -77,120 +69,6 @@ class ReplayResult:
     def __repr__(self) -> str:
         cols = ["predictor", "seed", "AE_time", "AE_count", "retries", "tasks_retried", "tasks_per_s"]
         return f"ReplayResult(resources={self.resources})\n{self.summary[cols].to_string(index=False)}"
-
-
-def machine_size(resource: str, values: Iterable[float]) -> float:
-    """The whole machine W for ``resource`` given the usages ``values``: the largest
-    usage rounded up to a power of two — of GB (result in MB, at least 1024) for
-    memory and disk, of cores (at least 1) for cores, of hours (result in s, at
-    least 3600) for wall_time. This is the anchors' "whole machine"."""
-    top = max((float(v) for v in values), default=0.0)
-    unit = {"memory": 1024.0, "disk": 1024.0, "cores": 1.0, "wall_time": 3600.0}[resource]
-    if top <= unit:
-        return unit
-    return unit * 2 ** math.ceil(math.log2(top / unit) - 1e-12)
-
-
-def _task_columns(df: pd.DataFrame, resources: tuple[str, ...], group_by: str | None,
-                  round_usage: bool) -> tuple[list, dict[str, list[float]], list[float], pd.DataFrame]:
-    """Categories, usage per resource and effective wall times of every task, as
-    lists, and the replayed rows."""
-    missing = [r for r in resources if r not in df.columns]
-    if missing:
-        raise ValueError(f"trace has no column {missing[0]!r} to replay (columns: {', '.join(map(str, df.columns))})")
-    if "status" in df.columns:
-        ok = df["status"].fillna("ok") == "ok"
-        if len(df) and not ok.any():
-            raise ValueError(f"no task of the trace succeeded (all {len(df)} have a status other than 'ok', "
-                             f"e.g. {df['status'].iloc[0]!r}): nothing to replay")
-        df = df[ok]
-    df = _drop_unmeasured(df, resources)
-    n = len(df)
-    if group_by is None:
-        cats = [ONE_GROUP] * n
-    elif group_by in df.columns:
-        cats = df[group_by].fillna("default").tolist()
-    else:
-        raise ValueError(f"cannot group by {group_by!r}: the trace has no such column "
-                         f"(columns: {', '.join(map(str, df.columns))}); use group_by=None for one group")
-    usage = {}
-    for r in resources:
-        values = pd.to_numeric(df[r], errors="coerce").to_numpy(dtype=float)
-        bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
-        if len(bad):
-            row = df.index[bad[0]]
-            raise ValueError(f"trace row {row} (0-based, header excluded): {r} usage must be a finite "
-                             f"number >= 0, got {df[r].iloc[bad[0]]}")
-        if round_usage and r in ROUNDED_RESOURCES:
-            values = np.ceil(values)
-        usage[r] = values.tolist()
-    if "wall_time" in df.columns:
-        wall = pd.to_numeric(df["wall_time"], errors="coerce").to_numpy(dtype=float)
-        wall = np.where(np.isfinite(wall) & (wall > 0), wall, 1.0)
-    else:
-        wall = np.ones(n)
-    return cats, usage, wall.tolist(), df
-
-
-def _check_pool(pool: Any) -> tuple[int, float | None] | None:
-    """``pool=`` as (workers, size or None for the machine size); ValueError when malformed."""
-    if pool is None:
-        return None
-    workers, size = pool, None
-    if isinstance(pool, (tuple, list)):
-        workers, size = tuple(pool) if len(pool) == 2 else (None, None)
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1 or (
-            size is not None and (isinstance(size, bool) or not isinstance(size, (int, float, np.number))
-                                  or not 0 < size < math.inf)):
-        raise ValueError(f"pool must be a number of workers >= 1 or (workers, size) with a positive size, "
-                         f"got {pool!r}")
-    return int(workers), None if size is None else float(size)
-
-
-def _drop_unmeasured(df: pd.DataFrame, resources: tuple[str, ...]) -> pd.DataFrame:
-    """The rows whose usage of every replayed resource was measured. A task
-    with no value (NaN, empty: the trace readers' mark for "not measured") has
-    nothing to replay against; those rows are left out with one warning that
-    counts them and names the first. Values present but not numbers, negative
-    or infinite stay errors (``_task_columns``)."""
-    missing = np.zeros(len(df), dtype=bool)
-    for r in resources:
-        missing |= df[r].isna().to_numpy()
-    if not missing.any():
-        return df
-    if missing.all():
-        raise ValueError(f"no task of the trace has a measured {'/'.join(resources)} usage (all {len(df)} "
-                         f"are empty or NaN, the trace readers' mark for a missing or negative value): "
-                         f"nothing to replay")
-    first = df.index[np.flatnonzero(missing)[0]]
-    warnings.warn(f"replay leaves out {int(missing.sum())} of {len(df)} tasks whose "
-                  f"{'/'.join(resources)} usage was not measured (first: row {first}, 0-based)",
-                  stacklevel=4)
-    return df[~missing]
-
-
-def _feature_rows(df: pd.DataFrame, features: Iterable[str] | None) -> list[dict[str, float]] | None:
-    """One ``{name: value}`` per row of ``df`` for the feature columns (None when none)."""
-    if features is None:
-        names = [c for c in FEATURE_COLUMNS if c in df.columns]
-    else:
-        names = [features] if isinstance(features, str) else list(features)
-        missing = [c for c in names if c not in df.columns]
-        if missing:
-            raise ValueError(f"feature column {missing[0]!r} is not in the trace "
-                             f"(columns: {', '.join(map(str, df.columns))})")
-    if not names:
-        return None
-    cols = {c: pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float) for c in names}
-    rows = []
-    for i in range(len(df)):
-        row = {}
-        for c, v in cols.items():
-            x = v[i]
-            if x == x and abs(x) != math.inf:
-                row[c] = float(x)
-        rows.append(row)
-    return rows
 
 
 def _as_predictors(predictors: Any, seeds: tuple[int, ...], resources: tuple[str, ...],
@@ -360,14 +238,14 @@ def replay(trace: pd.DataFrame, predictors: Any = "max-seen", *,
     if isinstance(record_state, bool) or not isinstance(record_state, (int, np.integer)) or record_state < 0:
         raise ValueError(f"record_state must be an integer >= 0 (every that many tasks; 0: never), "
                          f"got {record_state!r}")
-    pool = _check_pool(pool)
+    pool = check_pool(pool)
     if not isinstance(trace, pd.DataFrame):
         raise TypeError(f"trace must be a pandas DataFrame (read a file with lfm.trace.read_trace), "
                         f"got {type(trace).__name__}")
     if not isinstance(retry_cost, (int, float)) or isinstance(retry_cost, bool) or not 0 <= retry_cost < math.inf:
         raise ValueError(f"retry_cost must be a number of seconds >= 0, got {retry_cost!r}")
-    cats, usage, wall, df = _task_columns(trace, resources, group_by, round_usage)
-    feats = _feature_rows(df, features)
+    cats, usage, wall, df = task_columns(trace, resources, group_by, round_usage)
+    feats = feature_rows(df, features)
     machine = {r: machine_size(r, usage[r]) for r in resources}
     if max_resources is not None:
         machine.update(max_resources)
