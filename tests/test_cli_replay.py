@@ -166,3 +166,13 @@ def test_retry_cost() -> None:
     assert rc.loc["adaptive", "retries"] < plain.loc["adaptive", "retries"]
     bad = lfm("synthetic:bimodal:10", "-p", "max-seen", "--retry-cost", "-1")
     assert bad.returncode == 2 and "--retry-cost must be a number of seconds >= 0" in bad.stderr
+
+
+def test_a_warning_names_the_trace_once_without_python_source_lines(tmp_path) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text("task_id,category,memory,wall_time\n1,a,100,5\n2,a,,3\n3,b,200,2\n")
+    r = lfm(str(trace), "-p", "max-seen", "--by", "both")
+    assert r.returncode == 0, r.stderr
+    said = [line for line in r.stderr.splitlines() if line.strip()]
+    assert said == [f"lfm replay: warning: {trace}: replay leaves out 1 of 3 tasks whose memory usage "
+                    f"was not measured (first: row 1, 0-based)"], r.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 #: sub-command -> (module, one-line help)
 COMMANDS = {
@@ -41,8 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_main", None):
         parser.print_help()
         return 2
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        # a command's user reads what happened, not which line of lfm noticed it
+        print(f"lfm {args.command}: warning: {message}", file=file or sys.stderr)
+
     try:
-        return int(args._main(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            return int(args._main(args) or 0)
     except KeyboardInterrupt:
         print("lfm: interrupted", file=sys.stderr)
         return 130

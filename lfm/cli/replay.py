@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -166,6 +167,7 @@ def main(args: argparse.Namespace) -> int:
         return _error(str(exc))
 
     rows = []
+    warned: set[str] = set()
     for spec in args.traces:
         try:
             df = _load(spec)
@@ -179,12 +181,19 @@ def main(args: argparse.Namespace) -> int:
             progress = args.progress if args.progress is not None else (
                 sys.stderr.isatty() and work > PROGRESS_THRESHOLD)
             try:
-                result = _replay(df, names, args.retry_cost, group_by=group_by, resources=resources,
-                                 seeds=range(1, args.seeds + 1), max_resources=machine,
-                                 progress=progress, pool=pool,
-                                 record_state=max(1, len(df) // 300) if args.plot else 0)
+                with warnings.catch_warnings(record=True) as said:
+                    warnings.simplefilter("default")
+                    result = _replay(df, names, args.retry_cost, group_by=group_by, resources=resources,
+                                     seeds=range(1, args.seeds + 1), max_resources=machine,
+                                     progress=progress, pool=pool,
+                                     record_state=max(1, len(df) // 300) if args.plot else 0)
             except ValueError as exc:
                 return _error(f"{spec}: {str(exc).replace('group_by=None', '--by none')}")
+            for warning in said:   # once per trace, saying which
+                message = f"{spec}: {warning.message}"
+                if message not in warned:
+                    warned.add(message)
+                    warnings.warn_explicit(message, warning.category, warning.filename, warning.lineno)
             summary = result.summary.assign(trace=_label(spec), grouping=grouping)
             rows.append(summary)
             if args.plot:
