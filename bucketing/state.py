@@ -171,6 +171,11 @@ class BucketingState:
             hit = self._above[value] = [count, nearest]
         return int(hit[0]), hit[1]
 
+    def counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct values added, ascending, and how many tasks had each."""
+        vals, *weights = self._points.arrays()
+        return vals, weights[COUNT]
+
     def mean_wall(self) -> float:
         """Significance-weighted mean of the wall times given to :meth:`add` (s; 1 when empty)."""
         if not len(self._points):

@@ -500,6 +500,23 @@ def test_auto_retries_into_the_gap_whichever_candidate_leads(candidates) -> None
     assert auto.predict("a", previous={"memory": first}, exceeded=["memory"])["memory"] == 2_000.0
 
 
+@pytest.mark.parametrize("outlier, steps", [(4_000.0, False), (8_000.0, True), (20_000.0, True)])
+def test_auto_places_a_failed_task_by_the_bulks_spread_not_log_uniformly(outlier: float, steps: bool) -> None:
+    # a spread bulk's tail reaches above its largest value, while the gap up to a lone
+    # outlier 6-15x above is mostly empty (gaps.smoothed_share): a task that failed at the
+    # bulk's maximum is retried at twice it first. Placed log-uniformly in the gap, it went
+    # straight to the outlier below 38x. An outlier 3x above is within the step's reach.
+    bulk = list(np.round(1000 * np.exp(np.random.default_rng(1).normal(0, 0.3, 14))))
+    auto, alone = predictors.create("auto", candidates=("greedy-det",)), predictors.create("greedy-det")
+    for v in bulk[:3] + [outlier] + bulk[3:]:
+        for q in (auto, alone):
+            q.observe("a", {"memory": v, "wall_time": 100.0})
+    top = {"memory": max(bulk)}
+    assert alone.predict("a", previous=top, exceeded=["memory"])["memory"] == outlier
+    retry = auto.predict("a", previous=top, exceeded=["memory"])["memory"]
+    assert retry == (2 * top["memory"] if steps else outlier)
+
+
 @pytest.mark.parametrize("retry_cost", [0.0, 30.0])
 def test_candidates_reading_one_shared_history_allocate_as_each_on_its_own(retry_cost: float) -> None:
     # auto's adaptive and deterministic bucketing candidates read one history per category
