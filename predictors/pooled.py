@@ -1,7 +1,7 @@
 """The pooled prior of ``auto``: each candidate's counterfactual cost on all
 categories' tasks of the same age, and the paired test that lets a young
 category leave its default only on evidence beyond chance (see
-:mod:`predictors.auto`)."""
+:mod:`predictors.leader`)."""
 from __future__ import annotations
 
 import math

@@ -26,7 +26,7 @@ neighbours, if not about its usage.  With the half-life of ``auto``'s costs
 first 4,000 tasks as one group, auto fell from 0.8815 to 0.8776, below the
 best reference (0.8783); with 20 tasks it gives 0.8799, and on synthetic
 workloads, whose wall times are drawn independently, it kept nearly all of
-the gain (module ``predictors.auto``).
+the gain (module ``predictors.leader``).
 """
 from __future__ import annotations
 
