@@ -117,7 +117,8 @@ class AutolabelExecutor(Labelling, cf.Executor):
       under it;
     * :class:`lfm.SerializationError` when an argument, the result or the
       exception cannot be pickled, or cannot be unpickled on this side (e.g. an
-      exception class only the worker can import); the message names which;
+      exception class only the worker can import); the message names which
+      (an exception: its type and message; its traceback is the ``__cause__``);
     * :class:`lfm.executors.WorkQueueTaskError` (Work Queue only) when lfm's
       runner itself could not run the call (it says why: lfm not importable
       there, interpreter missing, output not writable or refused), Work Queue

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pickle
 import signal
 import sys
 from collections.abc import Mapping
@@ -112,8 +113,11 @@ def finish(outcome: dict | None, found: Watched, res: Resources, limits: Mapping
     elif "aborted" in outcome:
         exc = _aborted(outcome, res, label)
     else:
-        exc = outcome.get("exception")
-        if exc is None:
+        exc, why = original(outcome)
+        if why is not None:
+            exc = SerializationError(f"{label} raised {outcome['type']}: {outcome['message']}, which "
+                                     f"cannot be rebuilt in the caller: {why}")
+        elif exc is None:
             exc = _rebuild_exception(outcome["type"], outcome["message"])
     try:
         exc.lfm_resources = res
@@ -122,15 +126,29 @@ def finish(outcome: dict | None, found: Watched, res: Resources, limits: Mapping
     raise exc from RemoteTraceback(outcome.get("traceback", ""))
 
 
+def original(outcome: dict) -> tuple[BaseException | None, str | None]:
+    """The exception the call raised, as sent with its outcome (pickled on its
+    own), and None; or None and why it cannot be rebuilt here (its class is
+    not importable, its ``__init__`` takes other arguments than its ``args``);
+    (None, None) when only its text came."""
+    blob = outcome.get("exception")
+    if blob is None:
+        return None, None
+    try:
+        return pickle.loads(blob), None
+    except Exception as exc:  # noqa: BLE001
+        return None, f"{type(exc).__name__}: {exc}"
+
+
 def _aborted(outcome: dict, res: Resources, label: str) -> CallAborted:
     """The lfm error for a call that raised a BaseException that is no
     Exception (never re-raised here: it would stop the caller's program)."""
-    original = outcome.get("exception")
-    if outcome["type"] == "builtins.SystemExit" or isinstance(original, SystemExit):
+    exc = original(outcome)[0]
+    if outcome["type"] == "builtins.SystemExit" or isinstance(exc, SystemExit):
         code = outcome.get("exit_code")
-        return CallExited(f"{label} called sys.exit({code!r})", code=code, exception=original,
+        return CallExited(f"{label} called sys.exit({code!r})", code=code, exception=exc,
                           resources=res)
-    return CallAborted(f"{label} raised {outcome['aborted']}", exception=original, resources=res)
+    return CallAborted(f"{label} raised {outcome['aborted']}", exception=exc, resources=res)
 
 
 def _rebuild_exception(qualified: str, message: str) -> BaseException:
@@ -150,7 +168,7 @@ def _load_error(outcome: dict, label: str) -> BaseException:
     exception (importing the function's module raised it, say), with a note
     saying where, when it travelled and is an ``Exception``; else a
     SerializationError naming it."""
-    exc = outcome.get("exception")
+    exc = original(outcome)[0]
     if isinstance(exc, Exception) and not isinstance(exc, MonitorError):
         exc.add_note(f"(raised in lfm's process for {label} while loading the call: "
                      "unpickling it imports the function's module)")

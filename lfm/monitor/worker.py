@@ -91,8 +91,10 @@ def _exception_outcome(exc: BaseException) -> dict:
             outcome["exit_code"] = code if code is None or isinstance(code, (int, str)) else repr(code)
     try:
         exc.__traceback__ = None
-        wire.dumps(exc, by_reference=True)
-        outcome["exception"] = exc
+        # pickled on its own: an exception that pickles but cannot be rebuilt in the
+        # caller (an __init__ of other arguments than its args) must not take the
+        # outcome's measurement and traceback with it (lfm.monitor.outcome.original)
+        outcome["exception"] = wire.to_bytes(exc)
     except Exception:  # noqa: BLE001 - an exception that cannot travel: send its text
         pass
     return outcome
