@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import threading
 
     from lfm.executors.backend import Backend
+    from predictors.base import Predictor
 
 #: Least first label of a call submitted while another call of its category,
 #: which has no measurement yet, is in flight (the published cold start:
@@ -36,7 +37,7 @@ class Labelling:
     provides ``predictor``, ``backend``, ``resources``, ``autolabel``,
     ``max_retries`` and ``_lock`` (the lock that guards the predictor)."""
 
-    predictor: "object"
+    predictor: "Predictor"
     backend: "Backend"
     resources: tuple[str, ...]
     autolabel: bool
