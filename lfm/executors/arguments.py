@@ -62,9 +62,7 @@ def make_predictor(predictor: Any, resources: tuple[str, ...], max_resources: di
     """``predictor=``: the registered predictor of that name for ``resources``, capped
     at ``max_resources`` (the largest worker), or the predictor object given."""
     if isinstance(predictor, str):
-        import predictors
-        from predictors import registry
-        create = getattr(predictors, "create", registry.create)
+        from predictors import create
         caps = {r: v for r, v in max_resources.items() if r in resources} or None
         return create(predictor, resources=resources, max_resources=caps)
     missing = [m for m in ("predict", "observe", "describe") if not callable(getattr(predictor, m, None))]

@@ -219,10 +219,7 @@ class WorkQueueBackend:
         nor ``max_resources`` was given (empty while none is connected)."""
         if self._max is not None:
             return dict(self._max)
-        live = self._live
-        if not live.get("connected"):
-            return {}
-        return dispatchable({r: float(live[r]) for r in WORKER_RESOURCES})
+        return _largest_connected(self._live)
 
     def submit(self, attempt: Attempt) -> None:
         """Queue the attempt as a Work Queue task; it starts (``attempt.starting()``)
@@ -301,7 +298,7 @@ class WorkQueueBackend:
             if key in self._dispatched or self._attempts.get(key) is not attempt:
                 return False
             self._forget(key)
-        self._withdraw(key, attempt)
+        self._withdraw(attempt)
         return True
 
     def _forget(self, key: str) -> Attempt | None:
@@ -315,13 +312,14 @@ class WorkQueueBackend:
         """Drop every outstanding attempt's bookkeeping (caller holds the lock)."""
         return [a for a in map(self._forget, list(self._attempts)) if a is not None]
 
-    def _withdraw(self, key: str, attempt: Attempt) -> None:
+    def _withdraw(self, attempt: Attempt) -> None:
+        key, directory, _ = attempt.handle
         self.manager.send(("cancel", key))
-        shutil.rmtree(attempt.handle[1], ignore_errors=True)
+        shutil.rmtree(directory, ignore_errors=True)
 
     def _fail(self, attempt: Attempt, error: BaseException) -> None:
         """Withdraw a forgotten attempt from the manager and fail it with ``error``."""
-        self._withdraw(attempt.handle[0], attempt)
+        self._withdraw(attempt)
         self._deliver(attempt, Outcome("error", error=error))
 
     def shutdown(self, wait: bool = True) -> None:
@@ -430,7 +428,7 @@ class WorkQueueBackend:
         if not attempt.starting():  # its call was cancelled meanwhile
             with self._lock:
                 self._forget(key)
-            self._withdraw(key, attempt)
+            self._withdraw(attempt)
 
     # ---- tasks no connected worker fits ------------------------------------------------
     def _watch_fit(self) -> None:
@@ -445,15 +443,15 @@ class WorkQueueBackend:
     def _check_fit(self, now: float) -> None:
         """Fail queued tasks that no connected worker has fitted for ``fit_timeout`` s."""
         live = self._live
-        if not live.get("connected"):
+        largest = _largest_connected(live)
+        if not largest:
             self._unfit_since.clear()  # no worker yet: wait for one, without limit
             return
-        largest = dispatchable({r: float(live[r]) for r in WORKER_RESOURCES})
         with self._lock:
             queued = {k: v for k, v in self._needs.items() if k not in self._dispatched}
             expired = unfit_tasks(queued, largest, self._unfit_since, now, self.fit_timeout)
-            gone = [(key, over, self._forget(key)) for key, over in expired]
-        for key, over, attempt in gone:
+            gone = [(over, self._forget(key)) for key, over in expired]
+        for over, attempt in gone:
             if attempt is not None:
                 self._fail(attempt, unfit_error(attempt.label, over, largest, int(live["connected"]),
                                                 self.fit_timeout))
@@ -474,3 +472,11 @@ class WorkQueueBackend:
     def _deliver(self, attempt: Attempt, outcome: Outcome) -> None:
         if self._done is not None:
             self._done(attempt, outcome)
+
+
+def _largest_connected(live: Mapping[str, float]) -> dict[str, float]:
+    """What the largest connected worker offers (cores, memory MB, disk MB), as
+    the manager last reported the connected workers; empty while none is."""
+    if not live.get("connected"):
+        return {}
+    return dispatchable({r: float(live[r]) for r in WORKER_RESOURCES})
